@@ -1,0 +1,224 @@
+"""Settings shared by every environment, all read from the environment.
+
+Nothing here needs a server: with no variables set the console uses a SQLite file and
+Celery's filesystem transport under ``var/``.
+"""
+
+from pathlib import Path
+
+import environ
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+env.read_env(BASE_DIR / ".env")
+
+# Where the embedded defaults keep their files (SQLite, broker queue, uploads).
+VAR_DIR = BASE_DIR / env.str("MIGRATION_VAR_DIR", default="var")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "import_export",
+    "customers",
+    "migrations_jobs",
+    "migrations_jobs.sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'console.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web server and worker share the file: wait for the lock instead of failing at once,
+    # and let readers run beside the one writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Uploads: files bigger than this are refused with a message before they are read.
+MIGRATION_UPLOAD_MAX_BYTES = env.int("MIGRATION_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="migration-console@localhost")
+
+# --- django-import-export ---------------------------------------------------------------
+# Uploaded files wait between preview and confirm in the default storage, so the web
+# process that confirms (or a worker that stages in the background) need not be the one
+# that received the upload.
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_SKIP_ADMIN_LOG = True
+
+# --- Django REST framework ----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 100,
+}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+else:
+    # Longer than the longest countdown a task is re-enqueued with, so Redis never
+    # redelivers a message that is merely waiting for its turn.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- Masivo (see CONTRACT.md) ---------------------------------------------------------------
+MASIVO_SANDBOX = env.bool("MASIVO_SANDBOX", default=False)
+_sandbox_base = env.str("MASIVO_SANDBOX_URL", default="http://127.0.0.1:8000/sandbox")
+MASIVO_BASE_URL = env.str(
+    "MASIVO_BASE_URL",
+    default=f"{_sandbox_base}/api/storefront/v1"
+    if MASIVO_SANDBOX
+    else "https://app.masivo.ai/api/storefront/v1",
+)
+MASIVO_AUTH_URL = env.str(
+    "MASIVO_AUTH_URL",
+    default=f"{_sandbox_base}/auth/authorize"
+    if MASIVO_SANDBOX
+    else "https://api.masivo.ai/auth/authorize",
+)
+# Secrets: read from the environment only, never stored, logged or shown.
+MASIVO_API_KEY = env.str("MASIVO_API_KEY", default="")
+MASIVO_TOKEN = env.str("MASIVO_TOKEN", default="")
+MASIVO_CONNECT_TIMEOUT_S = env.float("MASIVO_CONNECT_TIMEOUT_S", default=5.0)
+MASIVO_READ_TIMEOUT_S = env.float("MASIVO_READ_TIMEOUT_S", default=60.0)
+MASIVO_TOTAL_TIMEOUT_S = env.float("MASIVO_TOTAL_TIMEOUT_S", default=90.0)
+MASIVO_TOKEN_REFRESH_MARGIN_S = env.int("MASIVO_TOKEN_REFRESH_MARGIN_S", default=300)
+
+# The contract's open points, as settings with CONTRACT.md's defaults.
+MASIVO_REQUIRED_FIELDS = env.list(
+    "MASIVO_REQUIRED_FIELDS", default=["name", "email", "registration_date"]
+)
+MASIVO_GENDERS = env.list("MASIVO_GENDERS", default=["MALE", "FEMALE", "OTHER"])
+MASIVO_STATUSES = env.list("MASIVO_STATUSES", default=["ACTIVE", "INACTIVE"])
+MASIVO_DEVICE_PLATFORMS = env.list("MASIVO_DEVICE_PLATFORMS", default=["ios", "android", "web"])
+
+# --- Migration jobs --------------------------------------------------------------------------
+MIGRATION_CHUNK_SIZE = min(env.int("MIGRATION_CHUNK_SIZE", default=1000), 1000)
+MIGRATION_MIN_INTERVAL_S = env.float("MIGRATION_MIN_INTERVAL_S", default=5.0)
+MIGRATION_HOURLY_CAP = env.int("MIGRATION_HOURLY_CAP", default=250)
+MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=8)
+MIGRATION_BACKOFF_BASE_S = env.float("MIGRATION_BACKOFF_BASE_S", default=2.0)
+MIGRATION_BACKOFF_MAX_S = env.float("MIGRATION_BACKOFF_MAX_S", default=300.0)
+MIGRATION_LEASE_S = env.int("MIGRATION_LEASE_S", default=180)
+MIGRATION_MAX_IN_FLIGHT = env.int("MIGRATION_MAX_IN_FLIGHT", default=2)
+MIGRATION_FOUR_EYES = env.bool("MIGRATION_FOUR_EYES", default=True)
+MIGRATION_NOTIFY_EMAILS = env.list("MIGRATION_NOTIFY_EMAILS", default=[])
+MIGRATION_BACKGROUND_IMPORT_ROWS = env.int("MIGRATION_BACKGROUND_IMPORT_ROWS", default=20_000)
+MIGRATION_IMPORT_PREVIEW_ROWS = env.int("MIGRATION_IMPORT_PREVIEW_ROWS", default=20)
+
+# --- Sandbox (a local stand-in for Masivo, mounted when MASIVO_SANDBOX is on) -----------------
+SANDBOX_API_KEY = env.str("SANDBOX_API_KEY", default="sandbox-api-key")
+SANDBOX_TOKEN_LIFETIME_S = env.int("SANDBOX_TOKEN_LIFETIME_S", default=3600)
+SANDBOX_RATE_INTERVAL_S = env.float("SANDBOX_RATE_INTERVAL_S", default=0.0)
+SANDBOX_HOURLY_CAP = env.int("SANDBOX_HOURLY_CAP", default=0)
+SANDBOX_FAIL_500_RATE = env.float("SANDBOX_FAIL_500_RATE", default=0.0)
+SANDBOX_FAIL_429_RATE = env.float("SANDBOX_FAIL_429_RATE", default=0.0)
+SANDBOX_SLOW_RATE = env.float("SANDBOX_SLOW_RATE", default=0.0)
+SANDBOX_SLOW_S = env.float("SANDBOX_SLOW_S", default=0.0)
+SANDBOX_RETRY_AFTER_S = env.int("SANDBOX_RETRY_AFTER_S", default=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}

@@ -1,0 +1,15 @@
+"""Settings for ``make run`` on one machine: debug on, the sandbox as Masivo."""
+
+import os
+
+os.environ.setdefault("MASIVO_SANDBOX", "1")
+
+from .base import *  # noqa: E402
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = SECRET_KEY or "local-only-insecure-key-do-not-use-in-production"  # noqa: S105
+EMAIL_BACKEND = env.str(
+    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+if MASIVO_SANDBOX and not (MASIVO_API_KEY or MASIVO_TOKEN):
+    MASIVO_API_KEY = SANDBOX_API_KEY

@@ -1,0 +1,344 @@
+"""What is staged before it is sent: batches and the legacy records loaded into them.
+
+Every field of a Masivo customer (see CONTRACT.md) has a typed column here; children
+(balances, devices, metrics) point at their customer inside the same batch.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+
+class StagingBatch(models.Model):
+    class Status(models.TextChoices):
+        """Where a batch is in its life::
+
+            draft ──validate──> validated ──approve──> approved ──submit──> submitted
+              ^                     │                     │
+              └──── edit/import ────┘                     │
+              └───────────────────── reopen ──────────────┘
+
+        Only ``draft`` and ``validated`` batches accept imports and edits; any change
+        to a validated batch sends it back to ``draft``.
+        """
+
+        DRAFT = "draft", _("Draft")
+        VALIDATED = "validated", _("Validated")
+        APPROVED = "approved", _("Approved")
+        SUBMITTED = "submitted", _("Submitted")
+
+    EDITABLE_STATUSES = (Status.DRAFT, Status.VALIDATED)
+    TRANSITIONS: dict[str, tuple[str, ...]] = {
+        Status.DRAFT: (Status.VALIDATED,),
+        Status.VALIDATED: (Status.DRAFT, Status.APPROVED),
+        Status.APPROVED: (Status.DRAFT, Status.SUBMITTED),
+        Status.SUBMITTED: (),
+    }
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        help_text=_("Dates without an offset in this batch's files are read in this time zone."),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    last_imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("last imported by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    last_imported_at = models.DateTimeField(_("last imported at"), null=True, blank=True)
+    validated_at = models.DateTimeField(_("validated at"), null=True, blank=True)
+    validated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("validated by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("approved by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    approval_fingerprint = models.CharField(_("approval fingerprint"), max_length=64, blank=True)
+
+    customer_count = models.PositiveIntegerField(_("customers"), default=0)
+    balance_count = models.PositiveIntegerField(_("balances"), default=0)
+    device_count = models.PositiveIntegerField(_("devices"), default=0)
+    metric_count = models.PositiveIntegerField(_("metrics"), default=0)
+    valid_count = models.PositiveIntegerField(_("valid"), default=0)
+    invalid_count = models.PositiveIntegerField(_("invalid"), default=0)
+    excluded_count = models.PositiveIntegerField(_("excluded"), default=0)
+
+    class Meta:
+        verbose_name = _("staging batch")
+        verbose_name_plural = _("staging batches")
+        ordering = ["-created_at", "-pk"]
+        permissions = [
+            ("import_stagingbatch", _("Can import files into a staging batch")),
+            ("approve_stagingbatch", _("Can approve a staging batch")),
+            ("submit_stagingbatch", _("Can submit a staging batch to Masivo")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in self.EDITABLE_STATUSES
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.status]
+
+
+class Gender(models.TextChoices):
+    MALE = "MALE", _("Male")
+    FEMALE = "FEMALE", _("Female")
+    OTHER = "OTHER", _("Other")
+
+
+class CustomerStatus(models.TextChoices):
+    ACTIVE = "ACTIVE", _("Active")
+    INACTIVE = "INACTIVE", _("Inactive")
+
+
+class Platform(models.TextChoices):
+    IOS = "ios", "iOS"
+    ANDROID = "android", "Android"
+    WEB = "web", _("Web")
+
+
+class Period(models.TextChoices):
+    LIFETIME = "lifetime", _("Lifetime")
+    LAST_YEAR = "last_year", _("Last year")
+    THIS_YEAR = "this_year", _("This year")
+    LAST_MONTH = "last_month", _("Last month")
+    THIS_MONTH = "this_month", _("This month")
+    LAST_QUARTER = "last_quarter", _("Last quarter")
+    THIS_QUARTER = "this_quarter", _("This quarter")
+    LAST_SEMESTER = "last_semester", _("Last semester")
+    THIS_SEMESTER = "this_semester", _("This semester")
+
+
+class Outcome(models.TextChoices):
+    """A customer's outcome in Masivo: ``not_sent -> sent | failed``."""
+
+    NOT_SENT = "not_sent", _("Not sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+# Amounts keep the precision of the file: up to 8 decimals, 16 digits before the point.
+AMOUNT_DIGITS = 24
+AMOUNT_DECIMALS = 8
+
+
+class StagedCustomer(models.Model):
+    batch = models.ForeignKey(
+        StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="customers"
+    )
+    legacy_id = models.CharField(_("legacy id"), max_length=255)
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    email = models.CharField(_("email"), max_length=254, blank=True)
+    gender = models.CharField(_("gender"), max_length=16, choices=Gender.choices, blank=True)
+    dob = models.DateTimeField(_("date of birth"), null=True, blank=True)
+    registration_date = models.DateTimeField(_("registration date"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=CustomerStatus.choices, blank=True
+    )
+    document_type = models.CharField(_("document type"), max_length=64, blank=True)
+    document_number = models.CharField(_("document number"), max_length=64, blank=True)
+    country = models.CharField(_("country"), max_length=64, blank=True)
+    metadata = models.JSONField(_("metadata"), null=True, blank=True)
+    metrics_updated_at = models.DateTimeField(_("metrics updated at"), null=True, blank=True)
+    is_excluded = models.BooleanField(_("excluded"), default=False)
+    exclusion_reason = models.CharField(_("exclusion reason"), max_length=255, blank=True)
+    # Set by validation: the customer breaks a contract rule (see CustomerProblem).
+    is_valid = models.BooleanField(_("valid"), null=True, blank=True)
+    # The operator chose to send again a customer an earlier batch already sent.
+    resend = models.BooleanField(_("send again"), default=False)
+
+    # The customer's outcome in Masivo, written by migration jobs. Job and chunk are kept
+    # as plain ids: the jobs app depends on this one, never the reverse.
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.NOT_SENT
+    )
+    outcome_at = models.DateTimeField(_("outcome at"), null=True, blank=True)
+    outcome_error = models.TextField(_("outcome error"), blank=True)
+    outcome_job_id = models.BigIntegerField(_("job"), null=True, blank=True)
+    outcome_chunk_id = models.BigIntegerField(_("chunk"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("staged customer")
+        verbose_name_plural = _("staged customers")
+        ordering = ["batch", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "legacy_id"], name="customer_unique_per_batch"),
+        ]
+        indexes = [
+            models.Index(Lower("email"), "batch", name="customer_batch_email_idx"),
+            models.Index(fields=["legacy_id", "outcome"], name="customer_legacy_outcome_idx"),
+            models.Index(fields=["batch", "is_valid"], name="customer_batch_valid_idx"),
+            models.Index(fields=["batch", "outcome"], name="customer_batch_outcome_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.legacy_id
+
+
+class StagedBalance(models.Model):
+    batch = models.ForeignKey(
+        StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="balances"
+    )
+    customer = models.ForeignKey(
+        StagedCustomer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="balances"
+    )
+    reward_id = models.UUIDField(_("reward id"))
+    amount = models.DecimalField(
+        _("amount"), max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_DECIMALS
+    )
+    expiration_date = models.DateTimeField(_("expiration date"), null=True, blank=True)
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+    brand_id = models.CharField(_("brand id"), max_length=255, blank=True)
+    channel_id = models.CharField(_("channel id"), max_length=255, blank=True)
+    store_id = models.CharField(_("store id"), max_length=255, blank=True)
+    funded_by = models.CharField(_("funded by"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("staged balance")
+        verbose_name_plural = _("staged balances")
+        ordering = ["customer", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.reward_id}: {self.amount}"
+
+
+class StagedDevice(models.Model):
+    batch = models.ForeignKey(
+        StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="devices"
+    )
+    customer = models.ForeignKey(
+        StagedCustomer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="devices"
+    )
+    device_token = models.CharField(_("device token"), max_length=512)
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices, blank=True)
+    model = models.CharField(_("model"), max_length=128, blank=True)
+    os_version = models.CharField(_("OS version"), max_length=64, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("staged device")
+        verbose_name_plural = _("staged devices")
+        ordering = ["customer", "pk"]
+
+    def __str__(self) -> str:
+        return self.device_token
+
+
+class StagedMetric(models.Model):
+    """One period of a customer's metrics (``metrics.<period>`` in the body)."""
+
+    batch = models.ForeignKey(
+        StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="metrics"
+    )
+    customer = models.ForeignKey(
+        StagedCustomer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="metrics"
+    )
+    period = models.CharField(_("period"), max_length=16, choices=Period.choices)
+    period_from = models.DateTimeField(_("from"), null=True, blank=True)
+    period_to = models.DateTimeField(_("to"), null=True, blank=True)
+    tier_id = models.UUIDField(_("tier id"), null=True, blank=True)
+    last_visit = models.DateTimeField(_("last visit"), null=True, blank=True)
+    last_session = models.DateTimeField(_("last session"), null=True, blank=True)
+    spend_total = models.DecimalField(
+        _("spend total"),
+        max_digits=AMOUNT_DIGITS,
+        decimal_places=AMOUNT_DECIMALS,
+        null=True,
+        blank=True,
+    )
+    number_of_purchases = models.PositiveIntegerField(
+        _("number of purchases"), null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("staged metric")
+        verbose_name_plural = _("staged metrics")
+        ordering = ["customer", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "period"], name="metric_unique_period"),
+        ]
+
+    def __str__(self) -> str:
+        return self.period
+
+
+class CustomerProblem(models.Model):
+    """One reason a staged customer would be refused by Masivo, found by validation."""
+
+    class Code(models.TextChoices):
+        REQUIRED = "required", _("Required")
+        INVALID = "invalid", _("Invalid value")
+        DUPLICATE_ID = "duplicate_id", _("Duplicate id")
+        DUPLICATE_EMAIL = "duplicate_email", _("Duplicate email")
+        MISSING_CUSTOMER = "missing_customer", _("Missing customer")
+        ALREADY_SENT = "already_sent", _("Already sent")
+
+    batch = models.ForeignKey(
+        StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="problems"
+    )
+    customer = models.ForeignKey(
+        StagedCustomer,
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="problems",
+        null=True,
+        blank=True,
+    )
+    legacy_id = models.CharField(_("legacy id"), max_length=255)
+    field = models.CharField(_("field"), max_length=128)
+    code = models.CharField(_("problem"), max_length=32, choices=Code.choices)
+    message = models.TextField(_("message"))
+    other_batch = models.ForeignKey(
+        StagingBatch,
+        verbose_name=_("other batch"),
+        on_delete=models.SET_NULL,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+
+    class Meta:
+        verbose_name = _("problem")
+        verbose_name_plural = _("problems")
+        ordering = ["batch", "legacy_id", "field"]
+        indexes = [
+            models.Index(fields=["batch", "code"], name="problem_batch_code_idx"),
+            models.Index(fields=["batch", "field"], name="problem_batch_field_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.legacy_id}.{self.field}: {self.message}"

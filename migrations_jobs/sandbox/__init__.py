@@ -1,0 +1,1 @@
+"""A local stand-in for Masivo's auth and customers/migrate endpoints."""
