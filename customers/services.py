@@ -1,0 +1,107 @@
+"""Writes to staging: every status change of a batch goes through here.
+
+Admin actions, API views, management commands and tasks call these functions; they never
+assign ``batch.status`` themselves.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import StagingBatch
+
+Status = StagingBatch.Status
+
+ERR_NOT_EDITABLE = _(
+    "Batch “%(batch)s” is %(status)s: files can be imported and rows edited only in a "
+    "draft or validated batch. Reopen it first."
+)
+ERR_TRANSITION = _("Batch “%(batch)s” is %(status)s and cannot become %(target)s.")
+ERR_TIME_ZONE = _("“%(value)s” is not a time zone name such as UTC or America/Bogota.")
+
+
+class BatchStateError(ValidationError):
+    """The batch is not in a state that allows what was asked."""
+
+
+def batch_create(*, name: str, user, time_zone: str = "UTC") -> StagingBatch:
+    try:
+        zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(ERR_TIME_ZONE % {"value": time_zone}, code="time_zone") from exc
+    batch = StagingBatch(name=name, time_zone=time_zone, created_by=user)
+    batch.full_clean()
+    batch.save()
+    return batch
+
+
+def batch_transition(
+    *, batch: StagingBatch, to: str, expected: tuple[str, ...] | None = None, **fields
+) -> StagingBatch:
+    """Move ``batch`` to ``to`` if its current status allows it, atomically.
+
+    A conditional UPDATE guards against a concurrent change: when the row's status is no
+    longer one that may move to ``to`` (or one of ``expected``), nothing is written and
+    ``BatchStateError`` is raised. ``fields`` are written in the same UPDATE.
+    """
+    allowed = tuple(
+        status for status, targets in StagingBatch.TRANSITIONS.items() if to in targets
+    )
+    if expected is not None:
+        allowed = tuple(s for s in allowed if s in expected)
+    fields["updated_at"] = timezone.now()
+    updated = StagingBatch.objects.filter(pk=batch.pk, status__in=allowed).update(
+        status=to, **fields
+    )
+    batch.refresh_from_db()
+    if not updated:
+        raise BatchStateError(
+            ERR_TRANSITION
+            % {
+                "batch": batch.name,
+                "status": batch.get_status_display().lower(),
+                "target": Status(to).label.lower(),
+            },
+            code="state",
+        )
+    return batch
+
+
+def batch_lock_editable(*, batch: StagingBatch) -> StagingBatch:
+    """Lock the batch row for a change of its staged data, inside the caller's transaction.
+
+    Refuses a batch that is approved or submitted; a validated batch goes back to draft,
+    since its validation no longer describes its data.
+    """
+    locked = StagingBatch.objects.select_for_update().get(pk=batch.pk)
+    if not locked.is_editable:
+        raise BatchStateError(
+            ERR_NOT_EDITABLE
+            % {"batch": locked.name, "status": locked.get_status_display().lower()},
+            code="state",
+        )
+    if locked.status == Status.VALIDATED:
+        batch_transition(batch=locked, to=Status.DRAFT, validated_at=None, validated_by=None)
+    return locked
+
+
+def batch_mark_edited(*, batch: StagingBatch) -> StagingBatch:
+    """Record that staged rows of ``batch`` changed (validated -> draft)."""
+    assert transaction.get_connection().in_atomic_block, "call inside transaction.atomic()"  # noqa: S101
+    return batch_lock_editable(batch=batch)
+
+
+def batch_refresh_counts(*, batch: StagingBatch) -> None:
+    """Recount the batch's staged rows into its counters."""
+    StagingBatch.objects.filter(pk=batch.pk).update(
+        customer_count=batch.customers.count(),
+        balance_count=batch.balances.count(),
+        device_count=batch.devices.count(),
+        metric_count=batch.metrics.count(),
+        excluded_count=batch.customers.filter(is_excluded=True).count(),
+    )
