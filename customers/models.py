@@ -150,9 +150,10 @@ class Outcome(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
-# Amounts keep the precision of the file: up to 8 decimals, 16 digits before the point.
-AMOUNT_DIGITS = 24
-AMOUNT_DECIMALS = 8
+# Amounts keep the precision of the file: up to 6 decimals and 15 significant digits,
+# what every supported database stores exactly (SQLite keeps 15 digits).
+AMOUNT_DIGITS = 15
+AMOUNT_DECIMALS = 6
 
 
 class StagedCustomer(models.Model):
@@ -195,7 +196,9 @@ class StagedCustomer(models.Model):
         verbose_name_plural = _("staged customers")
         ordering = ["batch", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["batch", "legacy_id"], name="customer_unique_per_batch"),
+            models.UniqueConstraint(
+                fields=["batch", "legacy_id"], name="customer_unique_per_batch"
+            ),
         ]
         indexes = [
             models.Index(Lower("email"), "batch", name="customer_batch_email_idx"),
@@ -213,7 +216,10 @@ class StagedBalance(models.Model):
         StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="balances"
     )
     customer = models.ForeignKey(
-        StagedCustomer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="balances"
+        StagedCustomer,
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="balances",
     )
     reward_id = models.UUIDField(_("reward id"))
     amount = models.DecimalField(

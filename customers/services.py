@@ -10,10 +10,11 @@ import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import StagingBatch
+from customers.models import StagedCustomer, StagingBatch
 
 Status = StagingBatch.Status
 
@@ -49,9 +50,7 @@ def batch_transition(
     longer one that may move to ``to`` (or one of ``expected``), nothing is written and
     ``BatchStateError`` is raised. ``fields`` are written in the same UPDATE.
     """
-    allowed = tuple(
-        status for status, targets in StagingBatch.TRANSITIONS.items() if to in targets
-    )
+    allowed = tuple(status for status, targets in StagingBatch.TRANSITIONS.items() if to in targets)
     if expected is not None:
         allowed = tuple(s for s in allowed if s in expected)
     fields["updated_at"] = timezone.now()
@@ -96,6 +95,35 @@ def batch_mark_edited(*, batch: StagingBatch) -> StagingBatch:
     return batch_lock_editable(batch=batch)
 
 
+def batch_lock_for_import(*, batch: StagingBatch, user) -> StagingBatch:
+    """Lock ``batch`` for an import inside the caller's transaction and record who imports.
+
+    The importer counts as a stager of the batch for the four-eyes rule.
+    """
+    locked = batch_lock_editable(batch=batch)
+    now = timezone.now()
+    StagingBatch.objects.filter(pk=locked.pk).update(
+        last_imported_by=user, last_imported_at=now, updated_at=now
+    )
+    locked.last_imported_by, locked.last_imported_at = user, now
+    return locked
+
+
+_COUNTERS = {
+    "customers": "customer_count",
+    "balances": "balance_count",
+    "devices": "device_count",
+    "metrics": "metric_count",
+}
+
+
+def batch_add_counts(*, batch: StagingBatch, counts: dict[str, int]) -> None:
+    """Add newly staged rows (``{"customers": n, "balances": n, ...}``) to the counters."""
+    updates = {_COUNTERS[kind]: F(_COUNTERS[kind]) + n for kind, n in counts.items() if n}
+    if updates:
+        StagingBatch.objects.filter(pk=batch.pk).update(**updates)
+
+
 def batch_refresh_counts(*, batch: StagingBatch) -> None:
     """Recount the batch's staged rows into its counters."""
     StagingBatch.objects.filter(pk=batch.pk).update(
@@ -105,3 +133,22 @@ def batch_refresh_counts(*, batch: StagingBatch) -> None:
         metric_count=batch.metrics.count(),
         excluded_count=batch.customers.filter(is_excluded=True).count(),
     )
+
+
+def customer_save(*, customer: StagedCustomer) -> StagedCustomer:
+    """Save an operator's edit of a staged customer (and its children, by the caller).
+
+    Refused when the batch is approved or submitted; a validated batch goes back to draft.
+    """
+    with transaction.atomic():
+        batch_lock_editable(batch=customer.batch)
+        customer.save()
+        batch_refresh_counts(batch=customer.batch)
+    return customer
+
+
+def customer_delete(*, customer: StagedCustomer) -> None:
+    with transaction.atomic():
+        batch = batch_lock_editable(batch=customer.batch)
+        customer.delete()
+        batch_refresh_counts(batch=batch)

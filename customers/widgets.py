@@ -1,0 +1,250 @@
+"""Cell parsers for staging imports, as django-import-export widgets.
+
+Each ``clean`` turns one cell (text from CSV, a typed value from XLSX or JSON) into the
+value a staging column stores, or raises ``ValueError`` with a message that says what is
+wrong and what would be right. Empty cells are ``None`` (or ``""`` for text columns).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+import zoneinfo
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+from import_export.widgets import Widget
+
+UTC = dt.UTC
+_PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def is_blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _as_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        raise ValueError(_("expected text, got a true/false value"))
+    if isinstance(value, dict | list):
+        raise ValueError(_("expected text, got a JSON %s") % type(value).__name__)
+    return str(value).strip()
+
+
+class TextWidget(Widget):
+    """Free text; surrounding spaces dropped; ``max_length`` enforced."""
+
+    def __init__(self, *, max_length: int, required: bool = False):
+        super().__init__(coerce_to_string=False)
+        self.max_length = max_length
+        self.required = required
+
+    def clean(self, value, row=None, **kwargs) -> str:
+        if is_blank(value):
+            if self.required:
+                raise ValueError(_("a value is required"))
+            return ""
+        text = _as_text(value)
+        if len(text) > self.max_length:
+            raise ValueError(
+                _("is %(length)s characters long; at most %(max)s are allowed")
+                % {"length": len(text), "max": self.max_length}
+            )
+        return text
+
+
+class ChoiceWidget(Widget):
+    """One of a list of values from settings, matched without regard to case."""
+
+    def __init__(self, *, setting: str, upper: bool):
+        super().__init__(coerce_to_string=False)
+        self.setting = setting
+        self.upper = upper
+
+    def clean(self, value, row=None, **kwargs) -> str:
+        if is_blank(value):
+            return ""
+        text = _as_text(value)
+        allowed = list(getattr(settings, self.setting))
+        wanted = text.upper() if self.upper else text.lower()
+        if wanted not in allowed:
+            raise ValueError(
+                _("“%(value)s” is not one of %(allowed)s")
+                % {"value": text, "allowed": ", ".join(allowed)}
+            )
+        return wanted
+
+
+class PeriodWidget(Widget):
+    def __init__(self):
+        super().__init__(coerce_to_string=False)
+
+    def clean(self, value, row=None, **kwargs) -> str:
+        from customers.models import Period
+
+        if is_blank(value):
+            raise ValueError(_("a value is required"))
+        text = _as_text(value).lower()
+        if text not in Period.values:
+            raise ValueError(
+                _("“%(value)s” is not one of %(allowed)s")
+                % {"value": text, "allowed": ", ".join(Period.values)}
+            )
+        return text
+
+
+class DateTimeWidget(Widget):
+    """ISO 8601 date-times and dates, stored as aware UTC datetimes.
+
+    ``2023-11-07T05:31:56Z`` and other offsets are converted to UTC; a date-time without
+    an offset is read in the batch's time zone; a plain date ``2023-11-07`` is midnight UTC.
+    Day-first or month-first forms such as ``31/12/2023`` are refused: they are ambiguous.
+    """
+
+    def __init__(self, *, time_zone: str = "UTC"):
+        super().__init__(coerce_to_string=False)
+        self.tz = zoneinfo.ZoneInfo(time_zone)
+
+    def clean(self, value, row=None, **kwargs) -> dt.datetime | None:
+        if is_blank(value):
+            return None
+        if isinstance(value, dt.datetime):
+            parsed = value
+        elif isinstance(value, dt.date):
+            return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+        else:
+            text = _as_text(value)
+            if _DATE_ONLY.match(text):
+                try:
+                    day = dt.date.fromisoformat(text)
+                except ValueError:
+                    raise ValueError(_("“%s” is not a real date") % text) from None
+                return dt.datetime(day.year, day.month, day.day, tzinfo=UTC)
+            try:
+                parsed = dt.datetime.fromisoformat(text)
+            except ValueError:
+                raise ValueError(
+                    _(
+                        "“%s” is not a date; write it as 2023-11-07, 2023-11-07 05:31:56 "
+                        "or 2023-11-07T05:31:56Z"
+                    )
+                    % text
+                ) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=self.tz)
+        return parsed.astimezone(UTC)
+
+
+class DecimalWidget(Widget):
+    """A number kept exactly as written (``50.20`` stays 50.20, never 50.199999)."""
+
+    def __init__(self, *, required: bool = False, max_digits: int, decimal_places: int):
+        super().__init__(coerce_to_string=False)
+        self.required = required
+        self.max_digits = max_digits
+        self.decimal_places = decimal_places
+
+    def clean(self, value, row=None, **kwargs) -> Decimal | None:
+        if is_blank(value):
+            if self.required:
+                raise ValueError(_("a value is required"))
+            return None
+        if isinstance(value, bool):
+            raise ValueError(_("expected a number, got a true/false value"))
+        if isinstance(value, Decimal | int):
+            number = Decimal(value)
+        elif isinstance(value, float):
+            number = Decimal(repr(value))
+        else:
+            text = str(value).strip()
+            if not _PLAIN_DECIMAL.match(text):
+                raise ValueError(
+                    _(
+                        "“%s” is not a number; use a point for decimals and no thousands "
+                        "separator, e.g. 1234.56"
+                    )
+                    % text
+                )
+            try:
+                number = Decimal(text)
+            except InvalidOperation:  # pragma: no cover - the pattern already checked it
+                raise ValueError(_("“%s” is not a number") % text) from None
+        if not number.is_finite():
+            raise ValueError(_("must be a finite number"))
+        sign, digits, exponent = number.normalize().as_tuple()
+        decimals = max(0, -exponent)
+        whole_digits = max(0, len(digits) + exponent)
+        if decimals > self.decimal_places:
+            raise ValueError(_("has more than %(n)s decimal places") % {"n": self.decimal_places})
+        if whole_digits > self.max_digits - self.decimal_places:
+            raise ValueError(_("is too large"))
+        return number
+
+
+class NonNegativeIntegerWidget(Widget):
+    def __init__(self):
+        super().__init__(coerce_to_string=False)
+
+    def clean(self, value, row=None, **kwargs) -> int | None:
+        if is_blank(value):
+            return None
+        if isinstance(value, bool):
+            raise ValueError(_("expected a whole number, got a true/false value"))
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(_("“%s” is not a whole number") % value) from None
+        if number != number.to_integral_value():
+            raise ValueError(_("“%s” is not a whole number") % value)
+        if number < 0:
+            raise ValueError(_("must be zero or more"))
+        if number > 2_147_483_647:
+            raise ValueError(_("is too large"))
+        return int(number)
+
+
+class UUIDWidget(Widget):
+    def __init__(self, *, required: bool = False):
+        super().__init__(coerce_to_string=False)
+        self.required = required
+
+    def clean(self, value, row=None, **kwargs) -> uuid.UUID | None:
+        if is_blank(value):
+            if self.required:
+                raise ValueError(_("a value is required"))
+            return None
+        text = _as_text(value)
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            raise ValueError(
+                _("“%s” is not a UUID such as 3c90c3cc-0d44-4b50-8888-8dd25736052a") % text
+            ) from None
+
+
+class JSONObjectWidget(Widget):
+    """A JSON object, written in the cell as text (or given as an object in JSON files)."""
+
+    def __init__(self):
+        super().__init__(coerce_to_string=False)
+
+    def clean(self, value, row=None, **kwargs) -> dict | None:
+        if is_blank(value):
+            return None
+        if isinstance(value, dict):
+            return value
+        try:
+            parsed = json.loads(str(value))
+        except json.JSONDecodeError:
+            raise ValueError(
+                _('is not valid JSON; write an object such as {"source": "legacy-crm"}')
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ValueError(_('must be a JSON object such as {"source": "legacy-crm"}'))
+        return parsed
