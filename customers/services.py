@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zoneinfo
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -152,3 +152,68 @@ def customer_delete(*, customer: StagedCustomer) -> None:
         batch = batch_lock_editable(batch=customer.batch)
         customer.delete()
         batch_refresh_counts(batch=batch)
+
+
+ERR_APPROVE_PERMISSION = _("You do not have permission to approve batches.")
+ERR_APPROVE_OWN_BATCH = _(
+    "Four-eyes rule: batch “%(batch)s” must be approved by someone other than the person "
+    "who created it or last imported into it."
+)
+ERR_APPROVE_NOT_VALIDATED = _(
+    "Batch “%(batch)s” is %(status)s: only a validated batch can be approved. Validate it first."
+)
+ERR_REOPEN_PERMISSION = _("You do not have permission to reopen batches.")
+
+
+def batch_approve(*, batch: StagingBatch, user) -> StagingBatch:
+    """Approve a validated batch, freezing it with a fingerprint of its exact payloads.
+
+    The approver needs the approve permission and, unless ``MIGRATION_FOUR_EYES`` is off,
+    must be neither the batch's creator nor its last importer.
+    """
+    from django.conf import settings
+
+    from customers.payload import payload_fingerprint
+
+    if not user.has_perm("customers.approve_stagingbatch"):
+        raise PermissionDenied(ERR_APPROVE_PERMISSION)
+    batch.refresh_from_db()
+    if settings.MIGRATION_FOUR_EYES and user.pk in (batch.created_by_id, batch.last_imported_by_id):
+        raise PermissionDenied(ERR_APPROVE_OWN_BATCH % {"batch": batch.name})
+    if batch.status != Status.VALIDATED:
+        raise BatchStateError(
+            ERR_APPROVE_NOT_VALIDATED
+            % {"batch": batch.name, "status": batch.get_status_display().lower()},
+            code="state",
+        )
+    with transaction.atomic():
+        locked = StagingBatch.objects.select_for_update().get(pk=batch.pk)
+        # The fingerprint is taken under the lock: no import can slip in between.
+        fingerprint = payload_fingerprint(batch=locked)
+        return batch_transition(
+            batch=locked,
+            to=Status.APPROVED,
+            expected=(Status.VALIDATED,),
+            approved_by=user,
+            approved_at=timezone.now(),
+            approval_fingerprint=fingerprint,
+        )
+
+
+def batch_reopen(*, batch: StagingBatch, user) -> StagingBatch:
+    """Void a batch's approval (or validation) so it can be edited again."""
+    if not (
+        user.has_perm("customers.approve_stagingbatch")
+        or user.has_perm("customers.import_stagingbatch")
+    ):
+        raise PermissionDenied(ERR_REOPEN_PERMISSION)
+    return batch_transition(
+        batch=batch,
+        to=Status.DRAFT,
+        expected=(Status.APPROVED, Status.VALIDATED),
+        approved_by=None,
+        approved_at=None,
+        approval_fingerprint="",
+        validated_by=None,
+        validated_at=None,
+    )
