@@ -11,6 +11,8 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("django-insecure", "local-only
         "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters."
     )
 
+STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True

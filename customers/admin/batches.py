@@ -1,0 +1,329 @@
+"""Admin for staging batches: their page, their counts and the steps of their life."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
+
+from customers import services
+from customers.admin.imports import BatchImportMixin
+from customers.models import StagingBatch
+
+Status = StagingBatch.Status
+
+
+@dataclass(frozen=True)
+class BatchStep:
+    """A next step offered on the batch page, run by POST from a confirmation page."""
+
+    name: str
+    label: str
+    statuses: tuple[str, ...]
+    permission: str
+    # Method of the admin that runs the step and answers the message to show.
+    handler: str
+    # Method of the admin that says, on the confirmation page, what will happen.
+    describe: str
+
+
+BATCH_STEPS = [
+    BatchStep(
+        "validate",
+        _("Validate"),
+        (Status.DRAFT, Status.VALIDATED),
+        "customers.change_stagingbatch",
+        "run_validate",
+        "describe_validate",
+    ),
+    BatchStep(
+        "approve",
+        _("Approve"),
+        (Status.VALIDATED,),
+        "customers.approve_stagingbatch",
+        "run_approve",
+        "describe_approve",
+    ),
+    BatchStep(
+        "reopen",
+        _("Reopen"),
+        (Status.VALIDATED, Status.APPROVED),
+        "customers.change_stagingbatch",
+        "run_reopen",
+        "describe_reopen",
+    ),
+]
+DRY_RUN_STATUSES = (Status.VALIDATED, Status.APPROVED, Status.SUBMITTED)
+
+
+class StagingBatchForm(forms.ModelForm):
+    class Meta:
+        model = StagingBatch
+        fields = ["name", "time_zone"]
+
+    def clean_time_zone(self):
+
+        value = self.cleaned_data["time_zone"]
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise forms.ValidationError(services.ERR_TIME_ZONE % {"value": value}) from None
+        return value
+
+
+@admin.register(StagingBatch)
+class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
+    form = StagingBatchForm
+    list_display = [
+        "name",
+        "status",
+        "customers_link",
+        "balance_count",
+        "device_count",
+        "metric_count",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["name"]
+    list_select_related = ["created_by"]
+    date_hierarchy = "created_at"
+    fieldsets = [
+        (None, {"fields": ["name", "time_zone", "status"]}),
+        (
+            _("Staged rows"),
+            {"fields": ["customers_link", "balance_count", "device_count", "metric_count"]},
+        ),
+        (_("Validation"), {"fields": ["valid_count", "invalid_count", "excluded_count"]}),
+        (
+            _("History"),
+            {
+                "fields": [
+                    ("created_by", "created_at"),
+                    ("last_imported_by", "last_imported_at"),
+                    ("validated_by", "validated_at"),
+                    ("approved_by", "approved_at"),
+                ]
+            },
+        ),
+    ]
+    readonly_fields = [
+        "status",
+        "customers_link",
+        "balance_count",
+        "device_count",
+        "metric_count",
+        "valid_count",
+        "invalid_count",
+        "excluded_count",
+        "created_by",
+        "created_at",
+        "last_imported_by",
+        "last_imported_at",
+        "validated_by",
+        "validated_at",
+        "approved_by",
+        "approved_at",
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["name", "time_zone"]})]
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return [*self.readonly_fields, "name", "time_zone"]
+        return self.readonly_fields
+
+    @admin.display(description=_("customers"), ordering="customer_count")
+    def customers_link(self, obj: StagingBatch) -> str:
+        url = reverse("admin:customers_stagedcustomer_changelist") + f"?batch__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, f"{obj.customer_count:,}")
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.batch_create(name=obj.name, time_zone=obj.time_zone, user=request.user)
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    # --- steps ---------------------------------------------------------------------------
+
+    steps = BATCH_STEPS
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<int:object_id>/step/<slug:step>/",
+                self.admin_site.admin_view(self.step_view),
+                name="{}_{}_step".format(*info),
+            ),
+            path(
+                "<int:object_id>/dry-run/",
+                self.admin_site.admin_view(self.dry_run_view),
+                name="{}_{}_dry_run".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def allowed_steps(self, request: HttpRequest, batch: StagingBatch) -> list[BatchStep]:
+        """The steps this user may take on this batch now; only these are shown."""
+        user = request.user
+        allowed = []
+        for step in self.steps:
+            if batch.status not in step.statuses or not user.has_perm(step.permission):
+                continue
+            if step.name == "approve" and not self.may_approve(user, batch):
+                continue
+            allowed.append(step)
+        return allowed
+
+    @staticmethod
+    def may_approve(user, batch: StagingBatch) -> bool:
+        from django.conf import settings
+
+        return not (
+            settings.MIGRATION_FOUR_EYES
+            and user.pk in (batch.created_by_id, batch.last_imported_by_id)
+        )
+
+    def step_view(self, request: HttpRequest, object_id: int, step: str) -> HttpResponse:
+        batch = get_object_or_404(StagingBatch, pk=object_id)
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        chosen = next((s for s in self.steps if s.name == step), None)
+        if chosen is None or not request.user.has_perm(chosen.permission):
+            raise PermissionDenied
+        change_url = reverse("admin:customers_stagingbatch_change", args=[batch.pk])
+        if request.method == "POST":
+            try:
+                level, message = getattr(self, chosen.handler)(request, batch)
+            except (PermissionDenied, ValidationError) as exc:
+                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                messages.error(request, text)
+            else:
+                messages.add_message(request, level, message)
+            return HttpResponseRedirect(change_url)
+        if chosen not in self.allowed_steps(request, batch):
+            messages.error(
+                request,
+                _("“%(step)s” is not possible for batch “%(batch)s” now.")
+                % {"step": chosen.label, "batch": batch.name},
+            )
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": batch,
+            "step": chosen,
+            "title": _("%(step)s batch “%(batch)s”?") % {"step": chosen.label, "batch": batch.name},
+            "description": getattr(self, chosen.describe)(batch),
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/customers/stagingbatch/confirm_step.html", context)
+
+    def describe_validate(self, batch: StagingBatch) -> list[str]:
+        return [
+            _(
+                "Every one of the %(n)s staged customers will be checked against Masivo's "
+                "contract, and against each other (duplicate emails) and earlier batches "
+                "(customers already sent)."
+            )
+            % {"n": f"{batch.customer_count:,}"},
+            _(
+                "Problems are listed by customer and field. The batch becomes validated only "
+                "when no invalid customer is left unexcluded."
+            ),
+        ]
+
+    def run_validate(self, request, batch):
+        from customers.validation import batch_validate
+
+        summary = batch_validate(batch=batch, user=request.user)
+        batch.refresh_from_db()
+        text = _(
+            "Validation found %(valid)s valid, %(invalid)s invalid and %(excluded)s excluded "
+            "customers."
+        ) % {
+            "valid": f"{summary.valid:,}",
+            "invalid": f"{summary.invalid:,}",
+            "excluded": f"{summary.excluded:,}",
+        }
+        if batch.status == Status.VALIDATED:
+            return messages.SUCCESS, text + " " + str(_("The batch is validated."))
+        return messages.WARNING, text + " " + str(
+            _("Fix or exclude the invalid customers, then validate again.")
+        )
+
+    def describe_approve(self, batch: StagingBatch) -> list[str]:
+        return [
+            _(
+                "%(valid)s customers will be frozen for submission (%(excluded)s excluded). "
+                "No file can be imported and no row edited until the batch is reopened."
+            )
+            % {"valid": f"{batch.valid_count:,}", "excluded": f"{batch.excluded_count:,}"},
+            _("A fingerprint of the exact request bodies is recorded with your approval."),
+        ]
+
+    def run_approve(self, request, batch):
+        services.batch_approve(batch=batch, user=request.user)
+        return messages.SUCCESS, _("Batch “%(batch)s” is approved.") % {"batch": batch.name}
+
+    def describe_reopen(self, batch: StagingBatch) -> list[str]:
+        return [
+            _(
+                "The batch goes back to draft: its validation and approval are voided, and "
+                "it must be validated and approved again before it can be submitted."
+            )
+        ]
+
+    def run_reopen(self, request, batch):
+        services.batch_reopen(batch=batch, user=request.user)
+        return messages.SUCCESS, _("Batch “%(batch)s” is a draft again.") % {"batch": batch.name}
+
+    def dry_run_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The exact request bodies a job would send, one per line, streamed."""
+        from customers.payload import batch_dry_run_lines
+
+        batch = get_object_or_404(StagingBatch, pk=object_id)
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        if batch.status not in DRY_RUN_STATUSES:
+            messages.error(request, _("Validate the batch before downloading its dry run."))
+            return HttpResponseRedirect(
+                reverse("admin:customers_stagingbatch_change", args=[batch.pk])
+            )
+        response = StreamingHttpResponse(
+            batch_dry_run_lines(batch=batch), content_type="application/x-ndjson"
+        )
+        filename = f"{slugify(batch.name) or batch.pk}-dry-run.jsonl"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        batch = self.get_object(request, object_id)
+        extra_context["has_import_permission"] = self.has_import_permission(request)
+        if batch is not None:
+            extra_context["batch_steps"] = self.allowed_steps(request, batch)
+            extra_context["can_dry_run"] = batch.status in DRY_RUN_STATUSES
+            extra_context["problem_count"] = batch.problems.count()
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -1,0 +1,238 @@
+"""Admin for staged customers (with their balances, devices and metrics) and problems."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from customers import services
+from customers.admin.imports import editable_batches
+from customers.models import (
+    CustomerProblem,
+    StagedBalance,
+    StagedCustomer,
+    StagedDevice,
+    StagedMetric,
+)
+
+
+class _StagedChildInline(admin.TabularInline):
+    extra = 0
+    show_change_link = False
+
+    def _editable(self, obj) -> bool:
+        return obj is None or obj.batch.is_editable
+
+    def has_add_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+class BalanceInline(_StagedChildInline):
+    model = StagedBalance
+    fields = [
+        "reward_id",
+        "amount",
+        "expiration_date",
+        "issued_at",
+        "brand_id",
+        "channel_id",
+        "store_id",
+        "funded_by",
+    ]
+
+
+class DeviceInline(_StagedChildInline):
+    model = StagedDevice
+    fields = ["device_token", "platform", "model", "os_version", "expires_at", "created_at"]
+
+
+class MetricInline(_StagedChildInline):
+    model = StagedMetric
+    fields = [
+        "period",
+        "period_from",
+        "period_to",
+        "tier_id",
+        "last_visit",
+        "last_session",
+        "spend_total",
+        "number_of_purchases",
+    ]
+
+
+@admin.register(StagedCustomer)
+class StagedCustomerAdmin(admin.ModelAdmin):
+    list_display = [
+        "legacy_id",
+        "name",
+        "email",
+        "batch",
+        "is_valid",
+        "is_excluded",
+        "outcome",
+    ]
+    list_filter = ["batch", "is_valid", "is_excluded", "outcome", "status", "gender"]
+    search_fields = ["legacy_id", "email", "name"]
+    list_select_related = ["batch"]
+    show_full_result_count = False
+    list_per_page = 50
+    inlines = [BalanceInline, DeviceInline, MetricInline]
+    actions = ["exclude_customers", "include_customers", "send_again"]
+    fieldsets = [
+        (None, {"fields": ["batch", "legacy_id", "name", "email", "gender", "dob", "status"]}),
+        (
+            _("Registration"),
+            {"fields": ["registration_date", "document_type", "document_number", "country"]},
+        ),
+        (_("Metadata and metrics"), {"fields": ["metadata", "metrics_updated_at"]}),
+        (_("Review"), {"fields": ["is_valid", "is_excluded", "exclusion_reason", "resend"]}),
+        (
+            _("Outcome in Masivo"),
+            {"fields": ["outcome", "outcome_at", "outcome_error", "outcome_job_id"]},
+        ),
+    ]
+    readonly_fields = ["is_valid", "outcome", "outcome_at", "outcome_error", "outcome_job_id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None:
+            fields.append("batch")
+        return fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "batch":
+            kwargs["queryset"] = editable_batches()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and not obj.batch.is_editable:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and not obj.batch.is_editable:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            services.customer_save(customer=obj)
+        except services.BatchStateError as exc:
+            raise PermissionDenied(" ".join(exc.messages)) from exc
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        services.batch_refresh_counts(batch=form.instance.batch)
+
+    def delete_model(self, request, obj):
+        services.customer_delete(customer=obj)
+
+    def delete_queryset(self, request, queryset):
+        for customer in queryset.select_related("batch"):
+            services.customer_delete(customer=customer)
+
+    def _per_batch(self, request, queryset, change) -> None:
+        """Apply ``change(batch, ids)`` to the selection, batch by batch."""
+        rows = queryset.select_related("batch").order_by("batch_id", "pk")
+        done = 0
+        for batch, customers in groupby(rows, key=lambda c: c.batch):
+            try:
+                done += change(batch, [c.pk for c in customers])
+            except (PermissionDenied, ValidationError) as exc:
+                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                self.message_user(request, text, messages.ERROR)
+        if done:
+            self.message_user(
+                request,
+                _("%(n)s customers changed. Validate their batch again.") % {"n": done},
+                messages.SUCCESS,
+            )
+
+    @admin.action(
+        description=_("Exclude selected customers from the migration"), permissions=["change"]
+    )
+    def exclude_customers(self, request, queryset):
+        from customers.validation import customers_set_excluded
+
+        self._per_batch(
+            request,
+            queryset,
+            lambda batch, ids: customers_set_excluded(
+                batch=batch,
+                customer_ids=ids,
+                excluded=True,
+                reason=str(_("Excluded by %(user)s") % {"user": request.user.get_username()}),
+                user=request.user,
+            ),
+        )
+
+    @admin.action(description=_("Include selected customers again"), permissions=["change"])
+    def include_customers(self, request, queryset):
+        from customers.validation import customers_set_excluded
+
+        self._per_batch(
+            request,
+            queryset,
+            lambda batch, ids: customers_set_excluded(
+                batch=batch, customer_ids=ids, excluded=False, user=request.user
+            ),
+        )
+
+    @admin.action(
+        description=_("Send selected customers again although an earlier batch sent them"),
+        permissions=["change"],
+    )
+    def send_again(self, request, queryset):
+        from customers.validation import customers_set_resend
+
+        self._per_batch(
+            request,
+            queryset,
+            lambda batch, ids: customers_set_resend(
+                batch=batch, customer_ids=ids, resend=True, user=request.user
+            ),
+        )
+
+
+@admin.register(CustomerProblem)
+class CustomerProblemAdmin(admin.ModelAdmin):
+    """What validation found, by customer and field; read-only (fix the customer instead)."""
+
+    list_display = ["customer_link", "field", "code", "message", "other_batch", "batch"]
+    list_filter = ["batch", "code", "field"]
+    search_fields = ["legacy_id", "message"]
+    list_select_related = ["batch", "other_batch"]
+    list_per_page = 100
+
+    @admin.display(description=_("customer"), ordering="legacy_id")
+    def customer_link(self, obj: CustomerProblem) -> str:
+        if obj.customer_id is None:
+            return obj.legacy_id
+        url = reverse("admin:customers_stagedcustomer_change", args=[obj.customer_id])
+        return format_html('<a href="{}">{}</a>', url, obj.legacy_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("customers.view_stagingbatch") or super().has_view_permission(
+            request, obj
+        )
