@@ -1,1 +1,12 @@
-urlpatterns: list = []
+"""Mounted under ``sandbox/`` when MASIVO_SANDBOX is on (see config/urls.py)."""
+
+from django.urls import path
+
+from migrations_jobs.sandbox import views
+
+app_name = "masivo_sandbox"
+
+urlpatterns = [
+    path("auth/authorize", views.authorize, name="authorize"),
+    path("api/storefront/v1/customers/migrate", views.migrate, name="migrate"),
+]

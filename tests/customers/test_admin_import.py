@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 import uuid
 from decimal import Decimal
 
@@ -324,3 +325,67 @@ def test_upload_bigger_than_the_limit_is_refused(client_in, batch, settings):
     settings.MIGRATION_UPLOAD_MAX_BYTES = 100
     response = preview(client_in, batch, "customers", "big.csv", b"id\n" + b"x\n" * 100)
     assert "files up to 100" in response.context["form"].errors["import_file"][0]
+
+
+def _batch_snapshot(batch) -> dict:
+    """Everything staged in a batch, keyed by legacy id, without database ids."""
+    drop = {"id", "batch", "batch_id", "customer", "customer_id"}
+
+    def rows(qs):
+        return sorted(
+            (tuple(sorted((k, str(v)) for k, v in row.items() if k not in drop)) for row in qs),
+        )
+
+    snapshot = {}
+    for customer in batch.customers.all():
+        snapshot[customer.legacy_id] = {
+            "customer": rows(StagedCustomer.objects.filter(pk=customer.pk).values()),
+            "balances": rows(customer.balances.values()),
+            "devices": rows(customer.devices.values()),
+            "metrics": rows(customer.metrics.values()),
+        }
+    return snapshot
+
+
+def test_nested_json_stages_the_same_data_as_the_four_flat_files(client_in, importer, samples):
+    flat = BatchFactory(name="flat", created_by=importer)
+    nested = BatchFactory(name="nested", created_by=importer)
+    _stage_all_samples(client_in, flat, samples)
+
+    response = stage_sample(client_in, nested, samples, "nested")
+
+    assert response.status_code == 302
+    flat.refresh_from_db()
+    nested.refresh_from_db()
+    counts = ("customer_count", "balance_count", "device_count", "metric_count")
+    assert [getattr(nested, c) for c in counts] == [getattr(flat, c) for c in counts]
+    assert _batch_snapshot(nested) == _batch_snapshot(flat)
+
+
+def test_nested_json_with_a_bad_customer_names_it_and_stages_nothing(client_in, batch):
+    body = {
+        "customers": [
+            {"id": "c1", "name": "Ann", "email": "ann@example.com"},
+            {
+                "id": "c2",
+                "name": "Bob",
+                "email": "bob@example.com",
+                "balance": [{"reward_id": "not-a-uuid", "amount": 5}],
+            },
+        ]
+    }
+    from tests.customers.importing import preview
+
+    response = preview(client_in, batch, "nested", "body.json", json.dumps(body).encode())
+
+    problems = _problems(response)
+    assert len(problems) == 1
+    assert problems[0].startswith("body.json: row 2, column “balance[0].reward_id”")
+    assert not StagedCustomer.objects.exists()
+
+
+def test_flat_kind_given_a_nested_document_says_which_kind_to_choose(client_in, batch, samples):
+    response = preview(
+        client_in, batch, "customers", "nested.json", (samples / "nested.json").read_bytes()
+    )
+    assert "choose the kind “nested”" in _problems(response)[0]
