@@ -1,0 +1,317 @@
+"""The sandbox's behaviour: token issuing, customers/migrate, faults, and what arrived.
+
+A migrate request goes through, in order: the bearer token (401), the next scripted answer,
+the rate limit (429, shared by every process through a locked row), injected faults (500,
+429, slow), the body (415, 400, 413), the contract (422 naming customer and field), the
+account's uniqueness of ``id`` and ``email`` and the rejected ids (422 naming no customer),
+and finally acceptance (201). A slow answer is processed first and answered late: it models
+an answer lost after Masivo accepted the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hmac
+import random
+import threading
+import time
+from http import HTTPStatus
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from migrations_jobs.sandbox.answers import Refusal, SandboxAnswer
+from migrations_jobs.sandbox.intake import (
+    ERR_INVALID_ENTRY,
+    body_parse,
+    contract_check,
+    customers_accept,
+)
+from migrations_jobs.sandbox.models import (
+    SandboxConfig,
+    SandboxCustomer,
+    SandboxRateWindow,
+    SandboxRequest,
+    SandboxScriptedAnswer,
+    SandboxTokenRequest,
+)
+from migrations_jobs.sandbox.ratelimit import (
+    ERR_RATE_LIMITED,
+    RateState,
+    rate_window_snapshot,
+    rate_window_take,
+)
+from migrations_jobs.sandbox.tokens import (
+    sandbox_token_expiry,
+    sandbox_token_issue,
+    sandbox_token_problem,
+)
+
+SCRIPT_CLAIM_ATTEMPTS = 50
+_SQLITE_LOCK = threading.Lock()
+
+ERR_UNAUTHORIZED = "Unauthorized"
+DETAIL_BAD_API_KEY = "Missing or invalid API key"
+DETAIL_NO_BEARER = "Missing bearer token"
+DETAIL_INJECTED = "Injected by the sandbox"
+DETAIL_SCRIPTED = "Scripted sandbox answer"
+ERR_UNKNOWN_FIELD = "Unknown sandbox configuration field(s): %(names)s"
+ERR_STATUS_CODE = "A scripted status code must be between 100 and 599."
+ERR_DELAY = "A scripted delay must not be negative."
+
+CONFIG_FIELDS = frozenset(
+    f.name for f in SandboxConfig._meta.concrete_fields if f.name not in ("id", "updated_at")
+)
+
+
+# --- configuration and inspection -------------------------------------------------------------
+
+
+def sandbox_reset() -> None:
+    """Forget every request, customer, token request and scripted answer; rate window and
+    configuration go back to the ``SANDBOX_*`` settings."""
+    with transaction.atomic():
+        SandboxCustomer.objects.all().delete()
+        SandboxRequest.objects.all().delete()
+        SandboxScriptedAnswer.objects.all().delete()
+        SandboxTokenRequest.objects.all().delete()
+        SandboxRateWindow.objects.all().delete()
+        SandboxConfig.objects.all().delete()
+
+
+def sandbox_configure(**fields: Any) -> SandboxConfig:
+    """Change the sandbox's configuration, e.g. ``sandbox_configure(hourly_cap=3)``."""
+    unknown = sorted(set(fields) - CONFIG_FIELDS)
+    if unknown:
+        raise ValueError(ERR_UNKNOWN_FIELD % {"names": ", ".join(unknown)})
+    with transaction.atomic():
+        config = SandboxConfig.current()
+        for name, value in fields.items():
+            setattr(config, name, value)
+        config.full_clean()
+        config.save()
+    return config
+
+
+def sandbox_script(
+    *, status_code: int, retry_after_s: int | None = None, delay_s: float = 0.0
+) -> SandboxScriptedAnswer:
+    """Queue an answer for the next unscripted migrate request (201: process normally)."""
+    if not 100 <= status_code <= 599:
+        raise ValueError(ERR_STATUS_CODE)
+    if delay_s < 0:
+        raise ValueError(ERR_DELAY)
+    return SandboxScriptedAnswer.objects.create(
+        status_code=status_code, retry_after_s=retry_after_s, delay_s=delay_s
+    )
+
+
+def sandbox_arrivals() -> dict[str, Any]:
+    """What reached the sandbox: requests by status, accepted requests, distinct customers,
+    customer receipts and duplicate receipts (at-least-once delivery), token requests."""
+    accepted = SandboxRequest.objects.filter(is_accepted=True).aggregate(
+        requests=Count("pk"), receipts=Sum("customer_count")
+    )
+    receipts = accepted["receipts"] or 0
+    customers = SandboxCustomer.objects.count()
+    statuses = dict(
+        SandboxRequest.objects.values_list("status_code")
+        .annotate(n=Count("pk"))
+        .order_by("status_code")
+    )
+    tokens = SandboxTokenRequest.objects.aggregate(
+        requests=Count("pk"), granted=Count("pk", filter=Q(is_granted=True))
+    )
+    return {
+        "requests": sum(statuses.values()),
+        "status_counts": statuses,
+        "accepted_requests": accepted["requests"],
+        "customers": customers,
+        "receipts": receipts,
+        "duplicate_receipts": receipts - customers,
+        "token_requests": tokens["requests"],
+        "tokens_issued": tokens["granted"],
+    }
+
+
+def sandbox_received_ids() -> set[str]:
+    """Legacy ids of every customer the sandbox's account holds."""
+    return set(SandboxCustomer.objects.values_list("legacy_id", flat=True))
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+
+def _serialized() -> contextlib.AbstractContextManager:
+    """On SQLite, one sandbox request at a time in this process.
+
+    SQLite takes one writer at a time anyway; serializing here spares its lock waits, and
+    keeps threads apart when they share one connection (the in-memory test database is
+    shared by the live server's threads). Other databases rely on their row locks.
+    """
+    return _SQLITE_LOCK if connection.vendor == "sqlite" else contextlib.nullcontext()
+
+
+def sandbox_authorize(*, api_key: str | None) -> SandboxAnswer:
+    """``GET auth/authorize``: a token for the right ``x-api-key``, else 401."""
+    with _serialized():
+        return _authorize(api_key=api_key)
+
+
+def _authorize(*, api_key: str | None) -> SandboxAnswer:
+    expected = getattr(settings, "SANDBOX_API_KEY", "")
+    granted = bool(expected) and hmac.compare_digest(
+        (api_key or "").encode(), str(expected).encode()
+    )
+    if not granted:
+        SandboxTokenRequest.objects.create(is_granted=False)
+        return SandboxAnswer(
+            status_code=401, payload={"error": ERR_UNAUTHORIZED, "details": DETAIL_BAD_API_KEY}
+        )
+    token = sandbox_token_issue(lifetime_s=SandboxConfig.current().token_lifetime_s)
+    expires_at = dt.datetime.fromtimestamp(sandbox_token_expiry(token=token), tz=dt.UTC)
+    SandboxTokenRequest.objects.create(is_granted=True, expires_at=expires_at)
+    return SandboxAnswer(status_code=200, payload={"data": token})
+
+
+def _bearer_problem(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return DETAIL_NO_BEARER
+    return sandbox_token_problem(token=token.strip())
+
+
+# --- migrate ----------------------------------------------------------------------------------
+
+
+def sandbox_migrate(
+    *, authorization: str | None, content_type: str | None, body: bytes | None
+) -> SandboxAnswer:
+    """``POST api/storefront/v1/customers/migrate``. ``body`` is None when it was too big
+    to read. The answer's delay is for the caller to sleep: nothing is held meanwhile."""
+    with _serialized():
+        return _migrate(authorization=authorization, content_type=content_type, body=body)
+
+
+def _migrate(
+    *, authorization: str | None, content_type: str | None, body: bytes | None
+) -> SandboxAnswer:
+    started = time.monotonic()
+    received_at = timezone.now()
+    config = SandboxConfig.current()
+    delay = 0.0
+    rate: RateState | None = None
+    customer_count = 0
+    try:
+        problem = _bearer_problem(authorization)
+        if problem:
+            raise Refusal(
+                status_code=401,
+                reason=SandboxRequest.Reason.UNAUTHORIZED,
+                error=ERR_UNAUTHORIZED,
+                details=problem,
+            )
+        scripted = _script_claim()
+        if scripted is not None:
+            delay = scripted.delay_s
+            if scripted.status_code != 201:
+                raise _scripted_refusal(scripted=scripted, config=config)
+        rate = rate_window_take(config=config)
+        if scripted is None:
+            delay = _inject_faults(config=config)
+        payload, customers = body_parse(content_type=content_type, body=body)
+        customer_count = len(customers)
+        contract_check(payload=payload, customers=customers)
+        return customers_accept(
+            config=config,
+            customers=customers,
+            received_at=received_at,
+            started=started,
+            delay=delay,
+            rate=rate,
+        )
+    except Refusal as refusal:
+        rate = rate or refusal.rate or rate_window_snapshot(config=config)
+        headers = rate.headers()
+        if refusal.retry_after_s is not None:
+            headers["Retry-After"] = str(refusal.retry_after_s)
+        SandboxRequest.objects.create(
+            received_at=received_at,
+            status_code=refusal.status_code,
+            reason=refusal.reason,
+            details=refusal.details[:2000],
+            customer_count=customer_count,
+            duration_s=time.monotonic() - started + delay,
+            delay_s=delay,
+            is_accepted=False,
+        )
+        return SandboxAnswer(
+            status_code=refusal.status_code,
+            payload={"error": refusal.error, "details": refusal.details},
+            headers=headers,
+            delay_s=delay,
+        )
+
+
+def _script_claim() -> SandboxScriptedAnswer | None:
+    """Take the oldest unconsumed scripted answer; concurrent requests never share one."""
+    for _attempt in range(SCRIPT_CLAIM_ATTEMPTS):
+        candidate = (
+            SandboxScriptedAnswer.objects.filter(consumed_at__isnull=True).order_by("pk").first()
+        )
+        if candidate is None:
+            return None
+        claimed = SandboxScriptedAnswer.objects.filter(
+            pk=candidate.pk, consumed_at__isnull=True
+        ).update(consumed_at=timezone.now())
+        if claimed:
+            return candidate
+    return None
+
+
+def _scripted_refusal(*, scripted: SandboxScriptedAnswer, config: SandboxConfig) -> Refusal:
+    status = scripted.status_code
+    retry_after = scripted.retry_after_s
+    if retry_after is None and status == 429:
+        retry_after = config.retry_after_s
+    if status == 422:
+        error = ERR_INVALID_ENTRY
+    else:
+        try:
+            error = HTTPStatus(status).phrase
+        except ValueError:
+            error = f"HTTP {status}"
+    return Refusal(
+        status_code=status,
+        reason=SandboxRequest.Reason.SCRIPTED,
+        error=error,
+        details=DETAIL_SCRIPTED,
+        retry_after_s=retry_after,
+    )
+
+
+def _inject_faults(*, config: SandboxConfig) -> float:
+    """Answer 500 or 429 for a share of requests; returns the delay of a slow answer."""
+    # Fault injection draws, not security: the module's generator is fine.
+    if config.fail_500_rate and random.random() < config.fail_500_rate:  # noqa: S311
+        raise Refusal(
+            status_code=500,
+            reason=SandboxRequest.Reason.INJECTED_500,
+            error=HTTPStatus(500).phrase,
+            details=DETAIL_INJECTED,
+        )
+    if config.fail_429_rate and random.random() < config.fail_429_rate:  # noqa: S311
+        raise Refusal(
+            status_code=429,
+            reason=SandboxRequest.Reason.INJECTED_429,
+            error=ERR_RATE_LIMITED,
+            details=DETAIL_INJECTED,
+            retry_after_s=config.retry_after_s,
+        )
+    if config.slow_rate and random.random() < config.slow_rate:  # noqa: S311
+        return config.slow_s
+    return 0.0
