@@ -143,10 +143,15 @@ class StagingResource(resources.ModelResource):
     kind: ClassVar[str] = ""
     required_columns: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, batch: StagingBatch | None = None, user=None, **kwargs):
+    # How often (in rows) a long import reports its progress.
+    PROGRESS_EVERY = 5000
+
+    def __init__(self, batch: StagingBatch | None = None, user=None, progress=None, **kwargs):
         super().__init__(**kwargs)
         self.batch = batch
         self.user = user
+        # Called with the number of rows read so far, for progress bars.
+        self.progress = progress
         if batch is not None:
             for field in self.fields.values():
                 if isinstance(field.widget, DateTimeWidget):
@@ -226,6 +231,8 @@ class StagingResource(resources.ModelResource):
         preview_rows = settings.MIGRATION_IMPORT_PREVIEW_ROWS
         for row_number, values in dataset.rows():
             result.row_count += 1
+            if self.progress is not None and result.row_count % self.PROGRESS_EVERY == 0:
+                self.progress(result.row_count)
             if len(values) != width:
                 result.add_problem(
                     row_number, "", ERR_RAGGED % {"cells": len(values), "columns": width}

@@ -27,7 +27,14 @@ def format_for(file_name: str):
 
 
 def batch_stage_file(
-    *, batch: StagingBatch, kind: str, file_name: str, content: bytes, user, dry_run: bool = False
+    *,
+    batch: StagingBatch,
+    kind: str,
+    file_name: str,
+    content: bytes,
+    user,
+    dry_run: bool = False,
+    progress=None,
 ) -> StagingResult:
     """Check (and unless ``dry_run``, stage) one file; problems are in the result.
 
@@ -35,7 +42,7 @@ def batch_stage_file(
     """
     if kind not in RESOURCES_BY_KIND:
         raise ValueError(ERR_UNKNOWN_KIND % {"kind": kind, "kinds": ", ".join(KINDS)})
-    resource = RESOURCES_BY_KIND[kind](batch=batch, user=user)
+    resource = RESOURCES_BY_KIND[kind](batch=batch, user=user, progress=progress)
     fmt = format_for(file_name)
     if fmt is None:
         result = StagingResult(kind=kind, file_name=file_name, batch=batch)

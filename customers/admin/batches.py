@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,9 +22,9 @@ from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
-from customers import services
+from customers import services, uploads
 from customers.admin.imports import BatchImportMixin
-from customers.models import StagingBatch
+from customers.models import StagingBatch, StagingUpload
 
 Status = StagingBatch.Status
 
@@ -177,6 +183,16 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
                 name="{}_{}_step".format(*info),
             ),
             path(
+                "<int:object_id>/uploads/progress/",
+                self.admin_site.admin_view(self.uploads_progress_view),
+                name="{}_{}_uploads_progress".format(*info),
+            ),
+            path(
+                "<int:object_id>/uploads/<int:upload_id>/",
+                self.admin_site.admin_view(self.upload_view),
+                name="{}_{}_upload".format(*info),
+            ),
+            path(
                 "<int:object_id>/dry-run/",
                 self.admin_site.admin_view(self.dry_run_view),
                 name="{}_{}_dry_run".format(*info),
@@ -318,6 +334,73 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
+    # --- files checked and staged in the background ----------------------------------------
+
+    def _upload_rows(self, batch: StagingBatch) -> list[dict]:
+        rows = []
+        for upload in batch.uploads.all()[:10]:
+            done = uploads.upload_progress(upload=upload)
+            total = max(upload.row_estimate, done, 1)
+            rows.append(
+                {
+                    "id": upload.pk,
+                    "file_name": upload.file_name,
+                    "kind": upload.kind,
+                    "status": upload.status,
+                    "status_label": str(upload.get_status_display()),
+                    "rows": done,
+                    "total": total,
+                    "percent": 100 if not upload.is_active else min(99, round(100 * done / total)),
+                    "problem_count": len(upload.problems),
+                    "staged": upload.staged,
+                    "is_active": upload.is_active,
+                    "url": reverse(
+                        "admin:customers_stagingbatch_upload", args=[batch.pk, upload.pk]
+                    ),
+                }
+            )
+        return rows
+
+    def uploads_progress_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
+        batch = get_object_or_404(StagingBatch, pk=object_id)
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        rows = self._upload_rows(batch)
+        return JsonResponse({"uploads": rows, "active": any(r["is_active"] for r in rows)})
+
+    def upload_view(self, request: HttpRequest, object_id: int, upload_id: int) -> HttpResponse:
+        """A background file: its problems, and the confirmation that stages it."""
+        batch = get_object_or_404(StagingBatch, pk=object_id)
+        upload = get_object_or_404(StagingUpload, pk=upload_id, batch=batch)
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        change_url = reverse("admin:customers_stagingbatch_change", args=[batch.pk])
+        if request.method == "POST":
+            if not self.has_import_permission(request):
+                raise PermissionDenied
+            try:
+                uploads.upload_confirm(upload=upload, user=request.user)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.info(
+                    request,
+                    _("A worker is staging %(file)s; its progress shows below.")
+                    % {"file": upload.file_name},
+                )
+            return HttpResponseRedirect(change_url + "#uploads")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": batch,
+            "upload": upload,
+            "change_url": change_url,
+            "can_confirm": upload.status == StagingUpload.Status.READY
+            and self.has_import_permission(request),
+            "title": _("File %(file)s") % {"file": upload.file_name},
+        }
+        return TemplateResponse(request, "admin/customers/stagingbatch/upload.html", context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         batch = self.get_object(request, object_id)
@@ -326,4 +409,5 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
             extra_context["batch_steps"] = self.allowed_steps(request, batch)
             extra_context["can_dry_run"] = batch.status in DRY_RUN_STATUSES
             extra_context["problem_count"] = batch.problems.count()
+            extra_context["uploads"] = self._upload_rows(batch)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
+from customers import uploads
 from customers.formats import STAGING_FORMATS, FileReadError
 from customers.models import StagingBatch
 from customers.resources import STAGING_RESOURCES
@@ -87,6 +88,38 @@ class BatchImportMixin(ImportMixin):
         if import_form is not None:
             initial["batch"] = import_form.cleaned_data["batch"].pk
         return initial
+
+    def import_action(self, request, **kwargs):
+        """Files too big for one request are checked and staged by a worker instead."""
+        if request.method == "POST" and self.has_import_permission(request):
+            form = self.create_import_form(request)
+            if form.is_valid():
+                upload_file = form.cleaned_data["import_file"]
+                content = b"".join(upload_file.chunks())
+                if uploads.needs_background(file_name=upload_file.name, content=content):
+                    batch = form.cleaned_data["batch"]
+                    resource = self.get_import_resource_classes(request)[
+                        int(form.cleaned_data.get("resource") or 0)
+                    ]
+                    upload = uploads.upload_create(
+                        batch=batch,
+                        kind=resource.kind,
+                        file_name=upload_file.name,
+                        content=content,
+                        user=request.user,
+                    )
+                    messages.info(
+                        request,
+                        _(
+                            "%(file)s has about %(rows)s rows: a worker is checking it in the "
+                            "background. Its progress shows below; you can leave this page."
+                        )
+                        % {"file": upload.file_name, "rows": f"{upload.row_estimate:,}"},
+                    )
+                    url = reverse("admin:customers_stagingbatch_change", args=[batch.pk])
+                    return HttpResponseRedirect(url + "#uploads")
+                upload_file.seek(0)
+        return super().import_action(request, **kwargs)
 
     def add_data_read_fail_error_to_form(self, form, e):
         if isinstance(e, FileReadError):

@@ -1,0 +1,161 @@
+"""Files too big for one request: checked, then staged, by a Celery worker.
+
+The same resources as the admin's import do the work, so the problems found and the
+all-or-nothing rule are the same; only the waiting moves out of the web request. Progress
+(rows read) is kept in the shared cache, since the staging transaction hides its own
+writes from every other connection until it commits.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import StagingBatch, StagingUpload
+from customers.services import BatchStateError, batch_lock_editable
+from customers.staging import batch_stage_file
+
+Status = StagingUpload.Status
+ERR_NOT_READY = _("This file is %(status)s; only a checked file that is ready can be staged.")
+# Stored problems are capped; the count of all of them is kept.
+MAX_STORED_PROBLEMS = 50_000
+
+
+def estimate_rows(*, file_name: str, content: bytes) -> int:
+    """A quick count of a file's rows, to decide whether it needs a worker."""
+    name = file_name.lower()
+    if name.endswith(".xlsx"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                sheet = next(
+                    (n for n in archive.namelist() if n.startswith("xl/worksheets/sheet")), None
+                )
+                if sheet is None:
+                    return 0
+                # Rows are <row> elements; counting them avoids parsing the XML.
+                with archive.open(sheet) as handle:
+                    return sum(
+                        chunk.count(b"<row ") for chunk in iter(lambda: handle.read(1 << 20), b"")
+                    )
+        except zipfile.BadZipFile:
+            return 0
+    if name.endswith(".json"):
+        return content.count(b'"id"') or content.count(b"{")
+    return content.count(b"\n")
+
+
+def needs_background(*, file_name: str, content: bytes) -> bool:
+    return (
+        estimate_rows(file_name=file_name, content=content)
+        > settings.MIGRATION_BACKGROUND_IMPORT_ROWS
+    )
+
+
+def _progress_key(upload_id: int) -> str:
+    return f"staging-upload-progress:{upload_id}"
+
+
+def upload_progress(*, upload: StagingUpload) -> int:
+    """Rows read so far by the worker handling ``upload``."""
+    if not upload.is_active:
+        return upload.row_count
+    return int(cache.get(_progress_key(upload.pk)) or 0)
+
+
+def upload_create(
+    *, batch: StagingBatch, kind: str, file_name: str, content: bytes, user
+) -> StagingUpload:
+    """Keep the file and have a worker check it (nothing is staged yet)."""
+    from customers.tasks import upload_check_task
+
+    with transaction.atomic():
+        batch_lock_editable(batch=batch)
+        upload = StagingUpload(
+            batch=batch,
+            kind=kind,
+            file_name=file_name,
+            created_by=user,
+            row_estimate=estimate_rows(file_name=file_name, content=content),
+        )
+        upload.file.save(file_name, ContentFile(content), save=False)
+        upload.save()
+        transaction.on_commit(lambda: upload_check_task.delay(upload.pk))
+    return upload
+
+
+def _run(upload: StagingUpload, *, dry_run: bool):
+    key = _progress_key(upload.pk)
+    cache.set(key, 0, 24 * 3600)
+    with upload.file.open("rb") as handle:
+        content = handle.read()
+    result = batch_stage_file(
+        batch=upload.batch,
+        kind=upload.kind,
+        file_name=upload.file_name,
+        content=content,
+        user=upload.created_by,
+        dry_run=dry_run,
+        progress=lambda rows: cache.set(key, rows, 24 * 3600),
+    )
+    cache.delete(key)
+    return result
+
+
+def _finish(upload: StagingUpload, result, *, success: str) -> StagingUpload:
+    problems = result.messages()
+    StagingUpload.objects.filter(pk=upload.pk).update(
+        status=Status.REFUSED if problems else success,
+        row_count=result.row_count,
+        problems=problems[:MAX_STORED_PROBLEMS],
+        staged=result.staged,
+        finished_at=timezone.now() if (problems or success == Status.STAGED) else None,
+    )
+    upload.refresh_from_db()
+    return upload
+
+
+def upload_check(*, upload_id: int) -> StagingUpload:
+    """Read and check the whole file; it becomes ``ready`` or ``refused``."""
+    upload = StagingUpload.objects.select_related("batch", "created_by").get(pk=upload_id)
+    if upload.status != Status.CHECKING:
+        return upload  # delivered twice: the first delivery did the work
+    return _finish(upload, _run(upload, dry_run=True), success=Status.READY)
+
+
+def upload_confirm(*, upload: StagingUpload, user) -> StagingUpload:
+    """Stage a checked file; a worker writes it, all or nothing."""
+    from customers.tasks import upload_stage_task
+
+    with transaction.atomic():
+        updated = StagingUpload.objects.filter(pk=upload.pk, status=Status.READY).update(
+            status=Status.STAGING
+        )
+        if not updated:
+            upload.refresh_from_db()
+            raise BatchStateError(
+                ERR_NOT_READY % {"status": upload.get_status_display().lower()}, code="state"
+            )
+        transaction.on_commit(lambda: upload_stage_task.delay(upload.pk))
+    upload.refresh_from_db()
+    return upload
+
+
+def upload_stage(*, upload_id: int) -> StagingUpload:
+    """Stage a confirmed file. The upload's row stays locked until the rows are written,
+    so a second delivery of the same task waits, then finds the work done."""
+    with transaction.atomic():
+        upload = (
+            StagingUpload.objects.select_for_update()
+            .select_related("batch", "created_by")
+            .get(pk=upload_id)
+        )
+        if upload.status != Status.STAGING:
+            return upload
+        return _finish(upload, _run(upload, dry_run=False), success=Status.STAGED)
