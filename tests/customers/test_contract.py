@@ -1,0 +1,576 @@
+import copy
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from customers import contract
+from customers.contract import (
+    CustomerSerializer,
+    MigrateRequestSerializer,
+    customer_checker,
+    format_datetime,
+    parse_datetime_value,
+    problems_from_errors,
+    request_checker,
+)
+from customers.models import AMOUNT_DECIMALS
+
+# The example body of CONTRACT.md, as written there.
+EXAMPLE_BODY = json.loads("""
+{"customers": [{
+  "id": "legacy-000123", "name": "John Smith", "email": "jsmith@example.com",
+  "gender": "MALE", "dob": "1990-04-01T00:00:00Z", "registration_date": "2023-11-07T05:31:56Z",
+  "status": "ACTIVE", "metadata": {"source": "legacy-crm"},
+  "metrics": {
+    "lifetime": {"from": "2019-01-01T00:00:00Z", "to": "2025-02-21T14:05:42Z",
+                 "tier_id": "3c90c3cc-0d44-4b50-8888-8dd25736052a",
+                 "last_visit": "2024-12-10T20:58:01Z", "spend_total": 50.2,
+                 "number_of_purchases": 10},
+    "updated_at": "2025-02-21T14:05:42Z"},
+  "balance": [{"reward_id": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "amount": 123,
+               "expiration_date": "2026-11-07T05:31:56Z", "brand_id": "brand-1",
+               "channel_id": "web", "store_id": "store-9",
+               "issued_at": "2023-11-07T05:31:56Z", "funded_by": "brand-1"}],
+  "devices": [{"device_token": "fcm:abc", "device_info": {"platform": "ios",
+               "model": "iPhone15,2", "osVersion": "17.1"},
+               "expires_at": "2026-01-01T00:00:00Z", "created_at": "2024-01-01T00:00:00Z"}]
+}]}
+""")
+UTC = dt.UTC
+TIER = uuid.UUID("3c90c3cc-0d44-4b50-8888-8dd25736052a")
+
+
+def example_customer() -> dict:
+    return copy.deepcopy(EXAMPLE_BODY["customers"][0])
+
+
+def problems(customer: dict, *, strict: bool = True, time_zone: str = "UTC") -> dict:
+    """``{path: [messages]}`` from CustomerSerializer, checked to match the fast checker."""
+    context = {"strict": strict, "time_zone": time_zone}
+    serializer = CustomerSerializer(data=customer, context=context)
+    serializer.is_valid()
+    found = problems_from_errors(serializer.errors)
+    fast = customer_checker(strict=strict, time_zone=time_zone).check(customer)
+    assert sorted(fast, key=repr) == sorted(found, key=repr)
+    by_path: dict[str, list[str]] = {}
+    for problem in found:
+        by_path.setdefault(problem.field, []).append(problem.message)
+    return by_path
+
+
+def validated(customer: dict, *, strict: bool = False, time_zone: str = "UTC") -> dict:
+    context = {"strict": strict, "time_zone": time_zone}
+    serializer = CustomerSerializer(data=customer, context=context)
+    assert serializer.is_valid(), serializer.errors
+    fast, found = customer_checker(strict=strict, time_zone=time_zone).clean(customer)
+    assert found == []
+    assert fast == serializer.validated_data
+    return serializer.validated_data
+
+
+def test_contract_example_body_passes_in_strict_mode():
+    serializer = MigrateRequestSerializer(data=EXAMPLE_BODY, context={"strict": True})
+    assert serializer.is_valid(), serializer.errors
+    assert request_checker(strict=True).check(EXAMPLE_BODY) == []
+
+
+def test_validated_data_keeps_the_body_keys_with_values_ready_for_staging():
+    data = validated(example_customer(), strict=True)
+    assert data["id"] == "legacy-000123"
+    assert data["registration_date"] == dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+    assert data["registration_date"].utcoffset() == dt.timedelta(0)
+    assert data["metadata"] == {"source": "legacy-crm"}
+    lifetime = data["metrics"]["lifetime"]
+    assert lifetime["from"] == dt.datetime(2019, 1, 1, tzinfo=UTC)
+    assert lifetime["tier_id"] == TIER
+    assert lifetime["spend_total"] == Decimal("50.2")
+    assert isinstance(lifetime["spend_total"], Decimal)
+    assert lifetime["number_of_purchases"] == 10
+    assert data["metrics"]["updated_at"] == dt.datetime(2025, 2, 21, 14, 5, 42, tzinfo=UTC)
+    assert data["balance"][0]["amount"] == Decimal("123")
+    assert data["balance"][0]["reward_id"] == TIER
+    assert data["devices"][0]["device_info"] == {
+        "platform": "ios",
+        "model": "iPhone15,2",
+        "osVersion": "17.1",
+    }
+
+
+def test_missing_id_is_required():
+    customer = example_customer()
+    del customer["id"]
+    assert problems(customer) == {"id": [str(contract.ERR_REQUIRED)]}
+
+
+def test_name_email_and_registration_date_are_required_by_default():
+    customer = example_customer()
+    for name in ("name", "email", "registration_date"):
+        del customer[name]
+    assert problems(customer) == {
+        "name": [str(contract.ERR_REQUIRED)],
+        "email": [str(contract.ERR_REQUIRED)],
+        "registration_date": [str(contract.ERR_REQUIRED)],
+    }
+
+
+@override_settings(MASIVO_REQUIRED_FIELDS=["country"])
+def test_required_fields_come_from_settings():
+    customer = example_customer()
+    del customer["name"]
+    assert problems(customer) == {"country": [str(contract.ERR_REQUIRED)]}
+    customer["country"] = "CO"
+    assert problems(customer) == {}
+
+
+@override_settings(MASIVO_REQUIRED_FIELDS=["phone"])
+def test_required_setting_naming_an_unknown_field_is_a_configuration_error():
+    with pytest.raises(ImproperlyConfigured, match="phone"):
+        CustomerSerializer(data=example_customer()).is_valid()
+
+
+def test_invalid_email_is_refused():
+    customer = example_customer()
+    customer["email"] = "jsmith@@example"
+    assert problems(customer) == {"email": [contract.ERR_EMAIL % {"value": "jsmith@@example"}]}
+
+
+def test_gender_outside_the_list_is_refused():
+    customer = example_customer()
+    customer["gender"] = "UNKNOWN"
+    message = contract.ERR_CHOICE % {"value": "UNKNOWN", "choices": "MALE, FEMALE, OTHER"}
+    assert problems(customer) == {"gender": [message]}
+
+
+@override_settings(MASIVO_GENDERS=["MALE"], MASIVO_STATUSES=["ACTIVE"])
+def test_enum_lists_come_from_settings():
+    customer = example_customer()
+    customer["gender"] = "FEMALE"
+    customer["status"] = "INACTIVE"
+    assert problems(customer) == {
+        "gender": [contract.ERR_CHOICE % {"value": "FEMALE", "choices": "MALE"}],
+        "status": [contract.ERR_CHOICE % {"value": "INACTIVE", "choices": "ACTIVE"}],
+    }
+
+
+@override_settings(MASIVO_DEVICE_PLATFORMS=["ios", "android"])
+def test_device_platform_outside_the_setting_is_refused():
+    customer = example_customer()
+    customer["devices"][0]["device_info"]["platform"] = "web"
+    message = contract.ERR_CHOICE % {"value": "web", "choices": "ios, android"}
+    assert problems(customer) == {"devices[0].device_info.platform": [message]}
+
+
+def test_enum_case_is_exact_in_strict_mode_and_free_in_lenient_mode():
+    customer = example_customer()
+    customer["gender"] = "male"
+    customer["devices"][0]["device_info"]["platform"] = "iOS"
+    assert set(problems(customer)) == {"gender", "devices[0].device_info.platform"}
+    data = validated(customer)
+    assert data["gender"] == "MALE"
+    assert data["devices"][0]["device_info"]["platform"] == "ios"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2023-11-07T00:31:56-05:00", "2023-11-07T05:31:56", "2023-11-07", "2023-11-07 05:31:56Z"],
+)
+def test_strict_date_times_must_be_utc_with_z(value):
+    customer = example_customer()
+    customer["registration_date"] = value
+    assert problems(customer) == {
+        "registration_date": [contract.ERR_DATETIME_UTC % {"value": value}]
+    }
+
+
+def test_strict_date_times_accept_fractional_seconds():
+    customer = example_customer()
+    customer["registration_date"] = "2023-11-07T05:31:56.250Z"
+    data = validated(customer, strict=True)
+    assert data["registration_date"] == dt.datetime(2023, 11, 7, 5, 31, 56, 250000, tzinfo=UTC)
+
+
+def test_impossible_date_is_refused():
+    customer = example_customer()
+    customer["registration_date"] = "2023-02-30T05:31:56Z"
+    assert problems(customer) == {
+        "registration_date": [contract.ERR_DATETIME_UTC % {"value": "2023-02-30T05:31:56Z"}]
+    }
+
+
+def test_lenient_date_times_convert_offsets_to_utc():
+    customer = example_customer()
+    customer["registration_date"] = "2023-11-07T00:31:56-05:00"
+    data = validated(customer)
+    assert data["registration_date"] == dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+
+
+def test_lenient_date_time_without_offset_is_read_in_the_batch_time_zone():
+    customer = example_customer()
+    customer["registration_date"] = "2023-11-07 00:31:56"
+    data = validated(customer, time_zone="America/Bogota")
+    assert data["registration_date"] == dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+
+
+def test_lenient_plain_date_is_midnight_utc():
+    customer = example_customer()
+    customer["balance"][0]["expiration_date"] = "2026-11-07"
+    data = validated(customer, time_zone="America/Bogota")
+    assert data["balance"][0]["expiration_date"] == dt.datetime(2026, 11, 7, tzinfo=UTC)
+
+
+def test_lenient_unreadable_date_time_is_refused():
+    customer = example_customer()
+    customer["registration_date"] = "07/11/2023"
+    assert problems(customer, strict=False) == {
+        "registration_date": [contract.ERR_DATETIME % {"value": "07/11/2023"}]
+    }
+
+
+def test_dob_must_be_midnight_utc_in_strict_mode():
+    customer = example_customer()
+    customer["dob"] = "1990-04-01T05:00:00Z"
+    assert problems(customer) == {
+        "dob": [contract.ERR_DOB_MIDNIGHT % {"value": "1990-04-01T05:00:00Z"}]
+    }
+
+
+def test_lenient_dob_keeps_the_calendar_date_as_written():
+    customer = example_customer()
+    customer["dob"] = "1990-04-01T23:00:00-05:00"
+    data = validated(customer, time_zone="Asia/Tokyo")
+    assert data["dob"] == dt.datetime(1990, 4, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value", [["legacy-crm"], "legacy-crm", 7])
+def test_metadata_must_be_an_object(value):
+    customer = example_customer()
+    customer["metadata"] = value
+    assert problems(customer) == {"metadata": [str(contract.ERR_METADATA)]}
+
+
+def test_lenient_metadata_may_be_json_text_of_an_object():
+    customer = example_customer()
+    customer["metadata"] = '{"source": "legacy-crm"}'
+    assert validated(customer)["metadata"] == {"source": "legacy-crm"}
+    customer["metadata"] = '["legacy-crm"]'
+    assert problems(customer, strict=False) == {"metadata": [str(contract.ERR_METADATA)]}
+
+
+def test_reward_id_and_tier_id_must_be_uuids():
+    customer = example_customer()
+    customer["balance"][0]["reward_id"] = "reward-1"
+    customer["metrics"]["lifetime"]["tier_id"] = "gold"
+    assert problems(customer) == {
+        "balance[0].reward_id": [contract.ERR_UUID % {"value": "reward-1"}],
+        "metrics.lifetime.tier_id": [contract.ERR_UUID % {"value": "gold"}],
+    }
+
+
+def test_strict_uuid_must_have_the_canonical_form():
+    customer = example_customer()
+    customer["balance"][0]["reward_id"] = TIER.hex
+    assert problems(customer) == {"balance[0].reward_id": [contract.ERR_UUID % {"value": TIER.hex}]}
+    assert validated(customer)["balance"][0]["reward_id"] == TIER
+
+
+@pytest.mark.parametrize("value", ["123", True, None, "", [123]])
+def test_strict_amount_must_be_a_json_number(value):
+    customer = example_customer()
+    customer["balance"][0]["amount"] = value
+    expected = contract.ERR_EMPTY if value in (None, "") else contract.ERR_NUMBER_TYPE
+    assert problems(customer) == {"balance[0].amount": [str(expected)]}
+
+
+def test_lenient_amount_may_be_text_but_not_a_boolean():
+    customer = example_customer()
+    customer["balance"][0]["amount"] = " 50.20 "
+    customer["metrics"]["lifetime"]["spend_total"] = "1e3"
+    data = validated(customer)
+    assert data["balance"][0]["amount"] == Decimal("50.2")
+    assert data["metrics"]["lifetime"]["spend_total"] == Decimal("1000")
+    customer["balance"][0]["amount"] = True
+    customer["metrics"]["lifetime"]["spend_total"] = "fifty"
+    assert problems(customer, strict=False) == {
+        "balance[0].amount": [contract.ERR_NUMBER % {"value": "true"}],
+        "metrics.lifetime.spend_total": [contract.ERR_NUMBER % {"value": "fifty"}],
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("9" * (contract.INTEGER_DIGITS + 1)),
+        Decimal("0." + "1" * (AMOUNT_DECIMALS + 1)),
+    ],
+)
+def test_amount_the_staging_columns_would_round_is_refused(value):
+    customer = example_customer()
+    customer["balance"][0]["amount"] = value
+    message = contract.ERR_NUMBER_DIGITS % {
+        "value": str(value),
+        "integer": contract.INTEGER_DIGITS,
+        "decimals": AMOUNT_DECIMALS,
+    }
+    assert problems(customer) == {"balance[0].amount": [message]}
+
+
+def test_amount_with_every_digit_the_columns_hold_keeps_them_all():
+    amount = Decimal("9" * contract.INTEGER_DIGITS + "." + "1" * AMOUNT_DECIMALS)
+    customer = example_customer()
+    customer["balance"][0]["amount"] = amount
+    customer["metrics"]["lifetime"]["spend_total"] = float("0." + "1" * AMOUNT_DECIMALS)
+    data = validated(customer, strict=True)
+    assert data["balance"][0]["amount"] == amount
+    assert data["metrics"]["lifetime"]["spend_total"] == Decimal("0." + "1" * AMOUNT_DECIMALS)
+
+
+def test_trailing_zeros_beyond_the_decimals_are_not_digits():
+    customer = example_customer()
+    customer["balance"][0]["amount"] = Decimal("50.2" + "0" * (AMOUNT_DECIMALS + 3))
+    assert validated(customer, strict=True)["balance"][0]["amount"] == Decimal("50.2")
+
+
+def test_infinite_amount_is_refused():
+    customer = example_customer()
+    customer["balance"][0]["amount"] = float("inf")
+    assert problems(customer) == {"balance[0].amount": [contract.ERR_NUMBER % {"value": "inf"}]}
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, 10.0, "10", True])
+def test_number_of_purchases_must_be_a_whole_number_from_zero(value):
+    customer = example_customer()
+    customer["metrics"]["lifetime"]["number_of_purchases"] = value
+    shown = json.dumps(value) if not isinstance(value, str) else value
+    assert problems(customer) == {
+        "metrics.lifetime.number_of_purchases": [contract.ERR_COUNT % {"value": shown}]
+    }
+
+
+def test_number_of_purchases_has_an_upper_bound():
+    customer = example_customer()
+    customer["metrics"]["lifetime"]["number_of_purchases"] = 2**31
+    message = contract.ERR_COUNT_MAX % {"value": str(2**31), "max": contract.MAX_COUNT}
+    assert problems(customer) == {"metrics.lifetime.number_of_purchases": [message]}
+
+
+def test_lenient_number_of_purchases_may_be_whole_text():
+    customer = example_customer()
+    customer["metrics"]["lifetime"]["number_of_purchases"] = " 10 "
+    assert validated(customer)["metrics"]["lifetime"]["number_of_purchases"] == 10
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_strict_mode_refuses_null_and_empty_values(value):
+    customer = example_customer()
+    customer["country"] = value
+    customer["devices"][0]["device_info"]["model"] = value
+    assert problems(customer) == {
+        "country": [str(contract.ERR_EMPTY)],
+        "devices[0].device_info.model": [str(contract.ERR_EMPTY)],
+    }
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_lenient_mode_treats_null_and_empty_values_as_absent(value):
+    customer = example_customer()
+    customer["country"] = value
+    customer["metrics"]["lifetime"]["tier_id"] = value
+    data = validated(customer)
+    assert "country" not in data
+    assert "tier_id" not in data["metrics"]["lifetime"]
+    customer["name"] = value
+    assert problems(customer, strict=False) == {"name": [str(contract.ERR_REQUIRED)]}
+
+
+def test_strict_null_in_a_required_field_says_empty_not_missing():
+    customer = example_customer()
+    customer["id"] = None
+    assert problems(customer) == {"id": [str(contract.ERR_EMPTY)]}
+
+
+def test_unknown_fields_are_refused_at_every_level():
+    customer = example_customer()
+    customer["phone"] = "+57 300"
+    customer["metrics"]["weekly"] = {}
+    customer["metrics"]["lifetime"]["visits"] = 3
+    customer["balance"][0]["currency"] = "COP"
+    customer["devices"][0]["device_info"]["os_version"] = "17"
+    assert problems(customer) == {
+        "phone": [contract.ERR_UNKNOWN_FIELD % {"field": "phone"}],
+        "metrics.weekly": [contract.ERR_UNKNOWN_FIELD % {"field": "weekly"}],
+        "metrics.lifetime.visits": [contract.ERR_UNKNOWN_FIELD % {"field": "visits"}],
+        "balance[0].currency": [contract.ERR_UNKNOWN_FIELD % {"field": "currency"}],
+        "devices[0].device_info.os_version": [contract.ERR_UNKNOWN_FIELD % {"field": "os_version"}],
+    }
+
+
+def test_every_metrics_period_is_accepted():
+    customer = example_customer()
+    period = customer["metrics"].pop("lifetime")
+    for name in contract.PERIODS:
+        customer["metrics"][name] = dict(period)
+    data = validated(customer, strict=True)
+    assert set(data["metrics"]) == {*contract.PERIODS, "updated_at"}
+
+
+def test_id_must_be_text_in_strict_mode_and_may_be_a_number_in_lenient_mode():
+    customer = example_customer()
+    customer["id"] = 123
+    assert problems(customer) == {"id": [str(contract.ERR_TEXT)]}
+    assert validated(customer)["id"] == "123"
+
+
+def test_text_longer_than_its_staging_column_is_refused():
+    customer = example_customer()
+    customer["country"] = "C" * 65
+    message = contract.ERR_TEXT_TOO_LONG % {"max": 64, "length": 65}
+    assert problems(customer) == {"country": [message]}
+
+
+def test_balance_must_be_a_list_of_objects():
+    customer = example_customer()
+    customer["balance"] = {"reward_id": str(TIER), "amount": 1}
+    customer["devices"] = ["fcm:abc"]
+    assert problems(customer) == {
+        "balance": [str(contract.ERR_NOT_LIST)],
+        "devices[0]": [str(contract.ERR_NOT_OBJECT)],
+    }
+
+
+def test_balance_entry_needs_reward_id_and_amount_and_device_needs_a_token():
+    customer = example_customer()
+    customer["balance"] = [{"brand_id": "brand-1"}]
+    customer["devices"] = [{"device_info": {"platform": "ios"}}]
+    assert problems(customer) == {
+        "balance[0].reward_id": [str(contract.ERR_REQUIRED)],
+        "balance[0].amount": [str(contract.ERR_REQUIRED)],
+        "devices[0].device_token": [str(contract.ERR_REQUIRED)],
+    }
+
+
+def test_customer_must_be_an_object():
+    assert problems(["legacy-000123"]) == {"": [str(contract.ERR_NOT_OBJECT)]}
+
+
+def request_problems(body, *, strict: bool = True) -> dict:
+    serializer = MigrateRequestSerializer(data=body, context={"strict": strict})
+    serializer.is_valid()
+    found = problems_from_errors(serializer.errors)
+    assert sorted(request_checker(strict=strict).check(body), key=repr) == sorted(found, key=repr)
+    by_path: dict[str, list[str]] = {}
+    for problem in found:
+        by_path.setdefault(problem.field, []).append(problem.message)
+    return by_path
+
+
+def test_request_needs_one_to_one_thousand_customers():
+    assert request_problems({"customers": []}) == {
+        "customers": [contract.ERR_TOO_FEW % {"min": 1, "count": 0}]
+    }
+    many = []
+    for index in range(1001):
+        customer = example_customer()
+        customer["id"] = f"legacy-{index}"
+        customer["email"] = f"c{index}@example.com"
+        many.append(customer)
+    assert request_problems({"customers": many}) == {
+        "customers": [contract.ERR_TOO_MANY % {"max": 1000, "count": 1001}]
+    }
+    assert request_problems({"customers": many[:1000]}) == {}
+
+
+def test_request_envelope_refuses_unknown_keys_and_a_missing_list():
+    assert request_problems({"customer": [example_customer()]}) == {
+        "customer": [contract.ERR_UNKNOWN_FIELD % {"field": "customer"}],
+        "customers": [str(contract.ERR_REQUIRED)],
+    }
+    assert request_problems([example_customer()]) == {"": [str(contract.ERR_NOT_OBJECT)]}
+
+
+def test_duplicate_ids_in_one_request_are_refused():
+    first, second = example_customer(), example_customer()
+    second["email"] = "other@example.com"
+    message = contract.ERR_DUPLICATE_ID % {"value": "legacy-000123"}
+    assert request_problems({"customers": [first, second]}) == {
+        "customers[0].id": [message],
+        "customers[1].id": [message],
+    }
+
+
+def test_duplicate_email_case_variants_in_one_strict_request_are_refused():
+    first, second = example_customer(), example_customer()
+    second["id"] = "legacy-000124"
+    second["email"] = "JSmith@Example.com"
+    assert request_problems({"customers": [first, second]}) == {
+        "customers[0].email": [contract.ERR_DUPLICATE_EMAIL % {"value": "jsmith@example.com"}],
+        "customers[1].email": [contract.ERR_DUPLICATE_EMAIL % {"value": "JSmith@Example.com"}],
+    }
+    # The nested import leaves repeated emails to batch validation.
+    assert request_problems({"customers": [first, second]}, strict=False) == {}
+
+
+def test_duplicate_problems_carry_their_own_codes():
+    first, second = example_customer(), example_customer()
+    serializer = MigrateRequestSerializer(
+        data={"customers": [first, second]}, context={"strict": True}
+    )
+    assert not serializer.is_valid()
+    codes = {(p.field, p.code) for p in problems_from_errors(serializer.errors)}
+    assert codes == {
+        ("customers[0].id", "duplicate_id"),
+        ("customers[1].id", "duplicate_id"),
+        ("customers[0].email", "duplicate_email"),
+        ("customers[1].email", "duplicate_email"),
+    }
+
+
+def test_missing_value_has_the_required_code_and_others_the_invalid_code():
+    customer = example_customer()
+    del customer["name"]
+    customer["email"] = "nobody"
+    found = {p.field: p.code for p in customer_checker().check(customer)}
+    assert found == {"name": "required", "email": "invalid"}
+
+
+@override_settings(MASIVO_GENDERS=["MALE"])
+def test_checker_reads_settings_when_it_is_built():
+    checker = customer_checker()
+    customer = example_customer()
+    customer["gender"] = "FEMALE"
+    with override_settings(MASIVO_GENDERS=["MALE", "FEMALE"]):
+        assert checker.check(customer) != []
+        assert customer_checker().check(customer) == []
+
+
+def test_format_datetime_writes_utc_with_z_and_microseconds_only_when_present():
+    bogota = dt.timezone(dt.timedelta(hours=-5))
+    assert format_datetime(dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)) == (
+        "2023-11-07T05:31:56Z"
+    )
+    assert format_datetime(dt.datetime(2023, 11, 7, 0, 31, 56, 120000, tzinfo=bogota)) == (
+        "2023-11-07T05:31:56.120000Z"
+    )
+    with pytest.raises(ValueError, match="time zone"):
+        format_datetime(dt.datetime(2023, 11, 7))  # noqa: DTZ001
+
+
+def test_parse_datetime_value_raises_a_value_error_for_import_widgets():
+    assert parse_datetime_value("2023-11-07T05:31:56+00:00") == dt.datetime(
+        2023, 11, 7, 5, 31, 56, tzinfo=UTC
+    )
+    assert parse_datetime_value(dt.date(2023, 11, 7)) == dt.datetime(2023, 11, 7, tzinfo=UTC)
+    with pytest.raises(ValueError, match="not a date-time"):
+        parse_datetime_value("yesterday")
+
+
+def test_rule_fields_write_values_the_contracts_way():
+    fields = CustomerSerializer().fields
+    moment = dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+    assert fields["registration_date"].to_representation(moment) == "2023-11-07T05:31:56Z"
+    assert fields["balance"].child.fields["reward_id"].to_representation(TIER) == str(TIER)
+    assert fields["name"].to_representation("John Smith") == "John Smith"
