@@ -7,7 +7,6 @@ staged with it, all or nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -65,28 +64,9 @@ class NestedStaging:
         }
 
 
-def flatten_errors(errors, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """DRF's nested error structure as ``("balance[0].amount", message)`` pairs."""
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            name = "" if key == "non_field_errors" else str(key)
-            path = f"{prefix}.{name}" if prefix and name else (prefix or name)
-            yield from flatten_errors(value, path)
-    elif isinstance(errors, list):
-        if errors and all(isinstance(e, str) for e in errors):
-            for message in errors:
-                yield prefix, str(message)
-        else:
-            for index, value in enumerate(errors):
-                if value:
-                    yield from flatten_errors(value, f"{prefix}[{index}]")
-    else:
-        yield prefix, str(errors)
-
-
 def nested_parse(*, batch: StagingBatch, document: NestedDocument, result) -> NestedStaging:
     """Check every customer of ``document``; problems go to ``result``."""
-    from customers.contract import CustomerSerializer
+    from customers.contract import CustomerSerializer, problems_from_errors
 
     staging = NestedStaging()
     first_seen: dict[str, int] = {}
@@ -98,8 +78,8 @@ def nested_parse(*, batch: StagingBatch, document: NestedDocument, result) -> Ne
             continue
         serializer = CustomerSerializer(data=item, context=context)
         if not serializer.is_valid():
-            for path, message in flatten_errors(serializer.errors):
-                result.add_problem(number, path, message)
+            for problem in problems_from_errors(serializer.errors):
+                result.add_problem(number, problem.field, problem.message)
             continue
         data = dict(serializer.validated_data)
         legacy_id = data["id"]

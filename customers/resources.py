@@ -155,7 +155,9 @@ class StagingResource(resources.ModelResource):
         if batch is not None:
             for field in self.fields.values():
                 if isinstance(field.widget, DateTimeWidget):
-                    field.widget = DateTimeWidget(time_zone=batch.time_zone)
+                    field.widget = DateTimeWidget(
+                        time_zone=batch.time_zone, as_date=field.widget.as_date
+                    )
 
     @classmethod
     def get_display_name(cls) -> str:
@@ -316,8 +318,12 @@ def _text(column: str, attribute: str, max_length: int, required: bool = False) 
     )
 
 
-def _datetime(column: str, attribute: str | None = None) -> Field:
-    return Field(attribute=attribute or column, column_name=column, widget=DateTimeWidget())
+def _datetime(column: str, attribute: str | None = None, as_date: bool = False) -> Field:
+    return Field(
+        attribute=attribute or column,
+        column_name=column,
+        widget=DateTimeWidget(as_date=as_date),
+    )
 
 
 def _decimal(column: str, required: bool = False) -> Field:
@@ -342,7 +348,7 @@ class CustomerResource(StagingResource):
         column_name="gender",
         widget=ChoiceWidget(setting="MASIVO_GENDERS", upper=True),
     )
-    dob = _datetime("dob")
+    dob = _datetime("dob", as_date=True)
     registration_date = _datetime("registration_date")
     status = Field(
         attribute="status",

@@ -20,7 +20,6 @@ from import_export.widgets import Widget
 
 UTC = dt.UTC
 _PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def is_blank(value) -> bool:
@@ -102,43 +101,23 @@ class PeriodWidget(Widget):
 class DateTimeWidget(Widget):
     """ISO 8601 date-times and dates, stored as aware UTC datetimes.
 
-    ``2023-11-07T05:31:56Z`` and other offsets are converted to UTC; a date-time without
-    an offset is read in the batch's time zone; a plain date ``2023-11-07`` is midnight UTC.
+    Read by the contract's own parser: any offset is converted to UTC, a date-time without
+    one is read in the batch's time zone, a plain date ``2023-11-07`` is midnight UTC.
     Day-first or month-first forms such as ``31/12/2023`` are refused: they are ambiguous.
+    With ``as_date`` (dates of birth) only the calendar date counts.
     """
 
-    def __init__(self, *, time_zone: str = "UTC"):
+    def __init__(self, *, time_zone: str = "UTC", as_date: bool = False):
         super().__init__(coerce_to_string=False)
-        self.tz = zoneinfo.ZoneInfo(time_zone)
+        self.time_zone = zoneinfo.ZoneInfo(time_zone)
+        self.as_date = as_date
 
     def clean(self, value, row=None, **kwargs) -> dt.datetime | None:
+        from customers.contract import parse_datetime_value
+
         if is_blank(value):
             return None
-        if isinstance(value, dt.datetime):
-            parsed = value
-        elif isinstance(value, dt.date):
-            return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
-        else:
-            text = _as_text(value)
-            if _DATE_ONLY.match(text):
-                try:
-                    day = dt.date.fromisoformat(text)
-                except ValueError:
-                    raise ValueError(_("“%s” is not a real date") % text) from None
-                return dt.datetime(day.year, day.month, day.day, tzinfo=UTC)
-            try:
-                parsed = dt.datetime.fromisoformat(text)
-            except ValueError:
-                raise ValueError(
-                    _(
-                        "“%s” is not a date; write it as 2023-11-07, 2023-11-07 05:31:56 "
-                        "or 2023-11-07T05:31:56Z"
-                    )
-                    % text
-                ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=self.tz)
-        return parsed.astimezone(UTC)
+        return parse_datetime_value(value, time_zone=self.time_zone, as_date=self.as_date)
 
 
 class DecimalWidget(Widget):

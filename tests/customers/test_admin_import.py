@@ -151,7 +151,7 @@ BAD_FILES = [
     pytest.param(
         "customers",
         [["id", "name", "dob"], ["c1", "Ann", "1990-01-01"], ["c2", "Bob", "31/12/2023"]],
-        "row 3, column “dob”: “31/12/2023” is not a date",
+        "row 3, column “dob”: “31/12/2023” is not a date-time such as 2023-11-07T05:31:56Z",
         id="wrong-date",
     ),
     pytest.param(
@@ -262,8 +262,9 @@ def test_one_bad_row_among_many_good_ones_stages_nothing(client_in, batch):
     response = preview(client_in, batch, "customers", "customers.csv", to_csv(rows))
 
     assert _problems(response) == [
-        "customers.csv: row 322, column “registration_date”: “yesterday” is not a date; "
-        "write it as 2023-11-07, 2023-11-07 05:31:56 or 2023-11-07T05:31:56Z"
+        "customers.csv: row 322, column “registration_date”: “yesterday” is not a date-time "
+        "such as 2023-11-07T05:31:56Z or 2023-11-07T00:31:56-05:00, nor a date such as "
+        "2023-11-07."
     ]
     assert not StagedCustomer.objects.exists()
 
@@ -365,11 +366,17 @@ def test_nested_json_stages_the_same_data_as_the_four_flat_files(client_in, impo
 def test_nested_json_with_a_bad_customer_names_it_and_stages_nothing(client_in, batch):
     body = {
         "customers": [
-            {"id": "c1", "name": "Ann", "email": "ann@example.com"},
+            {
+                "id": "c1",
+                "name": "Ann",
+                "email": "ann@example.com",
+                "registration_date": "2023-01-01",
+            },
             {
                 "id": "c2",
                 "name": "Bob",
                 "email": "bob@example.com",
+                "registration_date": "2023-01-01",
                 "balance": [{"reward_id": "not-a-uuid", "amount": 5}],
             },
         ]

@@ -71,8 +71,8 @@ def test_big_file_with_a_bad_row_is_refused_with_its_problems(
     upload = StagingUpload.objects.get()
     assert upload.status == StagingUpload.Status.REFUSED
     assert upload.problems == [
-        "big.csv: row 18, column “registration_date”: “soon” is not a date; write it as "
-        "2023-11-07, 2023-11-07 05:31:56 or 2023-11-07T05:31:56Z"
+        "big.csv: row 18, column “registration_date”: “soon” is not a date-time such as "
+        "2023-11-07T05:31:56Z or 2023-11-07T00:31:56-05:00, nor a date such as 2023-11-07."
     ]
     page = client.get(reverse("admin:customers_stagingbatch_upload", args=[batch.pk, upload.pk]))
     assert "row 18" in page.content.decode()
