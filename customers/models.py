@@ -29,6 +29,8 @@ class StagingBatch(models.Model):
         SUBMITTED = "submitted", _("Submitted")
 
     EDITABLE_STATUSES = (Status.DRAFT, Status.VALIDATED)
+    # Statuses whose staged data has been validated: its exact request bodies can be shown.
+    DRY_RUN_STATUSES = (Status.VALIDATED, Status.APPROVED, Status.SUBMITTED)
     TRANSITIONS: dict[str, tuple[str, ...]] = {
         Status.DRAFT: (Status.VALIDATED,),
         Status.VALIDATED: (Status.DRAFT, Status.APPROVED),

@@ -69,7 +69,6 @@ BATCH_STEPS = [
         "describe_reopen",
     ),
 ]
-DRY_RUN_STATUSES = (Status.VALIDATED, Status.APPROVED, Status.SUBMITTED)
 
 
 class StagingBatchForm(forms.ModelForm):
@@ -322,7 +321,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
         batch = get_object_or_404(StagingBatch, pk=object_id)
         if not self.has_view_permission(request, batch):
             raise PermissionDenied
-        if batch.status not in DRY_RUN_STATUSES:
+        if batch.status not in StagingBatch.DRY_RUN_STATUSES:
             messages.error(request, _("Validate the batch before downloading its dry run."))
             return HttpResponseRedirect(
                 reverse("admin:customers_stagingbatch_change", args=[batch.pk])
@@ -407,7 +406,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
         extra_context["has_import_permission"] = self.has_import_permission(request)
         if batch is not None:
             extra_context["batch_steps"] = self.allowed_steps(request, batch)
-            extra_context["can_dry_run"] = batch.status in DRY_RUN_STATUSES
+            extra_context["can_dry_run"] = batch.status in StagingBatch.DRY_RUN_STATUSES
             extra_context["problem_count"] = batch.problems.count()
             extra_context["uploads"] = self._upload_rows(batch)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -1,0 +1,50 @@
+"""Reading a command's arguments: batches and users by name, services' refusals.
+
+Shared by the console's management commands; a refusal becomes a ``CommandError`` with
+a one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import CommandError
+
+from customers.models import StagingBatch
+from customers.selectors import batch_find
+
+BATCH_HELP = "The batch's name or numeric id."
+ERR_UNKNOWN_BATCH = "No batch is named “{batch}”, and none has that id."
+ERR_UNKNOWN_USER = "No active user is named “{user}”."
+ERR_USER_PERMISSION = "User “{user}” needs the permission “{permission}” to do this."
+
+
+def batch_from_argument(reference: str) -> StagingBatch:
+    batch = batch_find(reference=reference)
+    if batch is None:
+        raise CommandError(ERR_UNKNOWN_BATCH.format(batch=reference))
+    return batch
+
+
+def user_from_argument(username: str, *, permission: str | None = None):
+    """The active user named ``username``, who must hold ``permission`` when one is given."""
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise CommandError(ERR_UNKNOWN_USER.format(user=username))
+    if permission is not None and not user.has_perm(permission):
+        raise CommandError(ERR_USER_PERMISSION.format(user=username, permission=permission))
+    return user
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """A service's refusal (permission, four-eyes, state, bad value) as a ``CommandError``."""
+    try:
+        yield
+    except PermissionDenied as exc:
+        raise CommandError(str(exc)) from exc
+    except ValidationError as exc:
+        raise CommandError(" ".join(exc.messages)) from exc

@@ -1,0 +1,59 @@
+"""``manage.py batch_dry_run BATCH OUT.jsonl``: write every request body a job would send.
+
+One JSON document per line (JSON Lines); nothing is sent. ``-`` writes to standard output.
+The file appears only once it is complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from customers.management.arguments import BATCH_HELP, batch_from_argument
+from customers.models import StagingBatch
+from customers.payload import batch_dry_run_lines
+
+ERR_DRY_RUN_STATE = "Batch “{batch}” is {status}: validate it before asking for its dry run."
+ERR_CANNOT_WRITE = "Cannot write {path}: {reason}"
+
+
+class Command(BaseCommand):
+    help = "Write the exact request bodies a job would send for a batch, as JSON Lines."
+
+    def add_arguments(self, parser):
+        parser.add_argument("batch", help=BATCH_HELP)
+        parser.add_argument("out", help="The file to write (JSON Lines), or - for standard output.")
+
+    def handle(self, *args, batch: str, out: str, **options):
+        found = batch_from_argument(batch)
+        if found.status not in StagingBatch.DRY_RUN_STATUSES:
+            raise CommandError(
+                ERR_DRY_RUN_STATE.format(
+                    batch=found.name, status=found.get_status_display().lower()
+                )
+            )
+        lines = batch_dry_run_lines(batch=found)
+        if out == "-":
+            for line in lines:
+                self.stdout.write(line.decode("utf-8"), ending="")
+            return
+        target = Path(out)
+        partial = target.with_name(target.name + ".partial")
+        try:
+            with partial.open("wb") as handle:
+                count = 0
+                for line in lines:
+                    handle.write(line)
+                    count += 1
+            os.replace(partial, target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise CommandError(ERR_CANNOT_WRITE.format(path=out, reason=exc.strerror)) from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Wrote {count:,} request bod{'y' if count == 1 else 'ies'} "
+                f"({found.valid_count:,} customers) for batch “{found.name}” to {out}."
+            )
+        )

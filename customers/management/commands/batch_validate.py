@@ -1,0 +1,61 @@
+"""``manage.py batch_validate BATCH [--user NAME]``: check a batch against the contract.
+
+Exits non-zero when the batch is not validated afterwards, listing the first problems.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from customers.management.arguments import (
+    BATCH_HELP,
+    batch_from_argument,
+    service_errors,
+    user_from_argument,
+)
+from customers.validation import batch_validate
+
+ERR_NOT_VALIDATED = (
+    "Batch “{batch}” is not validated: {invalid} customer(s) are invalid and {problems} "
+    "problem(s) were found. Fix or exclude them, then validate again."
+)
+CHANGE_BATCH = "customers.change_stagingbatch"
+
+
+class Command(BaseCommand):
+    help = "Validate a staging batch against Masivo's contract and print what was found."
+
+    def add_arguments(self, parser):
+        parser.add_argument("batch", help=BATCH_HELP)
+        parser.add_argument(
+            "--user", help="Record this user as the validator (needs the change permission)."
+        )
+        parser.add_argument(
+            "--problems",
+            type=int,
+            default=50,
+            help="How many problems to print when the batch is not validated (default 50).",
+        )
+
+    def handle(self, *args, batch: str, user: str | None, problems: int, **options):
+        found = batch_from_argument(batch)
+        validator = user_from_argument(user, permission=CHANGE_BATCH) if user else None
+        with service_errors():
+            summary = batch_validate(batch=found, user=validator)
+        self.stdout.write(
+            f"Batch “{found.name}”: {summary.valid:,} valid, {summary.invalid:,} invalid, "
+            f"{summary.excluded:,} excluded customer(s); {summary.problem_count:,} problem(s)."
+        )
+        if summary.is_validated:
+            self.stdout.write(self.style.SUCCESS(f"Batch “{found.name}” is validated."))
+            return
+        listed = found.problems.order_by("legacy_id", "field", "pk")[: max(problems, 0)]
+        for problem in listed:
+            self.stderr.write(f"{problem.legacy_id} {problem.field}: {problem.message}")
+        if summary.problem_count > len(listed):
+            self.stderr.write(f"… and {summary.problem_count - len(listed):,} more.")
+        raise CommandError(
+            ERR_NOT_VALIDATED.format(
+                batch=found.name, invalid=summary.invalid, problems=summary.problem_count
+            )
+        )

@@ -1,0 +1,96 @@
+"""``manage.py stage_file BATCH KIND PATH --user NAME``: stage one file into a batch.
+
+The batch is created when no batch has that name (or id), and kept only if the file is
+staged. The user counts as the file's stager for the four-eyes rule. A file with any
+problem stages nothing: every problem is printed, one line each, and the command exits
+non-zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+
+from customers.management.arguments import (
+    BATCH_HELP,
+    batch_find,
+    service_errors,
+    user_from_argument,
+)
+from customers.services import batch_create
+from customers.staging import KINDS, batch_stage_file
+
+IMPORT = "customers.import_stagingbatch"
+ERR_NO_FILE = "There is no file at {path}."
+ERR_FILE_TOO_BIG = "{path} is {size}; files up to {max} can be staged."
+ERR_FILE_REFUSED = "{file} has {count} problem(s); nothing was staged."
+ERR_DRY_RUN_NEW_BATCH = (
+    "No batch is named “{batch}”; a dry run checks files against an existing batch."
+)
+
+
+class Command(BaseCommand):
+    help = "Stage a customers, balances, devices, metrics or nested file into a batch."
+
+    def add_arguments(self, parser):
+        parser.add_argument("batch", help=BATCH_HELP + " Created when missing.")
+        parser.add_argument("kind", choices=KINDS, help="What the file holds.")
+        parser.add_argument("path", help="A CSV, TSV, XLSX or JSON file (judged by its name).")
+        parser.add_argument("--user", required=True, help="The stager's username.")
+        parser.add_argument(
+            "--time-zone",
+            default="UTC",
+            help="Time zone of dates without an offset, for a batch this command creates.",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Check the file; stage nothing.")
+
+    def handle(self, *args, batch, kind, path, user, time_zone, dry_run, **options):
+        stager = user_from_argument(user, permission=IMPORT)
+        file = Path(path)
+        if not file.is_file():
+            raise CommandError(ERR_NO_FILE.format(path=path))
+        limit = settings.MIGRATION_UPLOAD_MAX_BYTES
+        size = file.stat().st_size
+        if size > limit:
+            raise CommandError(
+                ERR_FILE_TOO_BIG.format(
+                    path=path, size=filesizeformat(size), max=filesizeformat(limit)
+                )
+            )
+
+        target = batch_find(reference=batch)
+        if target is None and dry_run:
+            raise CommandError(ERR_DRY_RUN_NEW_BATCH.format(batch=batch))
+        # A batch created here for a file that is refused is not kept.
+        with transaction.atomic():
+            created = target is None
+            if created:
+                with service_errors():
+                    target = batch_create(name=batch, user=stager, time_zone=time_zone)
+            result = batch_stage_file(
+                batch=target,
+                kind=kind,
+                file_name=file.name,
+                content=file.read_bytes(),
+                user=stager,
+                dry_run=dry_run,
+            )
+            if created and result.has_errors():
+                transaction.set_rollback(True)
+        if created and not result.has_errors():
+            self.stdout.write(f"Created batch “{target.name}” (id {target.pk}).")
+        if result.has_errors():
+            for line in result.messages():
+                self.stderr.write(line)
+            raise CommandError(ERR_FILE_REFUSED.format(file=file.name, count=result.problem_count))
+        counts = ", ".join(f"{n:,} {name}" for name, n in result.staged.items())
+        verb = "Checked: would stage" if dry_run else "Staged"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{verb} {counts} from {file.name} into batch “{target.name}” (id {target.pk})."
+            )
+        )
