@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(PY) manage.py console_admin
 	@echo "Console: http://$(HOST):$(PORT)/admin/  (Ctrl-C stops the web server and the worker)"
 	@bash -c 'trap "trap - INT TERM EXIT; kill 0" INT TERM EXIT; \
-		$(VENV)/bin/celery -A config worker --loglevel=INFO --concurrency=2 & \
+		$(VENV)/bin/celery -A config worker --beat --schedule=var/celerybeat-schedule --loglevel=INFO --concurrency=2 & \
 		$(PY) manage.py runserver $(HOST):$(PORT) & \
 		wait'
 

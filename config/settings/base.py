@@ -135,6 +135,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "migrations_jobs.api.exceptions.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Masivo Migration Console API",
@@ -177,6 +178,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": 0.2,
     }
     for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
@@ -194,6 +196,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    # Picks up any job whose wake-up message was lost (a broker restart, a flushed queue).
+    "migration-jobs-sweep": {"task": "migrations_jobs.tasks.jobs_sweep", "schedule": 60.0},
+}
 
 # --- Masivo (see CONTRACT.md) ---------------------------------------------------------------
 MASIVO_SANDBOX = env.bool("MASIVO_SANDBOX", default=False)
@@ -233,7 +239,8 @@ MIGRATION_HOURLY_CAP = env.int("MIGRATION_HOURLY_CAP", default=250)
 MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=8)
 MIGRATION_BACKOFF_BASE_S = env.float("MIGRATION_BACKOFF_BASE_S", default=2.0)
 MIGRATION_BACKOFF_MAX_S = env.float("MIGRATION_BACKOFF_MAX_S", default=300.0)
-MIGRATION_LEASE_S = env.int("MIGRATION_LEASE_S", default=180)
+# Longer than the longest send (a token fetch and a request, twice after a 401).
+MIGRATION_LEASE_S = env.int("MIGRATION_LEASE_S", default=400)
 MIGRATION_MAX_IN_FLIGHT = env.int("MIGRATION_MAX_IN_FLIGHT", default=2)
 MIGRATION_FOUR_EYES = env.bool("MIGRATION_FOUR_EYES", default=True)
 MIGRATION_NOTIFY_EMAILS = env.list("MIGRATION_NOTIFY_EMAILS", default=[])

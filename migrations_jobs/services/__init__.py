@@ -1,0 +1,104 @@
+"""Sending an approved batch to Masivo: start, claim, send, record, cancel, retry, resume.
+
+How a job moves (see DESIGN.md, "Delivery promise" and "Scale"):
+
+- ``job_start`` freezes the batch's customers into chunks (one transaction) and enqueues
+  ``job_run`` tasks after commit.
+- A worker running ``job_run`` loops over ``chunk_claim`` and ``chunk_send`` for up to
+  ``RUN_BUDGET_S``. A claim takes the job's row lock (so the per-job limit of chunks in
+  flight holds exactly) and the chunk's row with ``SKIP LOCKED`` on PostgreSQL, guarded by
+  a conditional UPDATE everywhere, and leases the chunk to the worker for
+  ``MIGRATION_LEASE_S``.
+- ``chunk_send`` builds the body outside any transaction, books a pacing slot and marks
+  the request as started in one short transaction, sends with ``MasivoClient`` outside any
+  transaction, then records the attempt and its consequences in one short transaction.
+  Customers are marked sent only by the transaction that records their chunk's 201.
+- Retryable answers put the chunk back to ``pending`` with a backoff; refusals split a
+  chunk until the refused customers are alone; a chunk whose worker died (lease expired)
+  goes back to ``pending`` on the next claim or sweep, counted as a retry after an unknown
+  outcome when its request had left.
+- Every status change goes through ``job_transition`` or ``chunks_transition``:
+  conditional UPDATEs checked against the models' ``TRANSITIONS``.
+
+Lock order, everywhere: pacing row, then job row, then chunk rows.
+
+Modules: ``base`` (permissions, tunables, messages, the guards), ``sending`` (claim and
+send), ``outcomes`` (what an answer means), ``jobs`` (start, run, operators' actions,
+sweep). Callers import from here.
+"""
+
+from migrations_jobs.services.base import (
+    CANCEL_PERMISSION,
+    ERR_CANCEL_PERMISSION,
+    ERR_CANCELLED,
+    ERR_CHANGED_SINCE_APPROVAL,
+    ERR_GAVE_UP,
+    ERR_JOB_TRANSITION,
+    ERR_LEASE_EXPIRED,
+    ERR_NOT_APPROVED,
+    ERR_NOT_RESUMABLE,
+    ERR_NOTHING_TO_RETRY,
+    ERR_NOTHING_TO_SEND,
+    ERR_RETRY_PERMISSION,
+    ERR_SUBMIT_PERMISSION,
+    RETRY_PERMISSION,
+    RUN_BUDGET_S,
+    SLEEP_MAX_S,
+    SPLIT_STATUS_CODES,
+    SUBMIT_PERMISSION,
+    WAKE_MAX_S,
+    JobStateError,
+    chunks_transition,
+    job_transition,
+)
+from migrations_jobs.services.jobs import (
+    job_cancel,
+    job_finish_if_done,
+    job_process,
+    job_resume,
+    job_retry_failed,
+    job_start,
+    job_wake_schedule,
+    job_wake_take,
+    jobs_sweep,
+)
+from migrations_jobs.services.outcomes import chunk_record
+from migrations_jobs.services.sending import ChunkSendReport, chunk_claim, chunk_send
+
+__all__ = [
+    "CANCEL_PERMISSION",
+    "ERR_CANCELLED",
+    "ERR_CANCEL_PERMISSION",
+    "ERR_CHANGED_SINCE_APPROVAL",
+    "ERR_GAVE_UP",
+    "ERR_JOB_TRANSITION",
+    "ERR_LEASE_EXPIRED",
+    "ERR_NOTHING_TO_RETRY",
+    "ERR_NOTHING_TO_SEND",
+    "ERR_NOT_APPROVED",
+    "ERR_NOT_RESUMABLE",
+    "ERR_RETRY_PERMISSION",
+    "ERR_SUBMIT_PERMISSION",
+    "RETRY_PERMISSION",
+    "RUN_BUDGET_S",
+    "SLEEP_MAX_S",
+    "SPLIT_STATUS_CODES",
+    "SUBMIT_PERMISSION",
+    "WAKE_MAX_S",
+    "ChunkSendReport",
+    "JobStateError",
+    "chunk_claim",
+    "chunk_record",
+    "chunk_send",
+    "chunks_transition",
+    "job_cancel",
+    "job_finish_if_done",
+    "job_process",
+    "job_resume",
+    "job_retry_failed",
+    "job_start",
+    "job_transition",
+    "job_wake_schedule",
+    "job_wake_take",
+    "jobs_sweep",
+]

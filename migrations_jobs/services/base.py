@@ -1,0 +1,107 @@
+"""What every job service shares: permissions, tunables, error messages, and the guards
+through which every status change of a job or chunk goes."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
+
+JobStatus = MigrationJob.Status
+ChunkStatus = JobChunk.Status
+AttemptOutcome = ChunkAttempt.Outcome
+
+SUBMIT_PERMISSION = "customers.submit_stagingbatch"
+CANCEL_PERMISSION = "migrations_jobs.cancel_migrationjob"
+RETRY_PERMISSION = "migrations_jobs.retry_migrationjob"
+
+# One job_run execution claims and sends for at most this long, then hands over to a new
+# task, so one job never holds a worker for long and other jobs get their turn.
+RUN_BUDGET_S = 60.0
+# Waits up to this long (pacing, a backoff about to end) are slept in the worker; longer
+# ones end the task and schedule a new one with a countdown.
+SLEEP_MAX_S = 1.5
+# A wake-up task waits at most this long; a job that must wait longer (an hourly cap, a
+# long Retry-After) is looked at again then. Keeps delayed messages short-lived.
+WAKE_MAX_S = 600.0
+# Pause before claiming again when a due chunk was locked by a concurrent claim.
+CLAIM_RETRY_S = 0.1
+# Refusals that blame the body: the chunk is split until the refused customers are alone.
+# Other refusals (401 after a refresh, 403, 404, ...) fail the chunk as it is.
+SPLIT_STATUS_CODES = frozenset({400, 409, 422})
+ERROR_CHARS = 2000
+
+ERR_SUBMIT_PERMISSION = _("You do not have permission to submit batches to Masivo.")
+ERR_CANCEL_PERMISSION = _("You do not have permission to cancel migration jobs.")
+ERR_RETRY_PERMISSION = _("You do not have permission to retry or resume migration jobs.")
+ERR_NOT_APPROVED = _("Batch “%(batch)s” is %(status)s: only an approved batch can be submitted.")
+ERR_CHANGED_SINCE_APPROVAL = _(
+    "Batch “%(batch)s” changed after it was approved: reopen it, validate it and approve "
+    "it again before submitting."
+)
+ERR_NOTHING_TO_SEND = _("Batch “%(batch)s” has no valid, included customer to send.")
+ERR_JOB_TRANSITION = _("Job #%(job)s is %(status)s and cannot become %(target)s.")
+ERR_NOTHING_TO_RETRY = _("Job #%(job)s has no failed chunk to retry.")
+ERR_NOT_RESUMABLE = _("Job #%(job)s is %(status)s: only a queued or running job can resume.")
+
+# Recorded on chunks and customers (data, not interface text: not translated).
+ERR_LEASE_EXPIRED = (
+    "The worker sending this chunk stopped before Masivo's answer was recorded; "
+    "the request may have reached Masivo."
+)
+ERR_GAVE_UP = "Gave up after %(attempts)d attempts. Last error: %(error)s"
+ERR_CANCELLED = "The job was cancelled before this chunk was sent."
+
+# Written with every move out of ``sending``: the chunk belongs to no worker any more.
+LEASE_CLEARED = {"lease_owner": "", "lease_expires_at": None, "request_started_at": None}
+
+
+class JobStateError(ValidationError):
+    """The job is not in a state that allows what was asked."""
+
+
+def _sources(transitions: dict[str, tuple[str, ...]], to: str) -> tuple[str, ...]:
+    return tuple(status for status, targets in transitions.items() if to in targets)
+
+
+def job_transition(
+    *, job_id: int, to: str, expected: tuple[str, ...] | None = None, **fields
+) -> bool:
+    """Move job ``job_id`` to ``to`` if its status allows it (and is one of ``expected``),
+    in one conditional UPDATE that also writes ``fields``. True when it moved."""
+    allowed = _sources(MigrationJob.TRANSITIONS, to)
+    if expected is not None:
+        allowed = tuple(s for s in allowed if s in expected)
+    return bool(
+        MigrationJob.objects.filter(pk=job_id, status__in=allowed).update(status=to, **fields)
+    )
+
+
+def chunks_transition(*, chunks: QuerySet[JobChunk], to: str, **fields) -> int:
+    """Move the chunks of ``chunks`` whose status allows it to ``to``, in one conditional
+    UPDATE that also writes ``fields``; ``chunks`` carries any further guard (owner, lease).
+    Returns how many moved."""
+    return chunks.filter(status__in=_sources(JobChunk.TRANSITIONS, to)).update(status=to, **fields)
+
+
+def transition_error(*, job: MigrationJob, to: str) -> JobStateError:
+    return JobStateError(
+        ERR_JOB_TRANSITION
+        % {
+            "job": job.pk,
+            "status": job.get_status_display().lower(),
+            "target": JobStatus(to).label.lower(),
+        },
+        code="state",
+    )
+
+
+def lease_s() -> float:
+    return float(settings.MIGRATION_LEASE_S)
+
+
+def max_in_flight() -> int:
+    return max(1, int(settings.MIGRATION_MAX_IN_FLIGHT))

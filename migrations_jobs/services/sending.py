@@ -1,0 +1,184 @@
+"""Claiming a chunk and sending it: the only place a request to Masivo starts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from customers.payload import body_bytes, customer_payloads
+from migrations_jobs.client import MasivoAuthError, MasivoClient
+from migrations_jobs.models import JobChunk, MigrationJob
+from migrations_jobs.pacing import pacing_note_answer, pacing_reserve
+from migrations_jobs.services.base import (
+    LEASE_CLEARED,
+    SLEEP_MAX_S,
+    ChunkStatus,
+    JobStatus,
+    chunks_transition,
+    lease_s,
+    max_in_flight,
+)
+from migrations_jobs.services.outcomes import (
+    Answer,
+    chunk_record,
+    chunks_cancel,
+    chunks_release_expired,
+)
+
+logger = logging.getLogger("migrations_jobs")
+
+
+def chunk_claim(*, job_id: int, worker: str, now: dt.datetime | None = None) -> JobChunk | None:
+    """Lease the job's next due chunk to ``worker``, or None.
+
+    None when the job is not running, when ``MIGRATION_MAX_IN_FLIGHT`` of its chunks are
+    already being sent, or when no chunk is due. Chunks whose lease expired go back to
+    pending first (see ``chunks_release_expired``).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The job's row lock serialises the claims of one job: the in-flight count is exact.
+        job = MigrationJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != JobStatus.RUNNING:
+            return None
+        chunks_release_expired(job=job, now=now)
+        MigrationJob.objects.filter(pk=job_id).update(heartbeat_at=now)
+        in_flight = JobChunk.objects.filter(job_id=job_id, status=ChunkStatus.SENDING).count()
+        if in_flight >= max_in_flight():
+            return None
+        due = JobChunk.objects.filter(
+            job_id=job_id, status=ChunkStatus.PENDING, not_before__lte=now
+        ).order_by("sequence")
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        candidate = due.only("pk").first()
+        if candidate is None:
+            return None
+        claimed = chunks_transition(
+            chunks=JobChunk.objects.filter(pk=candidate.pk, status=ChunkStatus.PENDING),
+            to=ChunkStatus.SENDING,
+            lease_owner=worker,
+            lease_expires_at=now + dt.timedelta(seconds=lease_s()),
+            request_started_at=None,
+        )
+        if not claimed:
+            return None
+    return JobChunk.objects.get(pk=candidate.pk)
+
+
+@dataclass(frozen=True)
+class ChunkSendReport:
+    """What ``chunk_send`` did with a chunk."""
+
+    chunk_id: int
+    # The chunk's status afterwards.
+    status: str
+    # The recorded attempt's outcome; "" when no request was made.
+    outcome: str = ""
+    # More than 0 when pacing held the chunk back: no request before that many seconds.
+    wait_s: float = 0.0
+
+
+class _NotSent(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _request_begin(*, chunk: JobChunk, worker: str) -> float:
+    """Book a pacing slot and mark the request as started, in one transaction.
+
+    Returns 0.0 when the request may leave now, else the seconds pacing asks to wait
+    (nothing booked). Raises ``_NotSent`` when the worker lost the chunk or the job is no
+    longer running; the booking is then rolled back.
+    """
+    with transaction.atomic():
+        if not MigrationJob.objects.filter(pk=chunk.job_id, status=JobStatus.RUNNING).exists():
+            raise _NotSent(ChunkStatus.CANCELLED)
+        wait = pacing_reserve()
+        if wait > 0:
+            return wait
+        now = timezone.now()
+        if not MigrationJob.objects.filter(pk=chunk.job_id, status=JobStatus.RUNNING).update(
+            request_count=F("request_count") + 1, heartbeat_at=now
+        ):
+            raise _NotSent(ChunkStatus.CANCELLED)
+        if not JobChunk.objects.filter(
+            pk=chunk.pk, status=ChunkStatus.SENDING, lease_owner=worker
+        ).update(
+            attempts=F("attempts") + 1,
+            request_started_at=now,
+            lease_expires_at=now + dt.timedelta(seconds=lease_s()),
+        ):
+            raise _NotSent("")
+    return 0.0
+
+
+def _request_send(*, client: MasivoClient, body: bytes) -> Answer:
+    started = time.monotonic()
+    try:
+        return Answer.from_result(client.send_customers(body))
+    except MasivoAuthError as error:
+        logger.warning("Masivo's token endpoint refused: %s", error)
+        return Answer.from_auth_error(error, duration_s=time.monotonic() - started)
+
+
+def chunk_send(
+    *,
+    chunk_id: int,
+    worker: str,
+    client: MasivoClient | None = None,
+    sleep_max_s: float = SLEEP_MAX_S,
+) -> ChunkSendReport:
+    """Send a chunk that ``worker`` claimed, and record the answer.
+
+    The body is built and the request sent outside any transaction. Pacing waits of up to
+    ``sleep_max_s`` are slept here; a longer wait puts the chunk back to pending until its
+    slot and is reported in ``wait_s``, so the caller can hand over to a later task.
+    """
+    chunk = JobChunk.objects.get(pk=chunk_id)
+    if chunk.status != ChunkStatus.SENDING or chunk.lease_owner != worker:
+        return ChunkSendReport(chunk_id=chunk_id, status=chunk.status)
+    body = body_bytes(customer_payloads(chunk.customer_ids))
+    owned = JobChunk.objects.filter(pk=chunk_id, status=ChunkStatus.SENDING, lease_owner=worker)
+    while True:
+        try:
+            wait = _request_begin(chunk=chunk, worker=worker)
+        except _NotSent as not_sent:
+            if not_sent.status == ChunkStatus.CANCELLED:
+                chunks_cancel(chunks=owned, now=timezone.now())
+            status = JobChunk.objects.values_list("status", flat=True).get(pk=chunk_id)
+            return ChunkSendReport(chunk_id=chunk_id, status=status)
+        if not wait:
+            break
+        if wait > sleep_max_s:
+            now = timezone.now()
+            deferred = chunks_transition(
+                chunks=owned.filter(job__status=JobStatus.RUNNING),
+                to=ChunkStatus.PENDING,
+                not_before=now + dt.timedelta(seconds=wait),
+                **LEASE_CLEARED,
+            )
+            if not deferred:
+                # Cancelled meanwhile (or the lease was lost): nothing left to wait for.
+                chunks_cancel(chunks=owned, now=now)
+                status = JobChunk.objects.values_list("status", flat=True).get(pk=chunk_id)
+                return ChunkSendReport(chunk_id=chunk_id, status=status)
+            return ChunkSendReport(chunk_id=chunk_id, status=ChunkStatus.PENDING, wait_s=wait)
+        time.sleep(wait)
+
+    started_at = timezone.now()
+    if client is None:
+        with MasivoClient() as own_client:
+            answer = _request_send(client=own_client, body=body)
+    else:
+        answer = _request_send(client=client, body=body)
+    status = chunk_record(chunk_id=chunk_id, worker=worker, answer=answer, started_at=started_at)
+    pacing_note_answer(retry_after_s=answer.retry_after_s, ratelimit=answer.ratelimit)
+    return ChunkSendReport(chunk_id=chunk_id, status=status, outcome=answer.outcome)
