@@ -1,0 +1,260 @@
+"""What the API reads and answers: input serializers validate, output serializers present."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from customers.models import CustomerProblem, StagedCustomer, StagingBatch
+from customers.staging import KINDS
+from migrations_jobs.models import MigrationJob
+
+ERR_FILE_TOO_BIG = _("The file is %(size)s; files up to %(max)s can be staged.")
+ERR_EMPTY_FILE = _("The file is empty.")
+
+
+# --- errors ------------------------------------------------------------------------------------
+class RowProblemSerializer(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True, help_text=_("Row number in the file."))
+    column = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error of the API has this shape."""
+
+    error = serializers.CharField(help_text=_("A short code: invalid, not_found, conflict…"))
+    details = serializers.CharField(help_text=_("What went wrong, as a sentence."))
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text=_("Messages by input field, when fields were refused."),
+    )
+
+
+class FileErrorSerializer(ErrorSerializer):
+    problems = RowProblemSerializer(
+        many=True, required=False, help_text=_("Every problem of the file by row and column.")
+    )
+
+
+# --- batches -----------------------------------------------------------------------------------
+class BatchSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    last_imported_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    validated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = StagingBatch
+        fields = [
+            "id",
+            "name",
+            "time_zone",
+            "status",
+            "customer_count",
+            "balance_count",
+            "device_count",
+            "metric_count",
+            "valid_count",
+            "invalid_count",
+            "excluded_count",
+            "created_by",
+            "created_at",
+            "last_imported_by",
+            "last_imported_at",
+            "validated_by",
+            "validated_at",
+            "approved_by",
+            "approved_at",
+        ]
+        read_only_fields = fields
+
+
+class BatchCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    time_zone = serializers.CharField(
+        max_length=64,
+        default="UTC",
+        help_text=_("Dates without an offset in this batch's files are read in this time zone."),
+    )
+
+
+class BatchFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=StagingBatch.Status.choices, required=False)
+
+
+class FileUploadSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=KINDS)
+    file = serializers.FileField(
+        help_text=_("CSV, TSV, XLSX or JSON, judged by the file name's extension.")
+    )
+    dry_run = serializers.BooleanField(
+        default=False, help_text=_("Check the file and answer what would be staged; stage nothing.")
+    )
+
+    def validate_file(self, upload):
+        limit = settings.MIGRATION_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise serializers.ValidationError(
+                ERR_FILE_TOO_BIG
+                % {"size": filesizeformat(upload.size), "max": filesizeformat(limit)},
+                code="too_big",
+            )
+        return upload
+
+
+class StagedFileSerializer(serializers.Serializer):
+    batch = BatchSerializer()
+    kind = serializers.CharField()
+    file_name = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    staged = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text=_("Rows staged (or, in a dry run, that would be staged) by kind."),
+    )
+
+
+class ValidationSummarySerializer(serializers.Serializer):
+    valid = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    excluded = serializers.IntegerField()
+    problem_count = serializers.IntegerField()
+    is_validated = serializers.BooleanField()
+    batch = BatchSerializer()
+
+
+class ProblemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CustomerProblem
+        fields = ["id", "legacy_id", "customer", "field", "code", "message", "other_batch"]
+        read_only_fields = fields
+
+
+class ProblemFilterSerializer(serializers.Serializer):
+    field = serializers.CharField(required=False, help_text=_("Only problems of this field."))
+    code = serializers.ChoiceField(choices=CustomerProblem.Code.choices, required=False)
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StagedCustomer
+        fields = [
+            "id",
+            "legacy_id",
+            "name",
+            "email",
+            "is_valid",
+            "is_excluded",
+            "exclusion_reason",
+            "resend",
+            "outcome",
+            "outcome_at",
+            "outcome_error",
+            "outcome_job_id",
+        ]
+        read_only_fields = fields
+
+
+class CustomerFilterSerializer(serializers.Serializer):
+    is_valid = serializers.BooleanField(required=False, allow_null=True, default=None)
+    is_excluded = serializers.BooleanField(required=False, allow_null=True, default=None)
+    outcome = serializers.ChoiceField(
+        choices=StagedCustomer._meta.get_field("outcome").choices, required=False
+    )
+
+
+class CustomerSelectionSerializer(serializers.Serializer):
+    legacy_ids = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        min_length=1,
+        max_length=10_000,
+        help_text=_("Legacy ids of customers staged in this batch."),
+    )
+
+
+class ExclusionSerializer(CustomerSelectionSerializer):
+    excluded = serializers.BooleanField(
+        default=True, help_text=_("True excludes the customers; false includes them again.")
+    )
+    reason = serializers.CharField(allow_blank=True, default="", max_length=255)
+
+
+class ResendSerializer(CustomerSelectionSerializer):
+    resend = serializers.BooleanField(
+        default=True,
+        help_text=_("Send these customers although an earlier batch already sent them."),
+    )
+
+
+class CustomersChangedSerializer(serializers.Serializer):
+    updated = serializers.IntegerField(help_text=_("How many customers changed."))
+    batch = BatchSerializer()
+
+
+# --- jobs --------------------------------------------------------------------------------------
+class JobProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text=_("Customers in the job."))
+    sent = serializers.IntegerField(help_text=_("Customers Masivo accepted."))
+    failed = serializers.IntegerField(help_text=_("Customers whose chunk failed."))
+    percent = serializers.IntegerField(help_text=_("Customers with an outcome, in percent."))
+    chunks = serializers.DictField(
+        child=serializers.IntegerField(), help_text=_("Chunks by status.")
+    )
+    requests = serializers.IntegerField(help_text=_("Requests made to Masivo."))
+    retried_unknown = serializers.IntegerField(
+        help_text=_("Chunks sent again after an unknown outcome.")
+    )
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """A job; ``progress`` (chunks by status) is given for one job, and null in lists."""
+
+    batch_name = serializers.CharField(source="batch.name", read_only=True)
+    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    cancelled_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    progress_percent = serializers.IntegerField(read_only=True)
+    is_terminal = serializers.BooleanField(read_only=True)
+    progress = JobProgressSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = MigrationJob
+        fields = [
+            "id",
+            "batch",
+            "batch_name",
+            "status",
+            "is_terminal",
+            "progress_percent",
+            "total_customers",
+            "sent_customers",
+            "failed_customers",
+            "chunk_count",
+            "request_count",
+            "retried_unknown_count",
+            "started_by",
+            "cancelled_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "progress",
+        ]
+        read_only_fields = fields
+
+
+class JobFilterSerializer(serializers.Serializer):
+    batch = serializers.IntegerField(required=False, help_text=_("Only jobs of this batch id."))
+    status = serializers.ChoiceField(choices=MigrationJob.Status.choices, required=False)
+
+
+class FailedCustomerSerializer(serializers.ModelSerializer):
+    failed_at = serializers.DateTimeField(source="outcome_at", read_only=True)
+    chunk = serializers.IntegerField(source="outcome_chunk_id", read_only=True)
+    error = serializers.CharField(source="outcome_error", read_only=True)
+
+    class Meta:
+        model = StagedCustomer
+        fields = ["id", "legacy_id", "name", "email", "failed_at", "chunk", "error"]
+        read_only_fields = fields

@@ -1,0 +1,66 @@
+"""The API's routes; mounted under ``api/`` by config/urls.py."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from migrations_jobs.api.views import batches, jobs
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # batches
+    path("batches/", batches.BatchListView.as_view(), name="batch-list"),
+    path("batches/<int:batch_id>/", batches.BatchDetailView.as_view(), name="batch-detail"),
+    path("batches/<int:batch_id>/files/", batches.BatchFileView.as_view(), name="batch-files"),
+    path(
+        "batches/<int:batch_id>/validate/",
+        batches.BatchValidateView.as_view(),
+        name="batch-validate",
+    ),
+    path(
+        "batches/<int:batch_id>/problems/",
+        batches.BatchProblemListView.as_view(),
+        name="batch-problems",
+    ),
+    path(
+        "batches/<int:batch_id>/customers/",
+        batches.BatchCustomerListView.as_view(),
+        name="batch-customers",
+    ),
+    path(
+        "batches/<int:batch_id>/exclusions/",
+        batches.BatchExclusionView.as_view(),
+        name="batch-exclusions",
+    ),
+    path("batches/<int:batch_id>/resend/", batches.BatchResendView.as_view(), name="batch-resend"),
+    path(
+        "batches/<int:batch_id>/approve/", batches.BatchApproveView.as_view(), name="batch-approve"
+    ),
+    path("batches/<int:batch_id>/reopen/", batches.BatchReopenView.as_view(), name="batch-reopen"),
+    path(
+        "batches/<int:batch_id>/dry-run/", batches.BatchDryRunView.as_view(), name="batch-dry-run"
+    ),
+    path("batches/<int:batch_id>/submit/", jobs.BatchSubmitView.as_view(), name="batch-submit"),
+    # jobs
+    path("jobs/", jobs.JobListView.as_view(), name="job-list"),
+    path("jobs/<int:job_id>/", jobs.JobDetailView.as_view(), name="job-detail"),
+    path("jobs/<int:job_id>/cancel/", jobs.JobCancelView.as_view(), name="job-cancel"),
+    path(
+        "jobs/<int:job_id>/retry-failed/",
+        jobs.JobRetryFailedView.as_view(),
+        name="job-retry-failed",
+    ),
+    path("jobs/<int:job_id>/resume/", jobs.JobResumeView.as_view(), name="job-resume"),
+    path(
+        "jobs/<int:job_id>/failed-customers/",
+        jobs.JobFailedCustomerListView.as_view(),
+        name="job-failed-customers",
+    ),
+    path(
+        "jobs/<int:job_id>/failed-customers.csv",
+        jobs.JobFailedCustomerCSVView.as_view(),
+        name="job-failed-customers-csv",
+    ),
+]

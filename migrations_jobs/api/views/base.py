@@ -1,0 +1,84 @@
+"""What every endpoint shares: permissions, pagination, error responses, input parsing."""
+
+from __future__ import annotations
+
+import json
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import generics
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BaseRenderer
+from rest_framework.views import APIView
+
+from migrations_jobs.api import serializers as s
+from migrations_jobs.api.exports import csv_lines
+from migrations_jobs.api.permissions import ModelPermissions
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: _("Bad input; `fields` names each refused field."),
+        401: _("Not authenticated."),
+        403: _("Missing permission, or the four-eyes rule."),
+        404: _("Not found."),
+        409: _("The object's state does not allow this."),
+    }
+    return {
+        code: OpenApiResponse(s.ErrorSerializer, description=descriptions[code])
+        for code in (401, 403, *codes)
+    }
+
+
+class ConsoleView(APIView):
+    permission_classes = [ModelPermissions]
+    required_permissions: dict[str, tuple[str, ...]] = {}
+
+
+class ConsolePagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class ConsoleListView(generics.ListAPIView):
+    permission_classes = [ModelPermissions]
+    pagination_class = ConsolePagination
+    required_permissions: dict[str, tuple[str, ...]] = {}
+
+
+def query_params(serializer_class, request) -> dict:
+    """Validated query parameters (400 on a bad value)."""
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data
+
+
+def request_data(serializer_class, request) -> dict:
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
+
+
+class JSONLinesRenderer(BaseRenderer):
+    """JSON Lines; a dict (an error body) is rendered as one line."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return json.dumps(data, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+class CSVRenderer(BaseRenderer):
+    """CSV; a dict (an error body) is rendered as a header row and a value row."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        if not isinstance(data, dict):
+            data = {"details": data}
+        values = [json.dumps(v) if isinstance(v, dict | list) else v for v in data.values()]
+        return "".join(csv_lines(list(data), [values])).encode("utf-8")
