@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from migrations_jobs.sandbox.services import sandbox_reset
 from tests.factories import BatchFactory, UserFactory
 
 SAMPLES = Path(__file__).resolve().parent.parent / "docs" / "samples"
@@ -45,3 +46,24 @@ def approver(db):
 @pytest.fixture
 def batch(importer):
     return BatchFactory(name="spring-migration", created_by=importer)
+
+
+@pytest.fixture
+def sandbox(db) -> None:
+    """An empty sandbox configured from the settings."""
+    sandbox_reset()
+
+
+@pytest.fixture
+def masivo(live_server, settings, transactional_db) -> str:
+    """The sandbox served over loopback, and the MASIVO_* settings pointing at it."""
+    settings.MASIVO_BASE_URL = f"{live_server.url}/sandbox/api/storefront/v1"
+    settings.MASIVO_AUTH_URL = f"{live_server.url}/sandbox/auth/authorize"
+    settings.MASIVO_API_KEY = settings.SANDBOX_API_KEY
+    settings.MASIVO_TOKEN = ""
+    settings.MASIVO_CONNECT_TIMEOUT_S = 2.0
+    settings.MASIVO_READ_TIMEOUT_S = 5.0
+    settings.MASIVO_TOTAL_TIMEOUT_S = 10.0
+    settings.MASIVO_TOKEN_REFRESH_MARGIN_S = 300
+    sandbox_reset()
+    return live_server.url

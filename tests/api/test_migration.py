@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from customers.models import StagedCustomer
-from migrations_jobs.sandbox.services import sandbox_received_ids, sandbox_reset
+from migrations_jobs.sandbox.services import sandbox_received_ids
 from tests.worker import WorkerProcess, start_worker_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -19,13 +19,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 KINDS = ("customers", "balances", "devices", "metrics")
 POLL_S = 0.2
 TIMEOUT_S = 60.0
-
-
-@pytest.fixture
-def masivo(live_server) -> str:
-    """The sandbox, served over loopback with the console, empty."""
-    sandbox_reset()
-    return live_server.url
 
 
 def script_for(user) -> APIClient:

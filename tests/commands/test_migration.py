@@ -8,19 +8,12 @@ from django.core.management import CommandError, call_command
 
 from customers.models import StagedCustomer
 from migrations_jobs.models import MigrationJob
-from migrations_jobs.sandbox.services import sandbox_received_ids, sandbox_reset
+from migrations_jobs.sandbox.services import sandbox_received_ids
 from tests.worker import start_worker_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 KINDS = ("customers", "balances", "devices", "metrics")
-
-
-@pytest.fixture
-def masivo(live_server) -> str:
-    """The sandbox, served over loopback with the console, empty."""
-    sandbox_reset()
-    return live_server.url
 
 
 def test_whole_migration_through_the_commands(start_worker, importer, approver, samples):

@@ -4,7 +4,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from migrations_jobs.client import MasivoClient
-from migrations_jobs.sandbox.services import sandbox_reset
 
 REGISTERED = "2023-11-07T05:31:56Z"
 
@@ -26,27 +25,6 @@ def body_of(customers: list[dict]) -> bytes:
 
 def body_for(*ids: str) -> bytes:
     return body_of([customer(legacy_id) for legacy_id in ids])
-
-
-@pytest.fixture
-def sandbox(db) -> None:
-    """An empty sandbox configured from the settings."""
-    sandbox_reset()
-
-
-@pytest.fixture
-def masivo(live_server, settings, transactional_db) -> str:
-    """The sandbox served over loopback, and the MASIVO_* settings pointing at it."""
-    settings.MASIVO_BASE_URL = f"{live_server.url}/sandbox/api/storefront/v1"
-    settings.MASIVO_AUTH_URL = f"{live_server.url}/sandbox/auth/authorize"
-    settings.MASIVO_API_KEY = settings.SANDBOX_API_KEY
-    settings.MASIVO_TOKEN = ""
-    settings.MASIVO_CONNECT_TIMEOUT_S = 2.0
-    settings.MASIVO_READ_TIMEOUT_S = 5.0
-    settings.MASIVO_TOTAL_TIMEOUT_S = 10.0
-    settings.MASIVO_TOKEN_REFRESH_MARGIN_S = 300
-    sandbox_reset()
-    return live_server.url
 
 
 @pytest.fixture
