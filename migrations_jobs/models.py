@@ -109,6 +109,9 @@ class MigrationJob(models.Model):
     heartbeat_at = models.DateTimeField(_("last worker activity"), null=True, blank=True)
     wake_at = models.DateTimeField(_("next wake-up"), null=True, blank=True)
     wake_token = models.CharField(_("wake-up token"), max_length=32, blank=True)
+    # When the outcome of the job's latest ending was emailed (see notifications.py); an
+    # ending after that (a retry that ran to its end) is announced again.
+    notified_at = models.DateTimeField(_("outcome emailed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("migration job")

@@ -6,9 +6,11 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from customers.models import Outcome, StagedCustomer, StagingBatch
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
 
 ChunkStatus = JobChunk.Status
@@ -82,3 +84,181 @@ def job_attempts(*, job: MigrationJob) -> QuerySet[ChunkAttempt]:
         .select_related("chunk")
         .order_by("started_at", "pk")
     )
+
+
+# --- pace and time left ---------------------------------------------------------------------
+
+HOUR_S = 3600.0
+
+
+def pace_duration_s(*, requests: int, interval_s: float, hourly_cap: int) -> float | None:
+    """Seconds that ``requests`` requests take at the pace: one every ``interval_s`` seconds
+    (each counted as a full interval, its answer included) and at most ``hourly_cap`` in any
+    hour. None when neither limit is set: requests then leave as fast as Masivo answers."""
+    interval = max(0.0, float(interval_s))
+    cap = max(0, int(hourly_cap))
+    if requests <= 0:
+        return 0.0
+    if not interval and not cap:
+        return None
+    if not cap or interval * cap >= HOUR_S:
+        return requests * interval
+    # The cap binds: every ``cap`` requests, the next one waits for the first of them to
+    # leave the one-hour window.
+    full_hours, rest = divmod(requests - 1, cap)
+    return full_hours * HOUR_S + (rest + 1) * interval
+
+
+def pace_hourly_cap_binds(*, requests: int, interval_s: float, hourly_cap: int) -> bool:
+    """True when the hourly cap, not the interval, is what makes ``requests`` take long."""
+    cap = max(0, int(hourly_cap))
+    return bool(cap) and requests > cap and max(0.0, float(interval_s)) * cap < HOUR_S
+
+
+def configured_pace() -> tuple[float, int]:
+    """The pace workers keep: (seconds between requests, requests an hour; 0 means no limit)."""
+    return float(settings.MIGRATION_MIN_INTERVAL_S), int(settings.MIGRATION_HOURLY_CAP)
+
+
+def job_eta_s(
+    *, job: MigrationJob, open_chunks: int, now: dt.datetime | None = None
+) -> float | None:
+    """Seconds until an active job is likely to end, or None when it is not active or
+    nothing tells.
+
+    The pace and the ``open_chunks`` requests left say how long; with no pace configured,
+    the job's own rate so far does.
+    """
+    if not job.is_active:
+        return None
+    interval, cap = configured_pace()
+    by_pace = pace_duration_s(requests=open_chunks, interval_s=interval, hourly_cap=cap)
+    if by_pace is not None:
+        return by_pace
+    done = job.sent_customers + job.failed_customers
+    left = max(0, job.total_customers - done)
+    if not left or not open_chunks:
+        return 0.0
+    if job.started_at is None or not done:
+        return None
+    elapsed = max(0.0, ((now or timezone.now()) - job.started_at).total_seconds())
+    return elapsed * left / done
+
+
+def job_duration_s(*, job: MigrationJob, now: dt.datetime | None = None) -> float | None:
+    """How long the job has been running, or ran: None before it started."""
+    if job.started_at is None:
+        return None
+    end = job.finished_at or (now or timezone.now())
+    return max(0.0, (end - job.started_at).total_seconds())
+
+
+# --- the admin's history, job page and console home ------------------------------------------
+
+
+def job_history(*, jobs: QuerySet[MigrationJob] | None = None) -> QuerySet[MigrationJob]:
+    """Jobs with their batch and users joined, and ``open_chunk_count`` (chunks pending or
+    sending) for the time left, in one query."""
+    open_chunks = (
+        JobChunk.objects.filter(job=OuterRef("pk"), status__in=JobChunk.OPEN_STATUSES)
+        .order_by()
+        .values("job")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    jobs = MigrationJob.objects.all() if jobs is None else jobs
+    return jobs.select_related("batch", "started_by", "cancelled_by").annotate(
+        open_chunk_count=Coalesce(Subquery(open_chunks), 0)
+    )
+
+
+def job_chunk_page(
+    *, job: MigrationJob, status: str | None = None, offset: int = 0, limit: int = 50
+) -> list[JobChunk]:
+    """One page of the job's chunks in order, each with its attempts (for these chunks only)."""
+    chunks = (
+        JobChunk.objects.filter(job=job)
+        .select_related("parent")
+        .defer("customer_ids", "parent__customer_ids")
+        .order_by("sequence")
+    )
+    if status:
+        chunks = chunks.filter(status=status)
+    attempts = Prefetch("attempt_log", queryset=ChunkAttempt.objects.order_by("number", "pk"))
+    return list(chunks.prefetch_related(attempts)[offset : offset + limit])
+
+
+def job_retryable_chunks(*, job: MigrationJob) -> tuple[int, int]:
+    """(chunks, customers) that "retry failed" would send again: failed, not yet retried."""
+    found = JobChunk.objects.filter(
+        job=job, status=ChunkStatus.FAILED, children__isnull=True
+    ).aggregate(chunks=Count("pk"), customers=Sum("customer_count"))
+    return found["chunks"] or 0, found["customers"] or 0
+
+
+def job_failed_customers(*, job: MigrationJob) -> QuerySet[StagedCustomer]:
+    """The customers whose outcome in this job is ``failed``, in the order they were staged,
+    each with ``chunk_sequence``: the number of the chunk that failed them."""
+    chunk_sequence = JobChunk.objects.filter(pk=OuterRef("outcome_chunk_id")).values("sequence")
+    return (
+        StagedCustomer.objects.filter(
+            batch_id=job.batch_id, outcome_job_id=job.pk, outcome=Outcome.FAILED
+        )
+        .only("pk", "legacy_id", "email", "outcome_at", "outcome_error", "outcome_chunk_id")
+        .annotate(chunk_sequence=Subquery(chunk_sequence[:1]))
+        .order_by("pk")
+    )
+
+
+def batch_outcome_counts(*, batch: StagingBatch) -> dict[str, int]:
+    """How many of the batch's customers Masivo accepted, refused, or has not had yet."""
+    found = StagedCustomer.objects.filter(batch=batch).aggregate(
+        **{
+            outcome: Count("pk", filter=Q(outcome=outcome))
+            for outcome in (Outcome.SENT, Outcome.FAILED, Outcome.NOT_SENT)
+        }
+    )
+    return {outcome: found[outcome] or 0 for outcome in found}
+
+
+def batch_sendable_count(*, batch: StagingBatch) -> int:
+    """Customers a job for the batch would send: valid and not excluded."""
+    return StagedCustomer.objects.filter(batch=batch, is_valid=True, is_excluded=False).count()
+
+
+def jobs_active_count() -> int:
+    return MigrationJob.objects.filter(status__in=MigrationJob.ACTIVE_STATUSES).count()
+
+
+def recent_batches(*, limit: int = 6) -> list[StagingBatch]:
+    """The latest batches, each with ``latest_job`` (its newest job or None): two queries."""
+    batches = list(StagingBatch.objects.select_related("created_by").order_by("-pk")[:limit])
+    latest: dict[int, MigrationJob] = {}
+    for job in MigrationJob.objects.filter(batch__in=batches).order_by("batch_id", "-pk"):
+        latest.setdefault(job.batch_id, job)
+    for batch in batches:
+        batch.latest_job = latest.get(batch.pk)
+    return batches
+
+
+def customers_sent_per_day(
+    *, days: int = 30, now: dt.datetime | None = None
+) -> list[tuple[dt.date, int]]:
+    """Customers Masivo accepted on each of the last ``days`` days (today included, in the
+    current time zone), oldest first, days without any included as 0."""
+    zone = timezone.get_current_timezone()
+    today = timezone.localdate(now, timezone=zone)
+    first = today - dt.timedelta(days=days - 1)
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=zone)
+    rows = (
+        JobChunk.objects.filter(status=ChunkStatus.SENT, finished_at__gte=start)
+        .annotate(day=TruncDate("finished_at", tzinfo=zone))
+        .values("day")
+        .annotate(n=Sum("customer_count"))
+        .order_by("day")
+    )
+    sent = {row["day"]: row["n"] for row in rows}
+    return [
+        (day, sent.get(day, 0))
+        for day in (first + dt.timedelta(days=offset) for offset in range(days))
+    ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
+from migrations_jobs.notifications import notify_job_finished
 
 JobStatus = MigrationJob.Status
 ChunkStatus = JobChunk.Status
@@ -75,9 +77,12 @@ def job_transition(
     allowed = _sources(MigrationJob.TRANSITIONS, to)
     if expected is not None:
         allowed = tuple(s for s in allowed if s in expected)
-    return bool(
+    moved = bool(
         MigrationJob.objects.filter(pk=job_id, status__in=allowed).update(status=to, **fields)
     )
+    if moved and to in MigrationJob.TERMINAL_STATUSES:
+        transaction.on_commit(lambda: notify_job_finished(job_id=job_id), robust=True)
+    return moved
 
 
 def chunks_transition(*, chunks: QuerySet[JobChunk], to: str, **fields) -> int:

@@ -1,0 +1,82 @@
+"""Chunks and their attempts in the admin: read-only records reached from a job's page."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from migrations_jobs.models import ChunkAttempt, JobChunk
+
+
+class ReadOnlyAdminMixin:
+    """History is written by the services only."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ChunkAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ChunkAttempt
+    fields = (
+        "number",
+        "started_at",
+        "duration_s",
+        "status_code",
+        "outcome",
+        "error_class",
+        "retry_after_s",
+        "ratelimit",
+        "token_refreshed",
+        "worker",
+        "response_excerpt",
+    )
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(JobChunk)
+class JobChunkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "job",
+        "status",
+        "customer_count",
+        "attempts",
+        "unknown_outcome_retries",
+        "last_status_code",
+        "finished_at",
+    )
+    list_filter = ("status",)
+    list_select_related = ("job",)
+    search_fields = ("job__batch__name",)
+    inlines = (ChunkAttemptInline,)
+    readonly_fields = (
+        "job",
+        "sequence",
+        "parent",
+        "status",
+        "customer_count",
+        "attempts",
+        "unknown_outcome_retries",
+        "not_before",
+        "lease_owner",
+        "lease_expires_at",
+        "request_started_at",
+        "last_status_code",
+        "last_outcome",
+        "last_error",
+        "created_at",
+        "finished_at",
+        "customer_ids",
+    )
+    fields = readonly_fields
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        # Reached from a job's page; not listed on its own in the index.
+        return False

@@ -1,0 +1,295 @@
+"""The operators' actions on a job: cancel, retry failed chunks, resume. On the job's page
+each is a POST from a confirmation page that says what will happen; on the history they are
+bulk actions gated by their permissions. Both call the services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from migrations_jobs import services
+from migrations_jobs.models import JobChunk, MigrationJob
+from migrations_jobs.selectors import (
+    configured_pace,
+    job_is_stalled,
+    job_progress,
+    job_retryable_chunks,
+    pace_duration_s,
+)
+from migrations_jobs.templatetags.console_jobs import duration_text, grouped
+
+JobStatus = MigrationJob.Status
+ChunkStatus = JobChunk.Status
+
+ERR_ACTION_NOT_POSSIBLE = _("“%(action)s” is not possible for job #%(job)s now: it is %(status)s.")
+
+
+@dataclass(frozen=True)
+class JobAction:
+    """An operator's action on a job, offered on its page and run by POST from a
+    confirmation page."""
+
+    name: str
+    label: str
+    permission: str
+    statuses: tuple[str, ...]
+    service: Callable[..., MigrationJob]
+    # Method of the admin that says, on the confirmation page, what will happen.
+    describe: str
+    # The confirmation page's question and button, and the message once done.
+    question: str
+    confirm: str
+    done: str
+
+
+JOB_ACTIONS = [
+    JobAction(
+        "cancel",
+        _("Cancel job"),
+        services.CANCEL_PERMISSION,
+        MigrationJob.ACTIVE_STATUSES,
+        services.job_cancel,
+        "describe_cancel",
+        _("Cancel job #%(job)s of batch “%(batch)s”?"),
+        _("Yes, cancel the job"),
+        _("Job #%(job)s is cancelled: no new request starts."),
+    ),
+    JobAction(
+        "retry-failed",
+        _("Retry failed chunks"),
+        services.RETRY_PERMISSION,
+        (JobStatus.RUNNING, JobStatus.PARTIALLY_FAILED, JobStatus.FAILED),
+        services.job_retry_failed,
+        "describe_retry",
+        _("Retry the failed chunks of job #%(job)s of batch “%(batch)s”?"),
+        _("Yes, send them again"),
+        _("The failed chunks of job #%(job)s are queued to be sent again."),
+    ),
+    JobAction(
+        "resume",
+        _("Resume"),
+        services.RETRY_PERMISSION,
+        MigrationJob.ACTIVE_STATUSES,
+        services.job_resume,
+        "describe_resume",
+        _("Resume job #%(job)s of batch “%(batch)s”?"),
+        _("Yes, resume the job"),
+        _("Job #%(job)s is resumed: a worker picks it up."),
+    ),
+]
+ACTIONS_BY_NAME = {action.name: action for action in JOB_ACTIONS}
+
+
+def _run_action(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[MigrationJob],
+    *,
+    service,
+    done_message: str,
+) -> None:
+    done = 0
+    for job in queryset:
+        try:
+            service(job=job, user=request.user)
+        except (ValidationError, PermissionDenied) as error:
+            text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            modeladmin.message_user(request, text, messages.ERROR)
+        else:
+            done += 1
+    if done:
+        modeladmin.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+
+class JobActionsMixin:
+    """The actions, for ``MigrationJobAdmin``; ``job_or_404`` and ``change_url`` are its own."""
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(services.CANCEL_PERMISSION)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(services.RETRY_PERMISSION)
+
+    @admin.action(permissions=["cancel"], description=_("Cancel selected jobs"))
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[MigrationJob]) -> None:
+        _run_action(
+            self,
+            request,
+            queryset,
+            service=services.job_cancel,
+            done_message=_("%(count)d job(s) cancelled."),
+        )
+
+    @admin.action(permissions=["retry"], description=_("Retry failed chunks of selected jobs"))
+    def retry_failed_chunks(self, request: HttpRequest, queryset: QuerySet[MigrationJob]) -> None:
+        _run_action(
+            self,
+            request,
+            queryset,
+            service=services.job_retry_failed,
+            done_message=_("Failed chunks of %(count)d job(s) sent again."),
+        )
+
+    @admin.action(permissions=["retry"], description=_("Resume selected jobs"))
+    def resume_jobs(self, request: HttpRequest, queryset: QuerySet[MigrationJob]) -> None:
+        _run_action(
+            self,
+            request,
+            queryset,
+            service=services.job_resume,
+            done_message=_("%(count)d job(s) resumed."),
+        )
+
+    def allowed_actions(
+        self, request: HttpRequest, job: MigrationJob, *, retryable_chunks: int
+    ) -> list[JobAction]:
+        """The actions this user may take on this job now; only these are offered."""
+        return [
+            action
+            for action in JOB_ACTIONS
+            if job.status in action.statuses
+            and request.user.has_perm(action.permission)
+            and (action.name != "retry-failed" or retryable_chunks)
+        ]
+
+    # --- actions through confirmation pages ----------------------------------------------
+
+    def action_view(self, request: HttpRequest, object_id: int, action: str) -> HttpResponse:
+        job = self.job_or_404(request, object_id)
+        chosen = ACTIONS_BY_NAME.get(action)
+        if chosen is None:
+            raise Http404
+        if not request.user.has_perm(chosen.permission):
+            raise PermissionDenied
+        change_url = self.change_url(job)
+        if request.method == "POST":
+            try:
+                chosen.service(job=job, user=request.user)
+            except PermissionDenied as error:
+                messages.error(request, str(error))
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, chosen.done % {"job": job.pk})
+            return HttpResponseRedirect(change_url)
+        retryable_chunks, retryable_customers = job_retryable_chunks(job=job)
+        if chosen not in self.allowed_actions(request, job, retryable_chunks=retryable_chunks):
+            messages.error(
+                request,
+                ERR_ACTION_NOT_POSSIBLE
+                % {
+                    "action": chosen.label,
+                    "job": job.pk,
+                    "status": job.get_status_display().lower(),
+                },
+            )
+            return HttpResponseRedirect(change_url)
+        describe = getattr(self, chosen.describe)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": job,
+            "action": chosen,
+            "title": chosen.question % {"job": job.pk, "batch": job.batch.name},
+            "description": describe(
+                job, retryable_chunks=retryable_chunks, retryable_customers=retryable_customers
+            ),
+            "change_url": change_url,
+        }
+        return TemplateResponse(
+            request, "admin/migrations_jobs/migrationjob/confirm_action.html", context
+        )
+
+    def describe_cancel(self, job: MigrationJob, **_counts) -> list[str]:
+        chunks = job_progress(job=job)["chunks"]
+        pending, sending = chunks[ChunkStatus.PENDING], chunks[ChunkStatus.SENDING]
+        left = max(0, job.total_customers - job.sent_customers - job.failed_customers)
+        return [
+            gettext("No new request starts.")
+            + " "
+            + ngettext(
+                "%(n)s pending chunk is cancelled.", "%(n)s pending chunks are cancelled.", pending
+            )
+            % {"n": grouped(pending)}
+            + " "
+            + ngettext(
+                "%(n)s request already on its way finishes and is recorded.",
+                "%(n)s requests already on their way finish and are recorded.",
+                sending,
+            )
+            % {"n": grouped(sending)},
+            gettext("So far %(sent)s of %(total)s customers are sent; %(left)s are not sent yet.")
+            % {
+                "sent": grouped(job.sent_customers),
+                "total": grouped(job.total_customers),
+                "left": grouped(left),
+            },
+            gettext("Cancelling is final: a cancelled job cannot be resumed or retried."),
+        ]
+
+    def describe_retry(
+        self, job: MigrationJob, *, retryable_chunks: int, retryable_customers: int, **_counts
+    ) -> list[str]:
+        interval, cap = configured_pace()
+        duration = pace_duration_s(requests=retryable_chunks, interval_s=interval, hourly_cap=cap)
+        lines = [
+            ngettext(
+                "%(chunks)s failed chunk with %(customers)s customers is sent again as a new "
+                "chunk.",
+                "%(chunks)s failed chunks with %(customers)s customers are sent again, each as "
+                "a new chunk.",
+                retryable_chunks,
+            )
+            % {"chunks": grouped(retryable_chunks), "customers": grouped(retryable_customers)}
+            + " "
+            + gettext("Those customers count as not sent until Masivo answers."),
+        ]
+        if duration is not None:
+            lines.append(
+                gettext("At the configured pace that takes about %(duration)s.")
+                % {"duration": duration_text(duration)}
+            )
+        if job.status != JobStatus.RUNNING:
+            lines.append(gettext("The job becomes running again until they are answered."))
+        lines.append(
+            gettext(
+                "A chunk refused for its content (4xx) is likely to be refused again: fix "
+                "the customers first if the error names a problem in the data."
+            )
+        )
+        return lines
+
+    def describe_resume(self, job: MigrationJob, **_counts) -> list[str]:
+        now = timezone.now()
+        lines = [
+            gettext(
+                "Chunks whose worker stopped before Masivo answered go back to pending, and "
+                "the job is handed to the workers again."
+            )
+        ]
+        last_seen = job.heartbeat_at or job.started_at or job.created_at
+        ago = duration_text((now - last_seen).total_seconds())
+        if job_is_stalled(job=job, now=now, stall_s=float(settings.MIGRATION_LEASE_S)):
+            lines.append(
+                gettext("No worker has worked on this job for %(ago)s: it looks stalled.")
+                % {"ago": ago}
+            )
+        else:
+            lines.append(
+                gettext(
+                    "A worker worked on this job %(ago)s ago, so it does not look stalled. "
+                    "Resuming does no harm, but is only needed when its worker died."
+                )
+                % {"ago": ago}
+            )
+        return lines
