@@ -11,5 +11,9 @@ SECRET_KEY = SECRET_KEY or "local-only-insecure-key-do-not-use-in-production"  #
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )
+# The sandbox allows everything; a short interval keeps the demo quick.
+MIGRATION_MIN_INTERVAL_S = env.float("MIGRATION_MIN_INTERVAL_S", default=0.5)
+MIGRATION_HOURLY_CAP = env.int("MIGRATION_HOURLY_CAP", default=0)
+
 if MASIVO_SANDBOX and not (MASIVO_API_KEY or MASIVO_TOKEN):
     MASIVO_API_KEY = SANDBOX_API_KEY

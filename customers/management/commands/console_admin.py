@@ -1,4 +1,8 @@
-"""Create (or reset) the console's first administrator and print its password."""
+"""Create (or reset) the console's administrators for a local run and print their passwords.
+
+``make run`` creates two: ``admin`` stages and submits, ``reviewer`` approves, since a batch
+must be approved by someone other than the person who staged it (the four-eyes rule).
+"""
 
 import secrets
 
@@ -7,19 +11,22 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Create the 'admin' superuser, or give it a new password, and print the password."
+    help = "Create the 'admin' and 'reviewer' superusers, or give them new passwords; print them."
 
     def add_arguments(self, parser):
-        parser.add_argument("--username", default="admin")
-        parser.add_argument("--email", default="admin@localhost")
-
-    def handle(self, *args, username: str, email: str, **options):
-        password = secrets.token_urlsafe(12)
-        user, created = get_user_model().objects.get_or_create(
-            username=username, defaults={"email": email, "is_staff": True, "is_superuser": True}
+        parser.add_argument(
+            "usernames", nargs="*", default=["admin", "reviewer"], help="Users to create."
         )
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
-        verb = "Created" if created else "Reset the password of"
-        self.stdout.write(self.style.SUCCESS(f"{verb} user '{username}'. Password: {password}"))
+
+    def handle(self, *args, usernames: list[str], **options):
+        for username in usernames:
+            password = secrets.token_urlsafe(12)
+            user, created = get_user_model().objects.get_or_create(
+                username=username,
+                defaults={"email": f"{username}@localhost", "is_staff": True, "is_superuser": True},
+            )
+            user.is_staff = user.is_superuser = True
+            user.set_password(password)
+            user.save()
+            verb = "Created" if created else "Reset the password of"
+            self.stdout.write(self.style.SUCCESS(f"{verb} user '{username}'. Password: {password}"))
