@@ -5,20 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from customers.admin.mixins import ReadOnlyAdminMixin
 from migrations_jobs.models import ChunkAttempt, JobChunk
-
-
-class ReadOnlyAdminMixin:
-    """History is written by the services only."""
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class ChunkAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -24,7 +24,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from migrations_jobs.admin.chunks import ReadOnlyAdminMixin
+from customers.admin.mixins import ReadOnlyAdminMixin
 from migrations_jobs.admin.job_actions import JobActionsMixin
 from migrations_jobs.api.exports import csv_lines
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from customers.admin.mixins import ReadOnlyAdminMixin
 from migrations_jobs.sandbox.models import (
     SandboxConfig,
     SandboxCustomer,
@@ -12,19 +13,6 @@ from migrations_jobs.sandbox.models import (
     SandboxScriptedAnswer,
     SandboxTokenRequest,
 )
-
-
-class ReadOnlyAdminMixin:
-    """Records of what happened: viewable, never added, changed or deleted by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(SandboxConfig)
