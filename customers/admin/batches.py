@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import slugify
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from customers import services, uploads
@@ -248,12 +249,13 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": batch,
-            "step": chosen,
+            "step_label": chosen.label,
+            "confirm_label": gettext("Yes, %(step)s") % {"step": chosen.label},
             "title": _("%(step)s batch “%(batch)s”?") % {"step": chosen.label, "batch": batch.name},
             "description": getattr(self, chosen.describe)(batch),
             "change_url": change_url,
         }
-        return TemplateResponse(request, "admin/customers/stagingbatch/confirm_step.html", context)
+        return TemplateResponse(request, "admin/console/confirm.html", context)
 
     def describe_validate(self, batch: StagingBatch) -> list[str]:
         return [

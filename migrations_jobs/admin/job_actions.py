@@ -199,16 +199,16 @@ class JobActionsMixin:
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": job,
-            "action": chosen,
+            "step_label": chosen.label,
+            "confirm_label": chosen.confirm,
+            "danger": chosen.name == "cancel",
             "title": chosen.question % {"job": job.pk, "batch": job.batch.name},
             "description": describe(
                 job, retryable_chunks=retryable_chunks, retryable_customers=retryable_customers
             ),
             "change_url": change_url,
         }
-        return TemplateResponse(
-            request, "admin/migrations_jobs/migrationjob/confirm_action.html", context
-        )
+        return TemplateResponse(request, "admin/console/confirm.html", context)
 
     def describe_cancel(self, job: MigrationJob, **_counts) -> list[str]:
         chunks = job_progress(job=job)["chunks"]

@@ -103,7 +103,7 @@ def test_two_operators_migrate_a_batch_in_the_browser(
 
     # --- A validates; A is not offered "approve" -----------------------------------------
     ana.click("a.step-validate")
-    ana.click("#confirm-step")
+    ana.click("#confirm")
     assert "The batch is validated." in _message(ana)
     assert ana.locator("a.step-approve").count() == 0
     ana.screenshot(path=str(screens / "batch-validated.png"), full_page=True)
@@ -112,14 +112,14 @@ def test_two_operators_migrate_a_batch_in_the_browser(
     ben = _log_in(browser, base, "ben")
     ben.goto(f"{base}/admin/customers/stagingbatch/{batch.pk}/change/")
     ben.click("a.step-approve")
-    ben.click("#confirm-step")
+    ben.click("#confirm")
     assert "is approved" in _message(ben)
 
     # --- A submits and watches the progress reach 100% without a reload ------------------
     ana.reload()
     ana.click("a.step-submit")
     assert "12 customers in 4 requests" in ana.content()
-    ana.click("#confirm-step")
+    ana.click("#confirm")
     ana.locator("ul.messagelist a").last.click()
     ana.wait_for_selector("#job-summary")
     ana.evaluate("window.__sameDocument = true")
