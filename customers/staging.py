@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from customers.formats import STAGING_FORMATS, FileReadError
 from customers.models import StagingBatch
@@ -55,3 +57,19 @@ def batch_stage_file(
         result.add_problem(None, "", str(exc))
         return result
     return resource.import_data(dataset, dry_run=dry_run, file_name=file_name)
+
+
+def grouped(value: int) -> str:
+    """A whole number with the language's thousands separator: 2,340 (2.340 in Spanish)."""
+    return number_format(value, force_grouping=True)
+
+
+def staged_text(counts: dict[str, int]) -> str:
+    """``{"customers": 12, "balances": 1}`` as "12 customers, 1 balance" in the language."""
+    forms = {
+        "customers": lambda n: ngettext("%(n)s customer", "%(n)s customers", n),
+        "balances": lambda n: ngettext("%(n)s balance", "%(n)s balances", n),
+        "devices": lambda n: ngettext("%(n)s device", "%(n)s devices", n),
+        "metrics": lambda n: ngettext("%(n)s metric", "%(n)s metrics", n),
+    }
+    return ", ".join(forms[kind](n) % {"n": grouped(n)} for kind, n in counts.items())

@@ -20,12 +20,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import slugify
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from customers import services, uploads
 from customers.admin.imports import BatchImportMixin
 from customers.models import StagingBatch, StagingUpload
+from customers.staging import grouped
 
 Status = StagingBatch.Status
 
@@ -42,6 +42,8 @@ class BatchStep:
     handler: str
     # Method of the admin that says, on the confirmation page, what will happen.
     describe: str
+    # The confirmation button.
+    confirm: str = ""
 
 
 BATCH_STEPS = [
@@ -52,6 +54,7 @@ BATCH_STEPS = [
         "customers.change_stagingbatch",
         "run_validate",
         "describe_validate",
+        _("Yes, validate the batch"),
     ),
     BatchStep(
         "approve",
@@ -60,6 +63,7 @@ BATCH_STEPS = [
         "customers.approve_stagingbatch",
         "run_approve",
         "describe_approve",
+        _("Yes, approve the batch"),
     ),
     BatchStep(
         "reopen",
@@ -68,6 +72,7 @@ BATCH_STEPS = [
         "customers.change_stagingbatch",
         "run_reopen",
         "describe_reopen",
+        _("Yes, reopen the batch"),
     ),
 ]
 
@@ -155,7 +160,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
     @admin.display(description=_("customers"), ordering="customer_count")
     def customers_link(self, obj: StagingBatch) -> str:
         url = reverse("admin:customers_stagedcustomer_changelist") + f"?batch__id__exact={obj.pk}"
-        return format_html('<a href="{}">{}</a>', url, f"{obj.customer_count:,}")
+        return format_html('<a href="{}">{}</a>', url, grouped(obj.customer_count))
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and not obj.is_editable:
@@ -250,7 +255,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
             "opts": self.opts,
             "original": batch,
             "step_label": chosen.label,
-            "confirm_label": gettext("Yes, %(step)s") % {"step": chosen.label},
+            "confirm_label": chosen.confirm,
             "title": _("%(step)s batch “%(batch)s”?") % {"step": chosen.label, "batch": batch.name},
             "description": getattr(self, chosen.describe)(batch),
             "change_url": change_url,
@@ -264,7 +269,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
                 "contract, and against each other (duplicate emails) and earlier batches "
                 "(customers already sent)."
             )
-            % {"n": f"{batch.customer_count:,}"},
+            % {"n": grouped(batch.customer_count)},
             _(
                 "Problems are listed by customer and field. The batch becomes validated only "
                 "when no invalid customer is left unexcluded."
@@ -276,13 +281,10 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
 
         summary = batch_validate(batch=batch, user=request.user)
         batch.refresh_from_db()
-        text = _(
-            "Validation found %(valid)s valid, %(invalid)s invalid and %(excluded)s excluded "
-            "customers."
-        ) % {
-            "valid": f"{summary.valid:,}",
-            "invalid": f"{summary.invalid:,}",
-            "excluded": f"{summary.excluded:,}",
+        text = _("Validation: %(valid)s valid, %(invalid)s invalid, %(excluded)s excluded.") % {
+            "valid": grouped(summary.valid),
+            "invalid": grouped(summary.invalid),
+            "excluded": grouped(summary.excluded),
         }
         if batch.status == Status.VALIDATED:
             return messages.SUCCESS, text + " " + str(_("The batch is validated."))
@@ -296,7 +298,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
                 "%(valid)s customers will be frozen for submission (%(excluded)s excluded). "
                 "No file can be imported and no row edited until the batch is reopened."
             )
-            % {"valid": f"{batch.valid_count:,}", "excluded": f"{batch.excluded_count:,}"},
+            % {"valid": grouped(batch.valid_count), "excluded": grouped(batch.excluded_count)},
             _("A fingerprint of the exact request bodies is recorded with your approval."),
         ]
 

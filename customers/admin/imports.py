@@ -18,6 +18,7 @@ from customers import uploads
 from customers.formats import STAGING_FORMATS, FileReadError
 from customers.models import StagingBatch
 from customers.resources import STAGING_RESOURCES
+from customers.staging import grouped, staged_text
 
 ERR_FILE_TOO_BIG = _("The file is %(size)s; files up to %(max)s can be imported.")
 
@@ -114,7 +115,7 @@ class BatchImportMixin(ImportMixin):
                             "%(file)s has about %(rows)s rows: a worker is checking it in the "
                             "background. Its progress shows below; you can leave this page."
                         )
-                        % {"file": upload.file_name, "rows": f"{upload.row_estimate:,}"},
+                        % {"file": upload.file_name, "rows": grouped(upload.row_estimate)},
                     )
                     url = reverse("admin:customers_stagingbatch_change", args=[batch.pk])
                     return HttpResponseRedirect(url + "#uploads")
@@ -135,7 +136,7 @@ class BatchImportMixin(ImportMixin):
                 {"title": _("Import"), "opts": self.model._meta, "result": result, "form": None}
             )
             return TemplateResponse(request, [self.import_template_name], context, status=400)
-        staged = ", ".join(f"{n:,} {kind}" for kind, n in result.staged.items())
+        staged = staged_text(result.staged)
         messages.success(
             request,
             _("Staged %(staged)s from %(file)s into batch “%(batch)s”.")

@@ -44,7 +44,7 @@ def test_validate_asks_for_confirmation_then_validates_by_post(client, staged_ba
     assert staged_batch.status == Status.VALIDATED
     assert staged_batch.valid_count == 12
     assert _messages(response)[-1:] == [
-        "Validation found 12 valid, 0 invalid and 0 excluded customers. The batch is validated."
+        "Validation: 12 valid, 0 invalid, 0 excluded. The batch is validated."
     ]
 
 
