@@ -31,6 +31,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+## Benchmarks, not tests: PostgreSQL at DATABASE_URL (default below) and SQLite under
+## var/bench, Redis database 9; prints the table and writes docs/BENCHMARKS.md.
+bench: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/masivo_bench} \
+		$(PY) -m tests.benchmarks $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -13,14 +13,16 @@ file itself raise :class:`FileReadError` with a message an operator can act on.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from import_export.formats.base_formats import Format
 
 # An XLSX is a zip of XML parts; refuse archives that would expand beyond this.
@@ -28,10 +30,48 @@ XLSX_MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 XLSX_MAX_COMPRESSION_RATIO = 200
 CSV_DELIMITERS = (",", ";", "\t", "|")
 csv.field_size_limit(16 * 1024 * 1024)
+# A number format made of zeros only ("000000") shows 123 as 000123: a legacy id.
+_ZERO_PADDED_FORMAT = re.compile(r"^0+$")
+
+ERR_EMPTY = _("The file is empty.")
+ERR_NUL_BYTES = _(
+    "The file contains NUL bytes, so it is not a text file. Export it again as CSV (UTF-8) "
+    "or choose the format that matches it."
+)
+ERR_UTF16 = _(
+    "The file starts like UTF-16 text but cannot be read as such; export it again as CSV (UTF-8)."
+)
+ERR_HEADER_UNREADABLE = _("The header row cannot be read: %(error)s.")
+ERR_ROW_UNREADABLE = _("cannot be read: %(error)s (a quote may be left open)")
+ERR_XLSX_NOT_ZIP = _("The file is not an XLSX workbook (it is not a valid zip archive).")
+ERR_XLSX_NOT_WORKBOOK = _("The file is a zip archive but not an XLSX workbook.")
+ERR_XLSX_TOO_BIG = _(
+    "The workbook expands to %(size)s MB when opened, which is too big to be safe."
+)
+ERR_XLSX_UNREADABLE = _("The workbook cannot be opened: %(error)s.")
+ERR_XLSX_NO_SHEET = _("The workbook has no worksheet.")
+ERR_XLSX_SHEET_UNREADABLE = _("the sheet cannot be read from here on: %(error)s")
+ERR_XLSX_ENTITIES = _(
+    "The workbook declares XML entities (a DOCTYPE), which Excel never writes and which are "
+    "refused for safety. Save it again from Excel or export it as CSV."
+)
+ERR_JSON_INVALID = _("The file is not valid JSON: %(error)s at line %(line)s, column %(col)s.")
+ERR_JSON_UNREADABLE = _("The file cannot be read as JSON: %(error)s.")
+ERR_JSON_TOO_DEEP = _("The file cannot be read as JSON: it is nested too deeply.")
+ERR_JSON_SHAPE = _(
+    'A JSON object must be shaped like the request body: {"customers": [...]} and nothing else.'
+)
+ERR_JSON_NOT_LIST = _("A JSON file must hold a list of rows, one object per row.")
+ERR_JSON_ROW_NOT_OBJECT = _("Every row of a JSON file must be an object.")
 
 
 class FileReadError(ValueError):
-    """The file cannot be read as the chosen format; the message says why."""
+    """The file cannot be read as the chosen format; the message says why, and ``row``
+    names the row where reading stopped, when it stopped at one."""
+
+    def __init__(self, message, *, row: int | None = None) -> None:
+        super().__init__(str(message))
+        self.row = row
 
 
 def _normalise_header(value) -> str:
@@ -70,14 +110,18 @@ class NestedDocument:
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
-    """Decode a text export: UTF-8 (BOM or not), else Windows-1252, else Latin-1."""
+    """Decode a text export: UTF-16 with its BOM (Excel's "Unicode text"), UTF-8 (BOM or
+    not), else Windows-1252, else Latin-1."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise FileReadError(ERR_UTF16) from exc
+        if "\x00" in text:
+            raise FileReadError(ERR_NUL_BYTES)
+        return text, "UTF-16"
     if b"\x00" in data:
-        raise FileReadError(
-            _(
-                "The file contains NUL bytes, so it is not a text file. Export it again "
-                "as CSV (UTF-8) or choose the format that matches it."
-            )
-        )
+        raise FileReadError(ERR_NUL_BYTES)
     for encoding, label in (("utf-8-sig", "UTF-8"), ("cp1252", "Windows-1252")):
         try:
             return data.decode(encoding), label
@@ -133,18 +177,19 @@ class _TextTableFormat(_StagingFormat):
         else:
             text, encoding = decode_text(in_stream)
         if not text.strip():
-            raise FileReadError(_("The file is empty."))
-        first_line = text.split("\n", 1)[0]
+            raise FileReadError(ERR_EMPTY)
+        first_line = text.splitlines()[0]
         delimiter = _guess_delimiter(first_line, self.delimiter)
         header_reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         try:
             headers = [_normalise_header(h) for h in next(header_reader)]
         except (csv.Error, StopIteration) as exc:
-            raise FileReadError(_("The header row cannot be read: %s.") % exc) from exc
+            raise FileReadError(ERR_HEADER_UNREADABLE % {"error": exc}) from exc
 
         def rows() -> Iterator[tuple[int, list]]:
             reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-            row_number = 0
+            # The last row read: the header, then each data row in turn.
+            row_number = 1
             try:
                 next(reader)
                 for row_number, values in enumerate(reader, start=2):  # noqa: B007
@@ -153,8 +198,7 @@ class _TextTableFormat(_StagingFormat):
                     yield row_number, values
             except csv.Error as exc:
                 raise FileReadError(
-                    _("Row %(row)s cannot be read: %(error)s (a quote may be left open).")
-                    % {"row": row_number + 1, "error": exc}
+                    ERR_ROW_UNREADABLE % {"error": exc}, row=row_number + 1
                 ) from exc
 
         return SourceTable(headers=headers, _rows=rows, encoding=encoding)
@@ -176,20 +220,38 @@ def _check_xlsx_archive(data: bytes) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
-        raise FileReadError(
-            _("The file is not an XLSX workbook (it is not a valid zip archive).")
-        ) from exc
+        raise FileReadError(ERR_XLSX_NOT_ZIP) from exc
     with archive:
         members = archive.infolist()
         if not any(m.filename == "[Content_Types].xml" for m in members):
-            raise FileReadError(_("The file is a zip archive but not an XLSX workbook."))
+            raise FileReadError(ERR_XLSX_NOT_WORKBOOK)
         total = sum(m.file_size for m in members)
         compressed = sum(m.compress_size for m in members) or 1
         if total > XLSX_MAX_UNCOMPRESSED_BYTES or total / compressed > XLSX_MAX_COMPRESSION_RATIO:
-            raise FileReadError(
-                _("The workbook expands to %(size)s MB when opened, which is too big to be safe.")
-                % {"size": total // (1024 * 1024)}
-            )
+            raise FileReadError(ERR_XLSX_TOO_BIG % {"size": total // (1024 * 1024)})
+
+
+def _xml_problem(exc: BaseException, *, message) -> FileReadError:
+    """An openpyxl failure as a FileReadError; a DOCTYPE refused by defusedxml says so."""
+    from defusedxml import DefusedXmlException
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DefusedXmlException):
+            return FileReadError(ERR_XLSX_ENTITIES)
+        seen = seen.__cause__ or seen.__context__
+    return FileReadError(message)
+
+
+def _cell_value(cell):
+    """A cell's value; a whole number shown zero-padded (format ``000000``) is the text the
+    operator sees, so a legacy id ``000123`` keeps its zeros."""
+    value = cell.value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        number_format = cell.number_format or ""
+        if _ZERO_PADDED_FORMAT.match(number_format) and float(value).is_integer():
+            return str(int(value)).zfill(len(number_format))
+    return value
 
 
 class XLSX(_StagingFormat):
@@ -206,25 +268,33 @@ class XLSX(_StagingFormat):
         try:
             book = openpyxl.load_workbook(io.BytesIO(in_stream), read_only=True, data_only=True)
         except Exception as exc:
-            raise FileReadError(
-                _("The workbook cannot be opened: %(error)s.") % {"error": type(exc).__name__}
+            raise _xml_problem(
+                exc, message=ERR_XLSX_UNREADABLE % {"error": type(exc).__name__}
             ) from exc
+        if not book.worksheets:
+            book.close()
+            raise FileReadError(ERR_XLSX_NO_SHEET)
         sheet = book.worksheets[0]
-        header_row = next(sheet.iter_rows(max_row=1, values_only=True), None)
+        try:
+            header_row = next(sheet.iter_rows(max_row=1, values_only=True), None)
+        except Exception as exc:
+            book.close()
+            raise _xml_problem(
+                exc, message=ERR_XLSX_UNREADABLE % {"error": type(exc).__name__}
+            ) from exc
         if not header_row:
             book.close()
-            raise FileReadError(_("The file is empty."))
+            raise FileReadError(ERR_EMPTY)
         headers = [_normalise_header(h) for h in header_row]
         while headers and not headers[-1]:
             headers.pop()
         width = len(headers)
 
         def rows() -> Iterator[tuple[int, list]]:
+            row_number = 1
             try:
-                for row_number, values in enumerate(
-                    sheet.iter_rows(min_row=2, values_only=True), start=2
-                ):
-                    values = list(values)
+                for row_number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):  # noqa: B007
+                    values = [_cell_value(cell) for cell in cells]
                     if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                         continue
                     extra = values[width:]
@@ -232,6 +302,12 @@ class XLSX(_StagingFormat):
                         yield row_number, values
                     else:
                         yield row_number, values[:width] + [None] * (width - len(values))
+            except Exception as exc:
+                problem = _xml_problem(
+                    exc, message=ERR_XLSX_SHEET_UNREADABLE % {"error": type(exc).__name__}
+                )
+                problem.row = row_number + 1
+                raise problem from exc
             finally:
                 book.close()
 
@@ -250,31 +326,30 @@ class JSON(_StagingFormat):
             (in_stream, "UTF-8") if isinstance(in_stream, str) else decode_text(in_stream)
         )
         if not text.strip():
-            raise FileReadError(_("The file is empty."))
+            raise FileReadError(ERR_EMPTY)
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise FileReadError(
-                _("The file is not valid JSON: %(error)s at line %(line)s, column %(col)s.")
-                % {"error": exc.msg, "line": exc.lineno, "col": exc.colno}
+                ERR_JSON_INVALID % {"error": exc.msg, "line": exc.lineno, "col": exc.colno}
             ) from exc
+        except RecursionError as exc:
+            raise FileReadError(ERR_JSON_TOO_DEEP) from exc
+        except ValueError as exc:
+            # e.g. an integer of more digits than Python converts
+            raise FileReadError(ERR_JSON_UNREADABLE % {"error": exc}) from exc
         if isinstance(document, dict):
             customers = document.get("customers")
             if not isinstance(customers, list) or set(document) != {"customers"}:
-                raise FileReadError(
-                    _(
-                        'A JSON object must be shaped like the request body: {"customers": '
-                        "[...]} and nothing else."
-                    )
-                )
+                raise FileReadError(ERR_JSON_SHAPE)
             return NestedDocument(customers=customers, encoding=encoding)
         if not isinstance(document, list):
-            raise FileReadError(_("A JSON file must hold a list of rows, one object per row."))
+            raise FileReadError(ERR_JSON_NOT_LIST)
         headers: list[str] = []
         seen: set[str] = set()
         for item in document:
             if not isinstance(item, dict):
-                raise FileReadError(_("Every row of a JSON file must be an object."))
+                raise FileReadError(ERR_JSON_ROW_NOT_OBJECT)
             for key in item:
                 if key not in seen:
                     seen.add(key)

@@ -66,6 +66,11 @@ class StagingBatch(models.Model):
         blank=True,
     )
     last_imported_at = models.DateTimeField(_("last imported at"), null=True, blank=True)
+    # Everyone who imported into the batch or changed its staged rows: none of them may
+    # approve it (the four-eyes rule).
+    stagers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name=_("staged by"), related_name="+", blank=True
+    )
     validated_at = models.DateTimeField(_("validated at"), null=True, blank=True)
     validated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

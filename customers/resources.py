@@ -21,8 +21,8 @@ from import_export import resources
 from import_export.fields import Field
 from import_export.results import Result
 
-from customers import nested, selectors, services
-from customers.formats import NestedDocument, SourceTable
+from customers import bulk, nested, selectors, services
+from customers.formats import FileReadError, NestedDocument, SourceTable
 from customers.models import (
     AMOUNT_DECIMALS,
     AMOUNT_DIGITS,
@@ -183,10 +183,10 @@ class StagingResource(resources.ModelResource):
         if result.has_errors():
             return result
         result.sample_headers = list(dataset.headers)
-        if dry_run:
-            self._check(dataset, columns, result)
-            return result
         try:
+            if dry_run:
+                self._check(dataset, columns, result)
+                return result
             with transaction.atomic():
                 batch = services.batch_lock_for_import(batch=self.batch, user=self.user)
                 self._write(dataset, columns, result, batch)
@@ -197,6 +197,11 @@ class StagingResource(resources.ModelResource):
             result.staged = {}
         except services.BatchStateError as exc:
             result.add_problem(None, "", " ".join(exc.messages))
+        except FileReadError as exc:
+            # Rows are read lazily: the file may turn out unreadable halfway (an unclosed
+            # quote, a broken sheet). Whatever was written is rolled back with it.
+            result.add_problem(exc.row, "", str(exc))
+            result.staged = {}
         return result
 
     def _map_columns(self, headers: list[str], result: StagingResult) -> list[tuple[int, Field]]:
@@ -283,16 +288,16 @@ class StagingResource(resources.ModelResource):
             self.check_block(block, context, result)
             if result.has_errors():
                 continue  # keep reading to report every problem; nothing more is written
-            objs = [self.build(row, batch, context) for _row_number, row in block]
+            rows = [self.build(row, batch, context) for _row_number, row in block]
             try:
                 with transaction.atomic():
-                    model.objects.bulk_create(objs, batch_size=1000)
+                    bulk.rows_insert(model=model, rows=rows)
             except IntegrityError:
                 result.add_problem(
                     None, "", _("Another import changed this batch at the same time; try again.")
                 )
                 raise _Rollback from None
-            written += len(objs)
+            written += len(rows)
         result.staged = {self.kind: written}
 
     # --- what each kind provides ------------------------------------------------------------
@@ -306,8 +311,10 @@ class StagingResource(resources.ModelResource):
     ) -> None:
         """Cross-row checks of a block of parsed rows; may resolve references in place."""
 
-    def build(self, row: dict, batch: StagingBatch, context: dict):
-        return self._meta.model(batch=batch, **row)
+    def build(self, row: dict, batch: StagingBatch, context: dict) -> dict:
+        """The new row's values by attribute name (``customers.bulk.rows_insert``)."""
+        row["batch_id"] = batch.pk
+        return row
 
 
 def _text(column: str, attribute: str, max_length: int, required: bool = False) -> Field:

@@ -89,10 +89,13 @@ def batch_lock_editable(*, batch: StagingBatch) -> StagingBatch:
     return locked
 
 
-def batch_mark_edited(*, batch: StagingBatch) -> StagingBatch:
-    """Record that staged rows of ``batch`` changed (validated -> draft)."""
+def batch_mark_edited(*, batch: StagingBatch, user=None) -> StagingBatch:
+    """Record that staged rows of ``batch`` changed (validated -> draft), and by whom."""
     assert transaction.get_connection().in_atomic_block, "call inside transaction.atomic()"  # noqa: S101
-    return batch_lock_editable(batch=batch)
+    locked = batch_lock_editable(batch=batch)
+    if user is not None:
+        locked.stagers.add(user)
+    return locked
 
 
 def batch_lock_for_import(*, batch: StagingBatch, user) -> StagingBatch:
@@ -100,7 +103,7 @@ def batch_lock_for_import(*, batch: StagingBatch, user) -> StagingBatch:
 
     The importer counts as a stager of the batch for the four-eyes rule.
     """
-    locked = batch_lock_editable(batch=batch)
+    locked = batch_mark_edited(batch=batch, user=user)
     now = timezone.now()
     StagingBatch.objects.filter(pk=locked.pk).update(
         last_imported_by=user, last_imported_at=now, updated_at=now
@@ -135,34 +138,41 @@ def batch_refresh_counts(*, batch: StagingBatch) -> None:
     )
 
 
-def customer_save(*, customer: StagedCustomer) -> StagedCustomer:
+def customer_save(*, customer: StagedCustomer, user) -> StagedCustomer:
     """Save an operator's edit of a staged customer (and its children, by the caller).
 
     Refused when the batch is approved or submitted; a validated batch goes back to draft.
     """
     with transaction.atomic():
-        batch_lock_editable(batch=customer.batch)
+        batch_mark_edited(batch=customer.batch, user=user)
         customer.save()
         batch_refresh_counts(batch=customer.batch)
     return customer
 
 
-def customer_delete(*, customer: StagedCustomer) -> None:
+def customer_delete(*, customer: StagedCustomer, user) -> None:
     with transaction.atomic():
-        batch = batch_lock_editable(batch=customer.batch)
+        batch = batch_mark_edited(batch=customer.batch, user=user)
         customer.delete()
         batch_refresh_counts(batch=batch)
 
 
 ERR_APPROVE_PERMISSION = _("You do not have permission to approve batches.")
 ERR_APPROVE_OWN_BATCH = _(
-    "Four-eyes rule: batch “%(batch)s” must be approved by someone other than the person "
-    "who created it or last imported into it."
+    "Four-eyes rule: batch “%(batch)s” must be approved by someone other than the people "
+    "who created it, imported into it or changed its rows."
 )
 ERR_APPROVE_NOT_VALIDATED = _(
     "Batch “%(batch)s” is %(status)s: only a validated batch can be approved. Validate it first."
 )
 ERR_REOPEN_PERMISSION = _("You do not have permission to reopen batches.")
+
+
+def batch_is_staged_by(*, batch: StagingBatch, user) -> bool:
+    """Whether ``user`` created ``batch``, imported into it or changed its staged rows."""
+    return user.pk in (batch.created_by_id, batch.last_imported_by_id) or (
+        batch.stagers.filter(pk=user.pk).exists()
+    )
 
 
 def batch_approve(*, batch: StagingBatch, user) -> StagingBatch:
@@ -178,7 +188,7 @@ def batch_approve(*, batch: StagingBatch, user) -> StagingBatch:
     if not user.has_perm("customers.approve_stagingbatch"):
         raise PermissionDenied(ERR_APPROVE_PERMISSION)
     batch.refresh_from_db()
-    if settings.MIGRATION_FOUR_EYES and user.pk in (batch.created_by_id, batch.last_imported_by_id):
+    if settings.MIGRATION_FOUR_EYES and batch_is_staged_by(batch=batch, user=user):
         raise PermissionDenied(ERR_APPROVE_OWN_BATCH % {"batch": batch.name})
     if batch.status != Status.VALIDATED:
         raise BatchStateError(

@@ -405,7 +405,7 @@ def customers_set_excluded(
         raise ValidationError(ERR_REASON_TOO_LONG % {"max": _REASON_MAX}, code="reason")
     updated = 0
     with transaction.atomic():
-        locked = batch_mark_edited(batch=batch)
+        locked = batch_mark_edited(batch=batch, user=user)
         for ids in _chunked(list(customer_ids)):
             updated += StagedCustomer.objects.filter(batch=locked, pk__in=ids).update(
                 is_excluded=excluded, exclusion_reason=reason
@@ -433,7 +433,7 @@ def customers_set_resend(
     """
     updated = 0
     with transaction.atomic():
-        locked = batch_mark_edited(batch=batch)
+        locked = batch_mark_edited(batch=batch, user=user)
         for ids in _chunked(list(customer_ids)):
             customers = StagedCustomer.objects.filter(batch=locked, pk__in=ids)
             updated += customers.update(resend=resend)

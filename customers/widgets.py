@@ -220,7 +220,8 @@ class JSONObjectWidget(Widget):
             return value
         try:
             parsed = json.loads(str(value))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
+            # JSONDecodeError, an integer too long to convert, or nesting too deep to parse.
             raise ValueError(
                 _('is not valid JSON; write an object such as {"source": "legacy-crm"}')
             ) from None

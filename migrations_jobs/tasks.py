@@ -15,10 +15,18 @@ import uuid
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from migrations_jobs import services
 
 logger = logging.getLogger("migrations_jobs")
+
+# A run that cannot reach the database is retried through the broker after this long,
+# doubled at each retry up to the cap, for as long as the database stays away.
+DATABASE_RETRY_FIRST_S = 1.0
+DATABASE_RETRY_MAX_S = 30.0
+# What a lost or refused database connection raises (not a bug: worth trying again).
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 
 
 def _worker_name() -> str:
@@ -26,26 +34,44 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def job_run(job_id: int, wake: str = "") -> None:
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def job_run(self, job_id: int, wake: str = "") -> None:
     """Send the job's due chunks for a while, then hand over to the next run."""
-    if wake and not services.job_wake_take(job_id=job_id, token=wake):
-        return  # a later wake-up superseded this one
-    services.jobs_sweep()
     try:
+        if wake and not services.job_wake_take(job_id=job_id, token=wake):
+            return  # a later wake-up superseded this one
+        wake = ""  # taken: a retry of this run is no longer a wake-up
+        services.jobs_sweep()
         next_in = services.job_process(job_id=job_id, worker=_worker_name())
+        if next_in is None:
+            return
+        if next_in <= 0:
+            job_run.delay(job_id)
+        else:
+            services.job_wake_schedule(job_id=job_id, delay_s=next_in)
+    except DATABASE_UNREACHABLE as error:
+        # Without the database nothing can be recorded, not even a wake-up: the broker
+        # keeps the job's next run instead. Chunks this run held come back when their
+        # lease expires, as after any lost worker.
+        countdown = min(DATABASE_RETRY_MAX_S, DATABASE_RETRY_FIRST_S * 2**self.request.retries)
+        logger.warning(
+            "Job #%s: the database is unreachable (%s); trying again in %.0f s",
+            job_id,
+            type(error).__name__,
+            countdown,
+        )
+        raise self.retry(
+            kwargs={"wake": wake} if wake else {},
+            exc=error,
+            countdown=countdown,
+            max_retries=None,
+        ) from error
     except Exception:
         # Come back once the lease of whatever this run held has expired.
         logger.exception("Job #%s: run failed; trying again in one lease", job_id)
         with contextlib.suppress(Exception):
             services.job_wake_schedule(job_id=job_id, delay_s=settings.MIGRATION_LEASE_S)
         raise
-    if next_in is None:
-        return
-    if next_in <= 0:
-        job_run.delay(job_id)
-    else:
-        services.job_wake_schedule(job_id=job_id, delay_s=next_in)
 
 
 @shared_task(acks_late=True, ignore_result=True)

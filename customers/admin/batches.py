@@ -222,8 +222,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
         from django.conf import settings
 
         return not (
-            settings.MIGRATION_FOUR_EYES
-            and user.pk in (batch.created_by_id, batch.last_imported_by_id)
+            settings.MIGRATION_FOUR_EYES and services.batch_is_staged_by(batch=batch, user=user)
         )
 
     def step_view(self, request: HttpRequest, object_id: int, step: str) -> HttpResponse:

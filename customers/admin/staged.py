@@ -128,7 +128,7 @@ class StagedCustomerAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            services.customer_save(customer=obj)
+            services.customer_save(customer=obj, user=request.user)
         except services.BatchStateError as exc:
             raise PermissionDenied(" ".join(exc.messages)) from exc
 
@@ -137,11 +137,11 @@ class StagedCustomerAdmin(admin.ModelAdmin):
         services.batch_refresh_counts(batch=form.instance.batch)
 
     def delete_model(self, request, obj):
-        services.customer_delete(customer=obj)
+        services.customer_delete(customer=obj, user=request.user)
 
     def delete_queryset(self, request, queryset):
         for customer in queryset.select_related("batch"):
-            services.customer_delete(customer=customer)
+            services.customer_delete(customer=customer, user=request.user)
 
     def _per_batch(self, request, queryset, change) -> None:
         """Apply ``change(batch, ids)`` to the selection, batch by batch."""

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from customers.payload import body_bytes, customer_payloads
-from migrations_jobs.client import MasivoAuthError, MasivoClient
+from migrations_jobs.client import SEND_ERRORS, MasivoAuthError, MasivoClient
 from migrations_jobs.models import JobChunk, MigrationJob
 from migrations_jobs.pacing import pacing_note_answer, pacing_reserve
 from migrations_jobs.services.base import (
@@ -95,8 +95,9 @@ def _request_begin(*, chunk: JobChunk, worker: str) -> float:
     """Book a pacing slot and mark the request as started, in one transaction.
 
     Returns 0.0 when the request may leave now, else the seconds pacing asks to wait
-    (nothing booked). Raises ``_NotSent`` when the worker lost the chunk or the job is no
-    longer running; the booking is then rolled back.
+    (nothing booked). Raises ``_NotSent`` when the worker lost the chunk, when the chunk's
+    request already left under this lease (the same send delivered twice: a lease allows
+    one request), or when the job is no longer running; the booking is then rolled back.
     """
     with transaction.atomic():
         if not MigrationJob.objects.filter(pk=chunk.job_id, status=JobStatus.RUNNING).exists():
@@ -110,7 +111,7 @@ def _request_begin(*, chunk: JobChunk, worker: str) -> float:
         ):
             raise _NotSent(ChunkStatus.CANCELLED)
         if not JobChunk.objects.filter(
-            pk=chunk.pk, status=ChunkStatus.SENDING, lease_owner=worker
+            pk=chunk.pk, status=ChunkStatus.SENDING, lease_owner=worker, request_started_at=None
         ).update(
             attempts=F("attempts") + 1,
             request_started_at=now,
@@ -127,6 +128,21 @@ def _request_send(*, client: MasivoClient, body: bytes) -> Answer:
     except MasivoAuthError as error:
         logger.warning("Masivo's token endpoint refused: %s", error)
         return Answer.from_auth_error(error, duration_s=time.monotonic() - started)
+
+
+def _token_ready(client: MasivoClient | None) -> None:
+    """Have a token at hand before a pacing slot is booked: a token fetched between the
+    booking and the request would delay this request but not the next one's slot, so
+    Masivo could count the two less than an interval apart (and answer 429). A failure is
+    left for the request itself to meet and record."""
+    try:
+        if client is None:
+            with MasivoClient() as own_client:
+                own_client.ensure_token()
+        else:
+            client.ensure_token()
+    except (MasivoAuthError, *SEND_ERRORS) as error:
+        logger.info("No token before booking a slot: %s", type(error).__name__)
 
 
 def chunk_send(
@@ -148,6 +164,7 @@ def chunk_send(
     body = body_bytes(customer_payloads(chunk.customer_ids))
     owned = JobChunk.objects.filter(pk=chunk_id, status=ChunkStatus.SENDING, lease_owner=worker)
     while True:
+        _token_ready(client)
         try:
             wait = _request_begin(chunk=chunk, worker=worker)
         except _NotSent as not_sent:
@@ -180,5 +197,10 @@ def chunk_send(
     else:
         answer = _request_send(client=client, body=body)
     status = chunk_record(chunk_id=chunk_id, worker=worker, answer=answer, started_at=started_at)
-    pacing_note_answer(retry_after_s=answer.retry_after_s, ratelimit=answer.ratelimit)
+    pacing_note_answer(
+        retry_after_s=answer.retry_after_s,
+        ratelimit=answer.ratelimit,
+        sent_at=started_at,
+        round_trip_s=answer.duration_s,
+    )
     return ChunkSendReport(chunk_id=chunk_id, status=status, outcome=answer.outcome)

@@ -1,0 +1,96 @@
+"""``make bench``: every benchmark, three runs each, on PostgreSQL and SQLite; the medians
+go to docs/BENCHMARKS.md as a table with each target marked met or not met.
+
+    python -m tests.benchmarks [--databases postgresql,sqlite] [--only staging,pacing] [--runs 3]
+
+Order of one run on a database: the console's staging through the admin, then validation,
+payload and sending on the batch it staged (``pipeline``), then the reference staging
+cases; each case starts from empty tables. Pacing (PostgreSQL) and the admin pages come
+after the runs. Raw figures of every run are kept in var/bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from tests.benchmarks import harness, report
+
+GROUPS = ("staging", "pipeline", "pacing", "admin")
+REFERENCE_CASES = (
+    "staging_floor",
+    "staging_copy",
+    "staging_ie_default",
+    "staging_ie_bulk",
+    "staging_ie_bulk_init",
+)
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _case(results: dict, database: harness.Database, case: str, run: int) -> None:
+    started = time.monotonic()
+    figures = harness.case_run(database, case, run=run)
+    results.setdefault(database.key, {}).setdefault(case, []).append(figures)
+    _say(f"  {database.label} {case} run {run}: {time.monotonic() - started:.0f} s")
+
+
+def run_database(
+    database: harness.Database, *, groups: tuple[str, ...], runs: int, results: dict
+) -> None:
+    _say(f"{database.label}: preparing {database.url}")
+    harness.database_prepare(database)
+    if "staging" in groups or "pipeline" in groups:
+        for run in range(1, runs + 1):
+            harness.database_reset(database)
+            if "staging" in groups or "pipeline" in groups:
+                _case(results, database, "staging_console", run)
+            if "pipeline" in groups:
+                _case(results, database, "pipeline", run)
+            if "staging" not in groups:
+                continue
+            for case in REFERENCE_CASES:
+                if case == "staging_copy" and not database.is_postgresql:
+                    continue
+                harness.database_reset(database)
+                _case(results, database, case, run)
+    if "pacing" in groups and database.is_postgresql:
+        for run in range(1, runs + 1):
+            harness.database_reset(database)
+            _case(results, database, "pacing", run)
+    if "admin" in groups:
+        harness.database_reset(database)
+        _case(results, database, "admin_setup", 1)
+        for run in range(1, runs + 1):
+            _case(results, database, "admin", run)
+    harness.database_reset(database)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--databases", default="postgresql,sqlite")
+    parser.add_argument("--only", default=",".join(GROUPS))
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    groups = tuple(g for g in args.only.split(",") if g)
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
+    databases = harness.databases()
+    started = time.monotonic()
+    results: dict = {}
+    for key in args.databases.split(","):
+        run_database(databases[key], groups=groups, runs=args.runs, results=results)
+    elapsed = time.monotonic() - started
+    (harness.VAR_DIR / "results.json").write_text(json.dumps(results, indent=1))
+    table = report.write(results, runs=args.runs, elapsed_s=elapsed)
+    _say(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The files every staging and sending benchmark reads: a legacy export of N customers.
+
+Per customer: one row in customers.csv, two in balances.csv, one in devices.csv and one in
+metrics.csv, all valid under the contract (so a staged batch validates and sends). The
+values vary from row to row the way a real export's do (dates, amounts, UUIDs, metadata),
+and the files are the same on every run: they are made once per size and kept under
+``var/bench/data``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import uuid
+from pathlib import Path
+
+KINDS = ("customers", "balances", "devices", "metrics")
+HEADERS = {
+    "customers": [
+        "id", "name", "email", "gender", "dob", "registration_date", "status",
+        "document_type", "document_number", "country", "metadata", "metrics_updated_at",
+    ],
+    "balances": [
+        "customer_id", "reward_id", "amount", "expiration_date", "brand_id", "channel_id",
+        "store_id", "issued_at", "funded_by",
+    ],
+    "devices": [
+        "customer_id", "device_token", "platform", "model", "os_version", "expires_at",
+        "created_at",
+    ],
+    "metrics": [
+        "customer_id", "period", "from", "to", "tier_id", "last_visit", "last_session",
+        "spend_total", "number_of_purchases",
+    ],
+}  # fmt: skip
+ROWS_PER_CUSTOMER = {"customers": 1, "balances": 2, "devices": 1, "metrics": 1}
+
+_EPOCH = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)
+_GENDERS = ("MALE", "FEMALE", "OTHER")
+_PLATFORMS = (("ios", "iPhone15,2", "17.1"), ("android", "Pixel 8", "14"), ("web", "", ""))
+_COUNTRIES = ("CO", "MX", "PE", "CL", "AR")
+_SEGMENTS = ("gold", "silver", "bronze")
+
+
+def legacy_id(number: int, prefix: str = "L") -> str:
+    return f"{prefix}{number:07d}"
+
+
+def _when(seconds: int) -> str:
+    return (_EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _uuid(number: int, salt: int) -> str:
+    # A version-4 UUID derived from the row, so every run writes the same file.
+    digest = hashlib.blake2b(f"{number}:{salt}".encode(), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
+
+
+def customer_row(n: int, prefix: str = "L") -> list[str]:
+    return [
+        legacy_id(n, prefix),
+        f"Customer {n}",
+        f"customer{n}.{prefix.lower()}@example.com",
+        _GENDERS[n % 3],
+        f"{1950 + n % 50}-{1 + n % 12:02d}-{1 + n % 28:02d}",
+        _when(100_000 + n * 37),
+        "ACTIVE" if n % 10 else "INACTIVE",
+        "CC",
+        str(10_000_000 + n),
+        _COUNTRIES[n % 5],
+        f'{{"source": "legacy-crm", "segment": "{_SEGMENTS[n % 3]}"}}',
+        _when(190_000_000 + n),
+    ]
+
+
+def balance_rows(n: int, prefix: str = "L") -> list[list[str]]:
+    return [
+        [
+            legacy_id(n, prefix),
+            _uuid(n, k),
+            f"{(n * 7 + k * 13) % 100_000}.{(n + k) % 100:02d}",
+            _when(250_000_000 + n * 11 + k),
+            f"brand-{n % 7}",
+            "web" if k else "store",
+            f"store-{n % 50}",
+            _when(150_000_000 + n * 5 + k),
+            f"brand-{n % 7}",
+        ]
+        for k in (1, 2)
+    ]
+
+
+def device_row(n: int, prefix: str = "L") -> list[str]:
+    platform, model, os_version = _PLATFORMS[n % 3]
+    return [
+        legacy_id(n, prefix),
+        f"fcm:{prefix.lower()}{n:07d}:{_uuid(n, 9)[-12:]}",
+        platform,
+        model,
+        os_version,
+        _when(240_000_000 + n),
+        _when(160_000_000 + n * 3),
+    ]
+
+
+def metric_row(n: int, prefix: str = "L") -> list[str]:
+    return [
+        legacy_id(n, prefix),
+        "lifetime",
+        _when(0),
+        _when(190_000_000),
+        _uuid(n % 4, 7),
+        _when(180_000_000 + n * 13),
+        _when(185_000_000 + n * 17) if n % 2 else "",
+        f"{n % 5000}.{n % 10}",
+        str(n % 200),
+    ]
+
+
+def _rows(kind: str, count: int, prefix: str):
+    for n in range(count):
+        if kind == "customers":
+            yield customer_row(n, prefix)
+        elif kind == "balances":
+            yield from balance_rows(n, prefix)
+        elif kind == "devices":
+            yield device_row(n, prefix)
+        else:
+            yield metric_row(n, prefix)
+
+
+def files(*, customers: int, root: Path, prefix: str = "L") -> dict[str, Path]:
+    """The four CSV files of ``customers`` customers (made on first use), by kind."""
+    folder = root / f"{prefix}{customers}"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {kind: folder / f"{kind}.csv" for kind in KINDS}
+    for kind, path in paths.items():
+        if path.exists():
+            continue
+        partial = path.with_suffix(".part")
+        with partial.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(HEADERS[kind])
+            writer.writerows(_rows(kind, customers, prefix))
+        partial.rename(path)
+    return paths
+
+
+def head(*, source: Path, rows: int, root: Path) -> Path:
+    """The first ``rows`` rows of ``source`` (with its header) as a file of their own."""
+    target = root / source.parent.name / f"{source.stem}-{rows}.csv"
+    if not target.exists():
+        with source.open(newline="", encoding="utf-8") as handle:
+            lines = [next(handle) for _ in range(rows + 1)]
+        target.write_text("".join(lines), encoding="utf-8", newline="")
+    return target
+
+
+def row_count(kind: str, customers: int) -> int:
+    return customers * ROWS_PER_CUSTOMER[kind]

@@ -1,0 +1,422 @@
+"""The benchmarks' table: medians of the runs, each target marked met or not met, written
+to docs/BENCHMARKS.md with the machine, the date and the versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import sqlite3
+import statistics
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from tests.benchmarks import harness
+
+OUTPUT = harness.BASE_DIR / "docs" / "BENCHMARKS.md"
+MET, NOT_MET, INFO = "met", "**not met**", ""
+
+
+@dataclass
+class Row:
+    group: str
+    database: str
+    what: str
+    median: str
+    runs: str
+    target: str = ""
+    result: str = INFO
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _fmt(value: float, unit: str = "", digits: int = 0) -> str:
+    text = f"{value:,.{digits}f}"
+    return f"{text} {unit}".strip()
+
+
+def _runs(values: list[float], digits: int = 0) -> str:
+    return " / ".join(f"{v:,.{digits}f}" for v in values)
+
+
+def _check(ok: bool) -> str:
+    return MET if ok else NOT_MET
+
+
+def _values(results: dict, db: str, case: str, key: str) -> list[float]:
+    return [run[key] for run in results.get(db, {}).get(case, []) if run.get(key) is not None]
+
+
+def _staging_rows(results: dict, db: str, label: str) -> list[Row]:
+    rows: list[Row] = []
+    console = results.get(db, {}).get("staging_console", [])
+    if not console:
+        return rows
+    targeted = db == "postgresql"
+    n = console[0]["rows"]
+    speed = _values(results, db, "staging_console", "rows_per_s")
+    rows.append(
+        Row(
+            "Staging",
+            label,
+            f"Console: admin import of {n:,} rows (4 files; checked, confirmed and staged "
+            "by a worker), rows/s",
+            _fmt(_median(speed)),
+            _runs(speed),
+        )
+    )
+    customers = _values(results, db, "staging_console", "customers_rows_per_s")
+    rows.append(
+        Row(
+            "Staging",
+            label,
+            "Console: the customers file alone, rows/s",
+            _fmt(_median(customers)),
+            _runs(customers),
+        )
+    )
+    floor = _values(results, db, "staging_floor", "rows_per_s")
+    if floor:
+        rows.append(
+            Row(
+                "Staging",
+                label,
+                "Floor: plain csv + bulk_create, same 4 files, one pass, rows/s",
+                _fmt(_median(floor)),
+                _runs(floor),
+            )
+        )
+        floor_customers = _values(results, db, "staging_floor", "customers_rows_per_s")
+        rows.append(
+            Row(
+                "Staging",
+                label,
+                "Floor: the customers file alone, rows/s",
+                _fmt(_median(floor_customers)),
+                _runs(floor_customers),
+            )
+        )
+    copy = _values(results, db, "staging_copy", "rows_per_s")
+    if copy:
+        rows.append(
+            Row(
+                "Staging",
+                label,
+                "PostgreSQL COPY through psycopg 3, same 4 files, one pass, rows/s",
+                _fmt(_median(copy)),
+                _runs(copy),
+            )
+        )
+    names = {
+        "staging_ie_default": "django-import-export default resource",
+        "staging_ie_bulk": "django-import-export use_bulk + skip_diff",
+        "staging_ie_bulk_init": "django-import-export use_bulk + skip_diff + force_init_instance",
+    }
+    for case, name in names.items():
+        found = results.get(db, {}).get(case, [])
+        if not found:
+            continue
+        speed = _values(results, db, case, "rows_per_s")
+        peaks = _values(results, db, case, "peak_mb")
+        rows.append(
+            Row(
+                "Staging",
+                label,
+                f"{name}: customers CSV ({found[0]['rows']:,} rows), admin preview + confirm, "
+                f"rows/s (peak {_fmt(_median(peaks), 'MB')})",
+                _fmt(_median(speed)),
+                _runs(speed),
+            )
+        )
+    by_run = {
+        case: results.get(db, {}).get(case, [])
+        for case in ("staging_console", "staging_floor", "staging_ie_default")
+    }
+    pairs = list(zip(by_run["staging_console"], by_run["staging_floor"], strict=False))
+    if pairs:
+        ratios = [c["rows_per_s"] / f["rows_per_s"] for c, f in pairs]
+        ratio = _median(ratios)
+        rows.append(
+            Row(
+                "Staging",
+                label,
+                "Console ÷ floor, rows/s (same run)",
+                f"{ratio:.0%}",
+                " / ".join(f"{r:.0%}" for r in ratios),
+                "≥ 75%" if targeted else "",
+                _check(ratio >= 0.75) if targeted else INFO,
+            )
+        )
+    pairs = list(zip(by_run["staging_console"], by_run["staging_ie_default"], strict=False))
+    if pairs:
+        ratios = [c["rows_per_s"] / d["rows_per_s"] for c, d in pairs]
+        ratio = _median(ratios)
+        rows.append(
+            Row(
+                "Staging",
+                label,
+                "Console ÷ django-import-export default, rows/s (same run)",
+                f"{ratio:.1f}x",
+                " / ".join(f"{r:.1f}x" for r in ratios),
+                "≥ 40x" if targeted else "",
+                _check(ratio >= 40) if targeted else INFO,
+            )
+        )
+        customer_ratios = [c["customers_rows_per_s"] / d["rows_per_s"] for c, d in pairs]
+        rows.append(
+            Row(
+                "Staging",
+                label,
+                "Console's customers file alone ÷ django-import-export default (same file)",
+                f"{_median(customer_ratios):.1f}x",
+                " / ".join(f"{r:.1f}x" for r in customer_ratios),
+            )
+        )
+    web = _values(results, db, "staging_console", "web_peak_mb")
+    worker = _values(results, db, "staging_console", "worker_peak_mb")
+    peaks = _values(results, db, "staging_console", "peak_mb")
+    rows.append(
+        Row(
+            "Staging",
+            label,
+            "Console: peak memory of a process (web server "
+            f"{_fmt(_median(web), 'MB')}, worker {_fmt(_median(worker), 'MB')})",
+            _fmt(_median(peaks), "MB"),
+            _runs(peaks),
+            "≤ 300 MB" if targeted else "",
+            _check(_median(peaks) <= 300) if targeted else INFO,
+        )
+    )
+    return rows
+
+
+def _pipeline_rows(results: dict, db: str, label: str) -> list[Row]:
+    found = results.get(db, {}).get("pipeline", [])
+    if not found:
+        return []
+    targeted = db == "postgresql"
+    customers = found[0]["customers"]
+    rows: list[Row] = []
+    validation = _values(results, db, "pipeline", "validation_s")
+    rows.append(
+        Row(
+            "Validation",
+            label,
+            f"batch_validate of {customers:,} staged customers (with their children), s",
+            _fmt(_median(validation), "s", 1),
+            _runs(validation, 1),
+            "≤ 15 s" if targeted else "",
+            _check(_median(validation) <= 15) if targeted else INFO,
+        )
+    )
+    payload = _values(results, db, "pipeline", "payload_ms")
+    rows.append(
+        Row(
+            "Payload",
+            label,
+            f"One 1000-customer request body from staging ({found[0]['payload_bytes']:,} bytes), "
+            "ms",
+            _fmt(_median(payload), "ms", 1),
+            _runs(payload, 1),
+            "≤ 50 ms" if targeted else "",
+            _check(_median(payload) <= 50) if targeted else INFO,
+        )
+    )
+    queries = found[-1]["payload_queries"]
+    constant = all(run["payload_queries_constant"] for run in found)
+    rows.append(
+        Row(
+            "Payload",
+            label,
+            "Queries for a body of " + ", ".join(f"{size}" for size in queries) + " customers",
+            " / ".join(str(q) for q in queries.values()),
+            "same in every run" if constant else "varies",
+            "does not grow" if targeted else "",
+            _check(constant) if targeted else INFO,
+        )
+    )
+    sends = _values(results, db, "pipeline", "send_s")
+    if sends:
+        reference = _values(results, db, "pipeline", "reference_send_s")
+        ratios = _values(results, db, "pipeline", "send_ratio")
+        rows.append(
+            Row(
+                "Sending",
+                label,
+                f"Console: submit and send {customers:,} customers to the sandbox, real worker, "
+                "no pacing, s",
+                _fmt(_median(sends), "s", 1),
+                _runs(sends, 1),
+            )
+        )
+        rows.append(
+            Row(
+                "Sending",
+                label,
+                "Reference: plain script (csv, group children, POST 1000 a time with requests), s",
+                _fmt(_median(reference), "s", 1),
+                _runs(reference, 1),
+            )
+        )
+        rows.append(
+            Row(
+                "Sending",
+                label,
+                "Console ÷ reference, time (same run)",
+                f"{_median(ratios):.2f}x",
+                _runs(ratios, 2),
+                "≤ 1.3x",
+                _check(_median(ratios) <= 1.3),
+            )
+        )
+    return rows
+
+
+def _pacing_rows(results: dict, db: str, label: str) -> list[Row]:
+    found = results.get(db, {}).get("pacing", [])
+    if not found:
+        return []
+    percent = _values(results, db, "pacing", "percent_of_allowed")
+    limited = _values(results, db, "pacing", "rate_limited")
+    sent = _values(results, db, "pacing", "requests")
+    gaps = _values(results, db, "pacing", "mean_gap_s")
+    return [
+        Row(
+            "Pacing",
+            label,
+            "Interval 0.5 s, 2-minute job: requests sent ÷ the 240 the interval allows "
+            f"(sent {_runs(sent)}; mean gap {_fmt(_median(gaps) * 1000, 'ms', 1)})",
+            f"{_median(percent):.1f}%",
+            _runs(percent, 1),
+            "≥ 97%",
+            _check(_median(percent) >= 97),
+        ),
+        Row(
+            "Pacing",
+            label,
+            "429 answers from the sandbox's rate limiter during the job",
+            _fmt(_median(limited)),
+            _runs(limited),
+            "0 in every run",
+            _check(max(limited) == 0),
+        ),
+    ]
+
+
+def _admin_rows(results: dict, db: str, label: str) -> list[Row]:
+    found = results.get(db, {}).get("admin", [])
+    if not found:
+        return []
+    targeted = db == "postgresql"
+    queries = _values(results, db, "admin", "job_page_queries")
+    job_ms = _values(results, db, "admin", "job_page_ms")
+    list_ms = _values(results, db, "admin", "customer_list_ms")
+    list_queries = _values(results, db, "admin", "customer_list_queries")
+    return [
+        Row(
+            "Admin",
+            label,
+            f"Job page of a job with {found[0]['chunks']:,} chunks: queries",
+            _fmt(_median(queries)),
+            _runs(queries),
+            "≤ 15" if targeted else "",
+            _check(_median(queries) <= 15) if targeted else INFO,
+        ),
+        Row(
+            "Admin",
+            label,
+            "Job page of a job with 1,000 chunks: time to render, ms",
+            _fmt(_median(job_ms), "ms"),
+            _runs(job_ms),
+            "≤ 300 ms" if targeted else "",
+            _check(_median(job_ms) <= 300) if targeted else INFO,
+        ),
+        Row(
+            "Admin",
+            label,
+            f"Staged-customer list of a {found[0]['customers']:,}-customer batch, ms "
+            f"({_fmt(_median(list_queries))} queries)",
+            _fmt(_median(list_ms), "ms"),
+            _runs(list_ms),
+            "≤ 1,000 ms" if targeted else "",
+            _check(_median(list_ms) <= 1000) if targeted else INFO,
+        ),
+    ]
+
+
+def _machine() -> list[str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_kb = 0
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    postgres = "unknown"
+    try:
+        import psycopg
+
+        url = harness.databases()["postgresql"].url
+        with psycopg.connect(url) as connection:
+            postgres = connection.execute("SHOW server_version").fetchone()[0]
+    except Exception as error:  # noqa: BLE001 - only the report's header is at stake
+        postgres = f"not reachable ({type(error).__name__})"
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}"
+        for name in ("Django", "django-import-export", "psycopg", "celery", "requests")
+    )
+    return [
+        f"- Machine: {os.cpu_count()} cores ({cpu}), {memory_kb / 1024 / 1024:.1f} GiB memory, "
+        f"{platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}; {versions}",
+        f"- PostgreSQL {postgres}; SQLite {sqlite3.sqlite_version}; Redis (broker and cache) "
+        f"at {harness.redis_url()}",
+    ]
+
+
+def render(results: dict, *, runs: int, elapsed_s: float) -> str:
+    rows: list[Row] = []
+    labels = {key: db.label for key, db in harness.databases().items()}
+    for key, label in labels.items():
+        rows += _staging_rows(results, key, label)
+    for key, label in labels.items():
+        rows += _pipeline_rows(results, key, label)
+    for key, label in labels.items():
+        rows += _pacing_rows(results, key, label)
+    for key, label in labels.items():
+        rows += _admin_rows(results, key, label)
+    targets = [row for row in rows if row.result]
+    met = sum(row.result == MET for row in targets)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {now}, in {elapsed_s / 60:.1f} minutes. Each figure is the "
+        f"median of {runs} runs (every run's value follows it); ratios are taken within a run, "
+        "where the console and its reference ran side by side, then their median.",
+        "",
+        *_machine(),
+        "",
+        f"**Targets met: {met} of {len(targets)}.**",
+        "",
+        "| Benchmark | Database | What is measured | Median | Runs | Target | Result |",
+        "|---|---|---|---:|---|---|---|",
+    ]
+    for row in rows:
+        cells = [row.group, row.database, row.what, row.median, row.runs, row.target, row.result]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines += ["", Path(__file__).with_name("NOTES.md").read_text().strip(), ""]
+    return "\n".join(lines)
+
+
+def write(results: dict, *, runs: int, elapsed_s: float) -> str:
+    text = render(results, runs=runs, elapsed_s=elapsed_s)
+    OUTPUT.write_text(text)
+    return text

@@ -1,0 +1,312 @@
+"""Fault injection against real services: the database and broker of the run (SQLite and the
+filesystem broker, or PostgreSQL and Redis), real Celery worker processes, and the sandbox
+served over loopback by ``live_server``.
+
+Each test states the figure it measured in its assertion messages and records it with
+:func:`figure`, so that a run leaves ``var/test/reliability/figures.jsonl`` behind for
+docs/RELIABILITY.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from customers.models import Outcome, StagedCustomer, StagingBatch
+from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
+from migrations_jobs.sandbox.models import SandboxRequest
+from migrations_jobs.sandbox.services import sandbox_arrivals, sandbox_received_ids
+from tests.api.conftest import api, as_user, upload  # noqa: F401 (fixtures)
+from tests.factories import UserFactory
+from tests.worker import (
+    BASE_DIR,
+    POLL_S,
+    READY_TIMEOUT_S,
+    WORKER_DEFAULTS,
+    WorkerProcess,
+    broker_purge,
+    database_url_for_worker,
+)
+
+OPERATOR_PERMS = [
+    "customers.approve_stagingbatch",
+    "customers.submit_stagingbatch",
+    "migrations_jobs.cancel_migrationjob",
+    "migrations_jobs.retry_migrationjob",
+    "migrations_jobs.view_migrationjob",
+]
+UNKNOWN_OUTCOMES = (ChunkAttempt.Outcome.RETRY_UNKNOWN, ChunkAttempt.Outcome.LEASE_EXPIRED)
+
+
+def run_setup() -> str:
+    """``postgresql+redis`` or ``sqlite+filesystem``: the services this run uses."""
+    broker = settings.CELERY_BROKER_URL.split(":", 1)[0]
+    return f"{connection.vendor}+{broker}"
+
+
+def is_redis() -> bool:
+    return settings.CELERY_BROKER_URL.startswith("redis")
+
+
+def figure(test: str, **values) -> str:
+    """Record a test's measured figures (one JSON line per run) and return them as text
+    for the test's assertion messages."""
+    folder = Path(settings.VAR_DIR) / "reliability"
+    folder.mkdir(parents=True, exist_ok=True)
+    line = {"test": test, "setup": run_setup(), **values}
+    with (folder / "figures.jsonl").open("a") as handle:
+        handle.write(json.dumps(line, default=str) + "\n")
+    return ", ".join(f"{name}={value}" for name, value in values.items())
+
+
+# --- worker and beat processes ---------------------------------------------------------------
+
+
+@dataclass
+class Worker(WorkerProcess):
+    """A worker process and the node name it answers remote control under."""
+
+    hostname: str = ""
+
+
+def _environment(base_url: str, env: dict[str, object]) -> dict[str, str]:
+    environment = dict(os.environ)
+    environment.update(WORKER_DEFAULTS)
+    environment.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url_for_worker(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "MIGRATION_VAR_DIR": str(settings.VAR_DIR),
+            "MASIVO_BASE_URL": f"{base_url}/sandbox/api/storefront/v1",
+            "MASIVO_AUTH_URL": f"{base_url}/sandbox/auth/authorize",
+            "MASIVO_API_KEY": settings.SANDBOX_API_KEY,
+            "MASIVO_TOKEN": "",
+            "PYTHONPATH": str(BASE_DIR),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    environment.update({name: str(value) for name, value in env.items()})
+    return environment
+
+
+def _run_dir() -> Path:
+    folder = Path(settings.VAR_DIR) / "workers"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def worker_launch(
+    *, base_url: str, concurrency: int = 1, loglevel: str = "INFO", **env: object
+) -> Worker:
+    """Start ``celery worker`` on the test database and broker; wait until it is ready.
+
+    Like ``tests.worker.worker_start``, with a log level of choice and remote control
+    reachable under ``Worker.hostname``.
+    """
+    name = uuid.uuid4().hex[:10]
+    hostname = f"reliab-{name}@{socket.gethostname()}"
+    log_path = _run_dir() / f"{name}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        f"--loglevel={loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        f"--hostname={hostname}",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=_run_dir(),
+            env=_environment(base_url, env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    worker = Worker(process=process, log_path=log_path, hostname=hostname)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while " ready." not in worker.log():
+        if not worker.is_running:
+            pytest.fail(f"The worker exited before it was ready:\n{worker.log()[-5000:]}")
+        if time.monotonic() > deadline:
+            worker.kill()
+            pytest.fail(f"The worker was not ready in time:\n{worker.log()[-5000:]}")
+        time.sleep(POLL_S)
+    return worker
+
+
+# Beat as deployed (``celery beat``), with the sweep every ``interval`` seconds instead of
+# every minute, so a test need not wait for it.
+BEAT_PROGRAM = """
+import sys
+from config.celery import app
+app.conf.beat_schedule["migration-jobs-sweep"]["schedule"] = float(sys.argv[1])
+app.start(["beat", "--loglevel=INFO", "--schedule", sys.argv[2]])
+"""
+
+
+def beat_launch(*, base_url: str, interval_s: float) -> WorkerProcess:
+    """Start ``celery beat`` publishing the jobs sweep every ``interval_s`` seconds."""
+    name = uuid.uuid4().hex[:10]
+    log_path = _run_dir() / f"beat-{name}.log"
+    schedule = _run_dir() / f"beat-{name}.schedule"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", BEAT_PROGRAM, str(interval_s), str(schedule)],
+            cwd=_run_dir(),
+            env=_environment(base_url, {}),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    beat = WorkerProcess(process=process, log_path=log_path)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while "beat: Starting" not in beat.log():
+        if not beat.is_running or time.monotonic() > deadline:
+            beat.kill()
+            pytest.fail(f"Beat did not start:\n{beat.log()[-5000:]}")
+        time.sleep(POLL_S)
+    return beat
+
+
+@pytest.fixture
+def start_worker(masivo: str) -> Iterator[Callable[..., Worker]]:
+    """``start_worker(concurrency=1, loglevel="INFO", SOME_SETTING=value)``; every worker
+    started is killed at teardown, before the test database is flushed."""
+    broker_purge()
+    started: list[WorkerProcess] = []
+
+    def start(*, concurrency: int = 1, loglevel: str = "INFO", **env: object) -> Worker:
+        worker = worker_launch(base_url=masivo, concurrency=concurrency, loglevel=loglevel, **env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for process in started:
+        process.kill()
+    broker_purge()
+
+
+@pytest.fixture
+def start_beat(masivo: str) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(*, interval_s: float) -> WorkerProcess:
+        beat = beat_launch(base_url=masivo, interval_s=interval_s)
+        started.append(beat)
+        return beat
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+# --- people and checks -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def stager(transactional_db):
+    return UserFactory(username="stager")
+
+
+@pytest.fixture
+def submitter(transactional_db):
+    return UserFactory(username="submitter", perms=OPERATOR_PERMS)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a job delivered, counted at both ends."""
+
+    staged: int
+    arrived: int
+    lost: int
+    marked_sent_not_arrived: int
+    duplicate_receipts: int
+    resent_requests: int
+    retried_unknown: int
+    unknown_receipts_bound: int
+    requests: int
+    max_attempts: int
+
+    def text(self) -> str:
+        return (
+            f"lost={self.lost}, duplicates={self.duplicate_receipts} customer receipts in "
+            f"{self.resent_requests} request(s), retried after an unknown outcome="
+            f"{self.retried_unknown} chunk(s) (bound {self.unknown_receipts_bound} receipts), "
+            f"requests={self.requests}, most attempts of a chunk={self.max_attempts}"
+        )
+
+
+def delivery(*, batch: StagingBatch, job: MigrationJob) -> Delivery:
+    """Count lost customers (staged, not at the sandbox), customers marked sent that never
+    arrived, and duplicates against the chunks retried after an unknown outcome."""
+    job.refresh_from_db()
+    staged = set(batch.customers.values_list("legacy_id", flat=True))
+    arrived = sandbox_received_ids()
+    marked_sent = set(
+        StagedCustomer.objects.filter(batch=batch, outcome=Outcome.SENT).values_list(
+            "legacy_id", flat=True
+        )
+    )
+    arrivals = sandbox_arrivals()
+    chunks = JobChunk.objects.filter(job=job)
+    bound = sum(c.unknown_outcome_retries * c.customer_count for c in chunks)
+    return Delivery(
+        staged=len(staged),
+        arrived=len(arrived & staged),
+        lost=len(staged - arrived),
+        marked_sent_not_arrived=len(marked_sent - arrived),
+        duplicate_receipts=arrivals["duplicate_receipts"],
+        resent_requests=SandboxRequest.objects.filter(
+            is_accepted=True, duplicate_count__gt=0
+        ).count(),
+        retried_unknown=job.retried_unknown_count,
+        unknown_receipts_bound=bound,
+        requests=arrivals["requests"],
+        max_attempts=max(chunks.values_list("attempts", flat=True), default=0),
+    )
+
+
+def assert_delivered(result: Delivery, *, job: MigrationJob, figures: str) -> None:
+    """The delivery promise: nothing lost, nothing marked sent that did not arrive, and
+    every duplicate explained by a chunk retried after an unknown outcome."""
+    assert job.status == MigrationJob.Status.SUCCEEDED, figures
+    assert result.lost == 0, figures
+    assert result.marked_sent_not_arrived == 0, figures
+    assert job.sent_customers == result.staged, figures
+    assert result.resent_requests <= result.retried_unknown, figures
+    assert result.duplicate_receipts <= result.unknown_receipts_bound, figures
+    assert not StagedCustomer.objects.filter(batch=job.batch).exclude(outcome=Outcome.SENT).exists()
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[list[float]]:
+    """``with timed() as took: ...``; ``took[0]`` is the elapsed seconds afterwards."""
+    took: list[float] = []
+    started = time.monotonic()
+    try:
+        yield took
+    finally:
+        took.append(round(time.monotonic() - started, 2))
