@@ -216,7 +216,7 @@ class TSV(_TextTableFormat):
     delimiter = "\t"
 
 
-def _check_xlsx_archive(data: bytes) -> None:
+def check_xlsx_archive(data: bytes) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
@@ -264,7 +264,7 @@ class XLSX(_StagingFormat):
     def create_dataset(self, in_stream: bytes) -> SourceTable:
         import openpyxl  # openpyxl parses with defusedxml when it is installed
 
-        _check_xlsx_archive(in_stream)
+        check_xlsx_archive(in_stream)
         try:
             book = openpyxl.load_workbook(io.BytesIO(in_stream), read_only=True, data_only=True)
         except Exception as exc:

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from customers.formats import FileReadError, check_xlsx_archive
 from customers.models import StagingBatch, StagingUpload
 from customers.services import BatchStateError, batch_lock_editable
 from customers.staging import batch_stage_file
@@ -32,6 +33,11 @@ def estimate_rows(*, file_name: str, content: bytes) -> int:
     """A quick count of a file's rows, to decide whether it needs a worker."""
     name = file_name.lower()
     if name.endswith(".xlsx"):
+        try:
+            # Refuse a zip bomb before inflating anything: the import then says why.
+            check_xlsx_archive(content)
+        except FileReadError:
+            return 0
         try:
             with zipfile.ZipFile(io.BytesIO(content)) as archive:
                 sheet = next(
