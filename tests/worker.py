@@ -100,8 +100,9 @@ class WorkerProcess:
         self.process.wait(timeout=30)
 
 
-def worker_start(*, base_url: str, concurrency: int = 1, **env: object) -> WorkerProcess:
-    """Start ``celery worker`` on the test database and broker; wait until it is ready."""
+def worker_environment(*, base_url: str, env: dict[str, object]) -> dict[str, str]:
+    """The environment of a worker on the test database and broker, aimed at the sandbox
+    served at ``base_url``; ``env`` overrides any variable."""
     environment = dict(os.environ)
     environment.update(WORKER_DEFAULTS)
     environment.update(
@@ -119,6 +120,12 @@ def worker_start(*, base_url: str, concurrency: int = 1, **env: object) -> Worke
         }
     )
     environment.update({name: str(value) for name, value in env.items()})
+    return environment
+
+
+def worker_start(*, base_url: str, concurrency: int = 1, **env: object) -> WorkerProcess:
+    """Start ``celery worker`` on the test database and broker; wait until it is ready."""
+    environment = worker_environment(base_url=base_url, env=env)
     run_dir = Path(settings.VAR_DIR) / "workers"
     run_dir.mkdir(parents=True, exist_ok=True)
     name = uuid.uuid4().hex[:10]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -32,13 +31,11 @@ from migrations_jobs.sandbox.services import sandbox_arrivals, sandbox_received_
 from tests.api.conftest import api, as_user, upload  # noqa: F401 (fixtures)
 from tests.factories import UserFactory
 from tests.worker import (
-    BASE_DIR,
     POLL_S,
     READY_TIMEOUT_S,
-    WORKER_DEFAULTS,
     WorkerProcess,
     broker_purge,
-    database_url_for_worker,
+    worker_environment,
 )
 
 OPERATOR_PERMS = [
@@ -82,27 +79,6 @@ class Worker(WorkerProcess):
     hostname: str = ""
 
 
-def _environment(base_url: str, env: dict[str, object]) -> dict[str, str]:
-    environment = dict(os.environ)
-    environment.update(WORKER_DEFAULTS)
-    environment.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": database_url_for_worker(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "MIGRATION_VAR_DIR": str(settings.VAR_DIR),
-            "MASIVO_BASE_URL": f"{base_url}/sandbox/api/storefront/v1",
-            "MASIVO_AUTH_URL": f"{base_url}/sandbox/auth/authorize",
-            "MASIVO_API_KEY": settings.SANDBOX_API_KEY,
-            "MASIVO_TOKEN": "",
-            "PYTHONPATH": str(BASE_DIR),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    environment.update({name: str(value) for name, value in env.items()})
-    return environment
-
-
 def _run_dir() -> Path:
     folder = Path(settings.VAR_DIR) / "workers"
     folder.mkdir(parents=True, exist_ok=True)
@@ -139,7 +115,7 @@ def worker_launch(
         process = subprocess.Popen(
             command,
             cwd=_run_dir(),
-            env=_environment(base_url, env),
+            env=worker_environment(base_url=base_url, env=env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -175,7 +151,7 @@ def beat_launch(*, base_url: str, interval_s: float) -> WorkerProcess:
         process = subprocess.Popen(
             [sys.executable, "-c", BEAT_PROGRAM, str(interval_s), str(schedule)],
             cwd=_run_dir(),
-            env=_environment(base_url, {}),
+            env=worker_environment(base_url=base_url, env={}),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
