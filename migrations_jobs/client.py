@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import enum
 import hashlib
 import json
@@ -106,6 +107,9 @@ class SendResult:
     ratelimit: dict[str, int | float] = field(default_factory=dict)
     # True when a 401 made the client fetch a fresh token and send once more.
     token_refreshed: bool = False
+    # When the (last) request began to leave: its headers written, after any connection
+    # setup. None when nothing left (no connection, or a transport that reports no writes).
+    left_at: dt.datetime | None = None
 
 
 class MasivoAuthError(Exception):
@@ -314,6 +318,20 @@ class _Answer:
     body: bytes
 
 
+class _Departure:
+    """An httpx ``trace`` hook that notes when a request's headers start to be written:
+    the moment it leaves, after connecting (and TLS) on a new connection."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at: dt.datetime | None = None
+
+    def __call__(self, event: str, _info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_headers.started"):
+            self.at = dt.datetime.now(dt.UTC)
+
+
 # --- the client --------------------------------------------------------------------------------
 
 
@@ -392,6 +410,7 @@ class MasivoClient:
         started = time.monotonic()
         url = f"{self._base_url}{MIGRATE_PATH}"
         refreshed = False
+        departure = _Departure()
         try:
             token, _fetched = self._token()
         except SEND_ERRORS as error:
@@ -411,10 +430,15 @@ class MasivoClient:
                         "Content-Type": "application/json",
                     },
                     content=body,
+                    departure=departure,
                 )
             except SEND_ERRORS as error:
                 return self._error_result(
-                    error=error, started=started, refreshed=refreshed, token=token
+                    error=error,
+                    started=started,
+                    refreshed=refreshed,
+                    token=token,
+                    left_at=departure.at,
                 )
             if answer.status_code == 401 and not refreshed and not self._static_token:
                 logger.info("Masivo answered 401: fetching a fresh token and sending once more.")
@@ -432,11 +456,21 @@ class MasivoClient:
                     )
                 continue
             return self._answer_result(
-                answer=answer, started=started, refreshed=refreshed, token=token
+                answer=answer,
+                started=started,
+                refreshed=refreshed,
+                token=token,
+                left_at=departure.at,
             )
 
     def _exchange(
-        self, *, method: str, url: str, headers: dict[str, str], content: bytes | None = None
+        self,
+        *,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None = None,
+        departure: _Departure | None = None,
     ) -> _Answer:
         """One HTTP exchange under the total deadline; reads at most BODY_READ_LIMIT bytes.
 
@@ -448,6 +482,8 @@ class MasivoClient:
         request.extensions["timeout"] = _DeadlineTimeouts(
             timeouts=self._timeout.as_dict(), deadline=deadline
         )
+        if departure is not None:
+            request.extensions["trace"] = departure
         try:
             response = self._http.send(request, stream=True)
         except httpx.TimeoutException as error:
@@ -477,7 +513,13 @@ class MasivoClient:
         return redact(text, secrets=secrets)[:EXCERPT_CHARS]
 
     def _answer_result(
-        self, *, answer: _Answer, started: float, refreshed: bool, token: str
+        self,
+        *,
+        answer: _Answer,
+        started: float,
+        refreshed: bool,
+        token: str,
+        left_at: dt.datetime | None = None,
     ) -> SendResult:
         outcome = outcome_for_status(status_code=answer.status_code)
         result = SendResult(
@@ -488,6 +530,7 @@ class MasivoClient:
             retry_after_s=retry_after_seconds(value=answer.headers.get("retry-after")),
             ratelimit=ratelimit_headers(headers=answer.headers),
             token_refreshed=refreshed,
+            left_at=left_at,
         )
         logger.log(
             logging.DEBUG if outcome is SendOutcome.ACCEPTED else logging.INFO,
@@ -507,6 +550,7 @@ class MasivoClient:
         refreshed: bool = False,
         token: str | None = None,
         note: str = "",
+        left_at: dt.datetime | None = None,
     ) -> SendResult:
         error_class = type(error).__name__
         outcome = outcome or outcome_for_error(error=error)
@@ -517,6 +561,7 @@ class MasivoClient:
             error_class=error_class,
             response_excerpt=self._excerpt(body=note.encode(), token=token),
             token_refreshed=refreshed,
+            left_at=left_at,
         )
         logger.info(
             "Masivo migrate failed without an answer: %s (%s) after %.3f s",

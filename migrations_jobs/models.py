@@ -295,6 +295,8 @@ class PacingState(models.Model):
     request may leave, shared by every process and host through the database."""
 
     next_slot_at = models.DateTimeField(_("next request not before"), null=True, blank=True)
+    # When the latest request known to have left did: how long Masivo has been idle.
+    last_left_at = models.DateTimeField(_("last request left at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

@@ -6,48 +6,79 @@ limits instead of discovering them through 429s. The state lives in the database
 worker on every host sees the same clock of slots:
 
 - ``PacingState`` (one row, locked for every decision) holds ``next_slot_at``: no request
-  may leave before it. Booking a slot moves it to ``now + interval`` (and a small margin);
-  a ``Retry-After``, an exhausted ``X-RateLimit-Remaining``, or an answer slower than the
-  quickest recent one pushes it further.
+  may leave before it. A worker books a slot a few milliseconds before it opens
+  (``LEAD_S``), commits, and sends when it opens, so the booking's own transaction does
+  not delay the request. The next slot opens the interval (and a small margin) after it.
+- The moment a request really left (its headers written to the socket, after any
+  connection setup) comes back with its answer; a request that left later than its slot
+  moves the next slot back by as much. The first request after Masivo has been idle
+  (``IDLE_S``) may meet a cold server that counts it late: the next slot then opens an
+  interval after its answer, the one moment by which it was surely counted. A
+  ``Retry-After`` or an exhausted ``X-RateLimit-Remaining`` pushes the slot further.
 - ``PacingSlot`` rows are the slots booked in the last hour, for the hourly cap (a sliding
-  window: a slot frees exactly one hour after it was booked).
+  window: a slot frees exactly one hour after it opened).
 
-Hosts are assumed to keep their clocks in sync (NTP); the database serialises decisions.
+Requests are spaced by when they leave; what the margin has to absorb is only the
+difference between two requests' trips to Masivo's limiter. Hosts are assumed to keep
+their clocks in sync (NTP); the database serialises decisions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from migrations_jobs.models import PACING_PK, ChunkAttempt, PacingSlot, PacingState
+from migrations_jobs.models import PACING_PK, PacingSlot, PacingState
 
 HOUR = dt.timedelta(hours=1)
 # X-RateLimit-Reset above this is an epoch time in seconds; below it, seconds from now.
 EPOCH_THRESHOLD_S = 1_000_000_000
-# Slots are booked a little longer than the limits ask: the time between booking a slot
-# and Masivo counting the request varies (connection, scheduling, Masivo's own queue), and
-# that jitter must never make two requests look closer than the interval. The margin is a
-# fraction of the interval, at most MARGIN_S: the jitter does not grow with the interval,
-# and every request pays the margin, so a fixed one would cost a short interval dearly
-# (0.05 s is a tenth of a 0.5 s interval, a hundredth of the default 5 s).
+# Slots open a little later than the limits ask: two requests that left exactly an
+# interval apart may still reach Masivo's limiter closer than that (the network, a busy
+# server). The margin is a fraction of the interval, at most MARGIN_S: that jitter does
+# not grow with the interval, and every request pays the margin, so a fixed one would
+# cost a short interval dearly (0.05 s is a tenth of a 0.5 s interval, a hundredth of the
+# default 5 s).
 MARGIN_S = 0.05
-# 1% proved too little under load (a 429 from the sandbox's limiter at a 0.5 s interval).
-MARGIN_FRACTION = 0.03
+MARGIN_FRACTION = 0.02
+# A slot is booked this long before it opens: time for the booking to commit, so the
+# request leaves on the slot and not a commit later.
+LEAD_S = 0.03
+# After this long without a request, the next one may meet a cold server (a process
+# starting, caches to fill) that counts it well after it arrived.
+IDLE_S = 60.0
 # Longest push a rate-limit header may cause, so a nonsense header cannot stall every job.
 MAX_DEFER_S = 2 * 60 * 60
-# How many recent accepted requests the quickest round trip is taken from, and how many
-# must be known for it to count.
-QUICKEST_OF = 20
-QUICKEST_KNOWN = 5
 
 
 def pacing_margin_s(*, interval_s: float) -> float:
-    """How much later than ``interval_s`` after a booking the next slot opens."""
+    """How much later than ``interval_s`` after a request the next slot opens."""
     return min(MARGIN_S, MARGIN_FRACTION * max(0.0, interval_s))
+
+
+def pacing_spacing_s() -> float:
+    """Seconds from one request leaving to the next slot: the interval and its margin;
+    0 when the interval is off."""
+    interval = max(0.0, float(settings.MIGRATION_MIN_INTERVAL_S))
+    return interval + pacing_margin_s(interval_s=interval) if interval else 0.0
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What ``pacing_reserve`` decided: a booked slot, or how long to wait for one."""
+
+    # When the booked request may leave (now, or up to ``LEAD_S`` later); None if not booked.
+    leave_at: dt.datetime | None = None
+    # Seconds to wait before asking again (nothing was booked); 0 when booked.
+    wait_s: float = 0.0
+
+    @property
+    def is_booked(self) -> bool:
+        return self.leave_at is not None
 
 
 def _locked_state() -> PacingState:
@@ -59,46 +90,50 @@ def _locked_state() -> PacingState:
     return state
 
 
-def pacing_reserve(*, now: dt.datetime | None = None) -> float:
-    """Book the slot for one request now, or say how long to wait.
+def pacing_reserve(*, now: dt.datetime | None = None, lead_s: float = LEAD_S) -> Booking:
+    """Book the slot for one request, or say how long to wait for one.
 
-    Returns 0.0 when the caller may send at once (the slot is then booked: the next one is
-    ``MIGRATION_MIN_INTERVAL_S`` plus ``pacing_margin_s`` later and the request counts
-    against the hourly cap), else
-    the seconds until a slot may be free; nothing is booked then. An interval of 0 and a
-    cap of 0 each turn their limit off.
+    A slot opening within ``lead_s`` is booked: the result's ``leave_at`` is when the
+    request may leave (the caller waits until then), the next slot opens
+    ``pacing_spacing_s`` later, and the request counts against the hourly cap. A slot
+    further away books nothing: ``wait_s`` is how long to wait before asking again. An
+    interval of 0 and a cap of 0 each turn their limit off.
 
     Call it inside the transaction that also marks the request as started, so a refusal to
     start rolls the booking back.
     """
-    interval = max(0.0, float(settings.MIGRATION_MIN_INTERVAL_S))
+    spacing = pacing_spacing_s()
     cap = max(0, int(settings.MIGRATION_HOURLY_CAP))
     with transaction.atomic():
         state = _locked_state()
         now = now or timezone.now()
-        wait = 0.0
-        if state.next_slot_at is not None and state.next_slot_at > now:
-            wait = (state.next_slot_at - now).total_seconds()
+        slot = now
+        if state.next_slot_at is not None and state.next_slot_at > slot:
+            slot = state.next_slot_at
         if cap:
-            window_start = now - HOUR - dt.timedelta(seconds=MARGIN_S)
+            # The window ends where a slot opening at ``slot`` would count.
             booked = list(
-                PacingSlot.objects.filter(booked_at__gt=window_start)
+                PacingSlot.objects.filter(
+                    booked_at__gt=slot - HOUR - dt.timedelta(seconds=MARGIN_S)
+                )
                 .order_by("-booked_at")
                 .values_list("booked_at", flat=True)[:cap]
             )
             if len(booked) >= cap:
-                # The oldest of the last ``cap`` slots must leave the window first.
-                wait = max(wait, (booked[-1] - window_start).total_seconds())
-        if wait > 0:
-            return wait
-        if interval:
-            margin = pacing_margin_s(interval_s=interval)
-            state.next_slot_at = now + dt.timedelta(seconds=interval + margin)
+                # The oldest of the last ``cap`` slots must leave the hour first.
+                slot = max(slot, booked[-1] + HOUR + dt.timedelta(seconds=MARGIN_S))
+        ahead = (slot - now).total_seconds()
+        if ahead > lead_s:
+            return Booking(wait_s=ahead - lead_s)
+        if spacing:
+            state.next_slot_at = slot + dt.timedelta(seconds=spacing)
             state.save(update_fields=["next_slot_at", "updated_at"])
         if cap:
-            PacingSlot.objects.create(booked_at=now)
-            PacingSlot.objects.filter(booked_at__lte=window_start).delete()
-        return 0.0
+            PacingSlot.objects.create(booked_at=slot)
+            PacingSlot.objects.filter(
+                booked_at__lte=slot - HOUR - dt.timedelta(seconds=MARGIN_S)
+            ).delete()
+        return Booking(leave_at=slot)
 
 
 def pacing_defer(*, until: dt.datetime) -> None:
@@ -134,56 +169,39 @@ def pacing_pause_from_answer(
     return now + dt.timedelta(seconds=max(pauses))
 
 
-def _quickest_round_trip_s() -> float:
-    """The shortest of the last ``QUICKEST_OF`` accepted requests, from sending to answer;
-    0 while fewer than ``QUICKEST_KNOWN`` are recorded (the first requests to a server, often
-    its slowest, are then compared with nothing)."""
-    durations = list(
-        ChunkAttempt.objects.filter(outcome=ChunkAttempt.Outcome.ACCEPTED, duration_s__isnull=False)
-        .order_by("-pk")
-        .values_list("duration_s", flat=True)[:QUICKEST_OF]
-    )
-    return min(durations) if len(durations) >= QUICKEST_KNOWN else 0.0
-
-
-def pacing_slot_after_answer(*, sent_at: dt.datetime, round_trip_s: float) -> dt.datetime | None:
-    """The earliest next slot that a slow answer calls for, or None.
-
-    Masivo counts a request somewhere between its sending and its answer. The slot booked
-    for the next request assumed the usual delay before that moment; a request that took
-    longer than the quickest recent one (by ``extra``) may have been counted up to
-    ``extra`` later, so the next one waits ``extra`` longer. This absorbs a late request
-    (a busy host, a slow connection, a cold server) instead of paying for it with a margin
-    on every request.
-    """
-    interval = max(0.0, float(settings.MIGRATION_MIN_INTERVAL_S))
-    if not interval:
-        return None
-    quickest = _quickest_round_trip_s()
-    if round_trip_s <= quickest:
-        return None
-    extra = round_trip_s - quickest
-    return sent_at + dt.timedelta(seconds=extra + interval + pacing_margin_s(interval_s=interval))
-
-
 def pacing_note_answer(
     *,
     retry_after_s: float | None,
     ratelimit: dict[str, int | float],
     now: dt.datetime | None = None,
-    sent_at: dt.datetime | None = None,
-    round_trip_s: float | None = None,
+    left_at: dt.datetime | None = None,
 ) -> dt.datetime | None:
-    """Honour what an answer says about the rate limit for every worker; returns the time
-    no request may leave before, if the answer set one. With ``sent_at`` and
-    ``round_trip_s`` (when the request left, how long its answer took), a slow answer also
-    holds the next slot back (see ``pacing_slot_after_answer``)."""
+    """Honour what an answer (in at ``now``) says for every worker; returns the time no
+    request may leave before, if the answer's rate-limit headers set one.
+
+    With ``left_at`` (when the request really left), the next slot also opens at least an
+    interval (and the margin) after it, or after ``now`` when the request was the first
+    after an idle spell (see the module's docstring).
+    """
+    now = now or timezone.now()
     until = pacing_pause_from_answer(retry_after_s=retry_after_s, ratelimit=ratelimit, now=now)
-    later = [until] if until is not None else []
-    if sent_at is not None and round_trip_s is not None:
-        slot = pacing_slot_after_answer(sent_at=sent_at, round_trip_s=round_trip_s)
-        if slot is not None:
-            later.append(slot)
-    if later:
-        pacing_defer(until=max(later))
+    spacing = pacing_spacing_s()
+    if left_at is None or not spacing:
+        if until is not None:
+            pacing_defer(until=until)
+        return until
+    with transaction.atomic():
+        state = _locked_state()
+        idle = state.last_left_at is None or (
+            (left_at - state.last_left_at).total_seconds() > IDLE_S
+        )
+        later = [(now if idle else left_at) + dt.timedelta(seconds=spacing)]
+        if until is not None:
+            later.append(until)
+        if state.next_slot_at is not None:
+            later.append(state.next_slot_at)
+        state.next_slot_at = max(later)
+        if state.last_left_at is None or left_at > state.last_left_at:
+            state.last_left_at = left_at
+        state.save(update_fields=["next_slot_at", "last_left_at", "updated_at"])
     return until

@@ -64,8 +64,9 @@ def rate_window_snapshot(*, config: SandboxConfig) -> RateState:
     return rate_state(config=config, window=window, now=timezone.now())
 
 
-def rate_window_take(*, config: SandboxConfig) -> RateState:
-    """Count this request against the limits, or refuse it with 429 and Retry-After.
+def rate_window_take(*, config: SandboxConfig, now: dt.datetime | None = None) -> RateState:
+    """Count a request that arrived at ``now`` (default: now) against the limits, or refuse
+    it with 429 and Retry-After.
 
     The window row is locked for the decision, so every process and thread sees the
     requests of the others."""
@@ -73,7 +74,7 @@ def rate_window_take(*, config: SandboxConfig) -> RateState:
         window, _created = SandboxRateWindow.objects.select_for_update().get_or_create(
             pk=SINGLETON_PK
         )
-        now = timezone.now()
+        now = now or timezone.now()
         if window.window_started_at is None or now >= window.window_started_at + HOUR:
             window.window_started_at = now
             window.window_count = 0

@@ -189,19 +189,35 @@ def _bearer_problem(authorization: str | None) -> str:
 
 
 def sandbox_migrate(
-    *, authorization: str | None, content_type: str | None, body: bytes | None
+    *,
+    authorization: str | None,
+    content_type: str | None,
+    body: bytes | None,
+    received_at: dt.datetime | None = None,
 ) -> SandboxAnswer:
     """``POST api/storefront/v1/customers/migrate``. ``body`` is None when it was too big
-    to read. The answer's delay is for the caller to sleep: nothing is held meanwhile."""
+    to read. ``received_at`` is when the request arrived (now if not given): the rate
+    limiter counts requests by their arrival, as a gateway in front of Masivo would, not by
+    when this process got round to them. The answer's delay is for the caller to sleep:
+    nothing is held meanwhile."""
+    received_at = received_at or timezone.now()
     with _serialized():
-        return _migrate(authorization=authorization, content_type=content_type, body=body)
+        return _migrate(
+            authorization=authorization,
+            content_type=content_type,
+            body=body,
+            received_at=received_at,
+        )
 
 
 def _migrate(
-    *, authorization: str | None, content_type: str | None, body: bytes | None
+    *,
+    authorization: str | None,
+    content_type: str | None,
+    body: bytes | None,
+    received_at: dt.datetime,
 ) -> SandboxAnswer:
     started = time.monotonic()
-    received_at = timezone.now()
     config = SandboxConfig.current()
     delay = 0.0
     rate: RateState | None = None
@@ -220,7 +236,7 @@ def _migrate(
             delay = scripted.delay_s
             if scripted.status_code != 201:
                 raise _scripted_refusal(scripted=scripted, config=config)
-        rate = rate_window_take(config=config)
+        rate = rate_window_take(config=config, now=received_at)
         if scripted is None:
             delay = _inject_faults(config=config)
         payload, customers = body_parse(content_type=content_type, body=body)

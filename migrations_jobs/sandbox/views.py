@@ -4,6 +4,7 @@ import time
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -28,6 +29,7 @@ def authorize(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def migrate(request: HttpRequest) -> JsonResponse:
+    received_at = timezone.now()
     try:
         body: bytes | None = request.body
     except RequestDataTooBig:
@@ -36,5 +38,6 @@ def migrate(request: HttpRequest) -> JsonResponse:
         authorization=request.headers.get("Authorization"),
         content_type=request.headers.get("Content-Type"),
         body=body,
+        received_at=received_at,
     )
     return _respond(answer)

@@ -231,6 +231,8 @@ class Answer:
     ratelimit: dict = field(default_factory=dict)
     token_refreshed: bool = False
     is_retryable: bool = False
+    # When the request began to leave, if the client saw it leave.
+    left_at: dt.datetime | None = None
 
     @classmethod
     def from_result(cls, result: SendResult) -> Answer:
@@ -244,6 +246,7 @@ class Answer:
             ratelimit=dict(result.ratelimit),
             token_refreshed=result.token_refreshed,
             is_retryable=result.outcome.is_retryable,
+            left_at=result.left_at,
         )
 
     @classmethod

@@ -14,7 +14,7 @@ from django.utils import timezone
 from customers.payload import body_bytes, customer_payloads
 from migrations_jobs.client import SEND_ERRORS, MasivoAuthError, MasivoClient
 from migrations_jobs.models import JobChunk, MigrationJob
-from migrations_jobs.pacing import pacing_note_answer, pacing_reserve
+from migrations_jobs.pacing import Booking, pacing_note_answer, pacing_reserve
 from migrations_jobs.services.base import (
     LEASE_CLEARED,
     SLEEP_MAX_S,
@@ -91,21 +91,22 @@ class _NotSent(Exception):
         self.status = status
 
 
-def _request_begin(*, chunk: JobChunk, worker: str) -> float:
+def _request_begin(*, chunk: JobChunk, worker: str) -> Booking:
     """Book a pacing slot and mark the request as started, in one transaction.
 
-    Returns 0.0 when the request may leave now, else the seconds pacing asks to wait
-    (nothing booked). Raises ``_NotSent`` when the worker lost the chunk, when the chunk's
-    request already left under this lease (the same send delivered twice: a lease allows
-    one request), or when the job is no longer running; the booking is then rolled back.
+    Returns the booking: when the request may leave, or how long pacing asks to wait
+    (nothing booked then). Raises ``_NotSent`` when the worker lost the chunk, when the
+    chunk's request already left under this lease (the same send delivered twice: a lease
+    allows one request), or when the job is no longer running; the booking is then rolled
+    back.
     """
     with transaction.atomic():
         if not MigrationJob.objects.filter(pk=chunk.job_id, status=JobStatus.RUNNING).exists():
             raise _NotSent(ChunkStatus.CANCELLED)
-        wait = pacing_reserve()
-        if wait > 0:
-            return wait
-        now = timezone.now()
+        booking = pacing_reserve()
+        if not booking.is_booked:
+            return booking
+        now = max(timezone.now(), booking.leave_at)
         if not MigrationJob.objects.filter(pk=chunk.job_id, status=JobStatus.RUNNING).update(
             request_count=F("request_count") + 1, heartbeat_at=now
         ):
@@ -118,7 +119,7 @@ def _request_begin(*, chunk: JobChunk, worker: str) -> float:
             lease_expires_at=now + dt.timedelta(seconds=lease_s()),
         ):
             raise _NotSent("")
-    return 0.0
+    return booking
 
 
 def _request_send(*, client: MasivoClient, body: bytes) -> Answer:
@@ -166,14 +167,15 @@ def chunk_send(
     while True:
         _token_ready(client)
         try:
-            wait = _request_begin(chunk=chunk, worker=worker)
+            booking = _request_begin(chunk=chunk, worker=worker)
         except _NotSent as not_sent:
             if not_sent.status == ChunkStatus.CANCELLED:
                 chunks_cancel(chunks=owned, now=timezone.now())
             status = JobChunk.objects.values_list("status", flat=True).get(pk=chunk_id)
             return ChunkSendReport(chunk_id=chunk_id, status=status)
-        if not wait:
+        if booking.is_booked:
             break
+        wait = booking.wait_s
         if wait > sleep_max_s:
             now = timezone.now()
             deferred = chunks_transition(
@@ -190,6 +192,10 @@ def chunk_send(
             return ChunkSendReport(chunk_id=chunk_id, status=ChunkStatus.PENDING, wait_s=wait)
         time.sleep(wait)
 
+    # The slot was booked a moment before it opens (pacing.LEAD_S): leave on it.
+    early_s = (booking.leave_at - timezone.now()).total_seconds()
+    if early_s > 0:
+        time.sleep(early_s)
     started_at = timezone.now()
     if client is None:
         with MasivoClient() as own_client:
@@ -197,10 +203,11 @@ def chunk_send(
     else:
         answer = _request_send(client=client, body=body)
     status = chunk_record(chunk_id=chunk_id, worker=worker, answer=answer, started_at=started_at)
+    left_at = answer.left_at
+    if left_at is None and answer.status_code is not None:
+        # Answered, so it left; the transport did not say when (no connection trace).
+        left_at = started_at
     pacing_note_answer(
-        retry_after_s=answer.retry_after_s,
-        ratelimit=answer.ratelimit,
-        sent_at=started_at,
-        round_trip_s=answer.duration_s,
+        retry_after_s=answer.retry_after_s, ratelimit=answer.ratelimit, left_at=left_at
     )
     return ChunkSendReport(chunk_id=chunk_id, status=status, outcome=answer.outcome)

@@ -61,6 +61,19 @@ def test_accepted_batch_arrives_with_201(make_client):
 
 
 @live
+def test_the_moment_a_request_left_is_reported_and_matches_its_arrival(make_client):
+    client = make_client()
+    client.ensure_token()
+    called = dt.datetime.now(dt.UTC)
+
+    result = client.send_customers(body_for("c-1"))
+
+    answered = dt.datetime.now(dt.UTC)
+    arrived = SandboxRequest.objects.get().received_at
+    assert called <= result.left_at <= arrived <= answered
+
+
+@live
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [
@@ -200,6 +213,8 @@ def test_connection_refused_is_retry_not_sent(make_client):
     assert result.status_code is None
     assert result.outcome is SendOutcome.RETRY_NOT_SENT
     assert result.error_class == "ConnectError"
+    # Nothing left: pacing has no request to keep the next one apart from.
+    assert result.left_at is None
 
 
 @live

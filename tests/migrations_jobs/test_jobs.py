@@ -496,7 +496,7 @@ def test_429_holds_back_the_chunk_and_every_worker_for_retry_after(
     assert chunk.not_before >= answered + dt.timedelta(seconds=2.9)
     assert chunk.attempts == 1
     assert PacingState.objects.get().next_slot_at >= answered + dt.timedelta(seconds=2.9)
-    assert pacing_reserve() > 2.5
+    assert pacing_reserve().wait_s > 2.5
     job.refresh_from_db()
     assert job.retried_unknown_count == 0
 

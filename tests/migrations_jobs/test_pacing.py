@@ -10,8 +10,12 @@ from django.db import connection
 
 from migrations_jobs.models import PacingSlot, PacingState
 from migrations_jobs.pacing import (
+    IDLE_S,
+    LEAD_S,
     MARGIN_S,
+    Booking,
     pacing_defer,
+    pacing_margin_s,
     pacing_note_answer,
     pacing_pause_from_answer,
     pacing_reserve,
@@ -31,20 +35,41 @@ def paced(settings):
     return settings
 
 
+def booked(seconds: float) -> Booking:
+    return Booking(leave_at=at(seconds))
+
+
+def waits(seconds: float) -> Booking:
+    return Booking(wait_s=pytest.approx(seconds))
+
+
 def test_first_request_goes_at_once_and_the_next_waits_for_the_interval(db, paced):
-    assert pacing_reserve(now=at(0)) == 0.0
-    assert pacing_reserve(now=at(1)) == pytest.approx(4 + MARGIN_S)
-    assert pacing_reserve(now=at(5)) == pytest.approx(MARGIN_S)
-    assert pacing_reserve(now=at(5 + MARGIN_S)) == 0.0
-    assert pacing_reserve(now=at(6)) == pytest.approx(4 + MARGIN_S * 2)
+    assert pacing_reserve(now=at(0)) == booked(0)
+    assert pacing_reserve(now=at(1)) == waits(4 + MARGIN_S - LEAD_S)
+    assert pacing_reserve(now=at(5 + MARGIN_S)) == booked(5 + MARGIN_S)
+    assert pacing_reserve(now=at(6)) == waits(4 + MARGIN_S * 2 - LEAD_S)
 
 
-def test_a_refused_reservation_books_nothing(db, paced):
+def test_a_slot_opening_within_the_lead_is_booked_to_leave_when_it_opens(db, paced):
+    pacing_reserve(now=at(0))
+
+    early = 5 + MARGIN_S - LEAD_S / 2
+    booking = pacing_reserve(now=at(early))
+
+    assert booking.is_booked
+    # Booked ahead, but the request leaves on the slot, and the next slot follows it.
+    assert booking.leave_at == at(5 + MARGIN_S)
+    assert PacingState.objects.get().next_slot_at == at(10 + 2 * MARGIN_S)
+
+
+def test_a_slot_that_opens_later_than_the_lead_books_nothing(db, paced):
     pacing_reserve(now=at(0))
     before = PacingState.objects.get()
 
-    assert pacing_reserve(now=at(2)) > 0
+    booking = pacing_reserve(now=at(5 + MARGIN_S - 2 * LEAD_S))
 
+    assert not booking.is_booked
+    assert booking.wait_s == pytest.approx(LEAD_S)
     assert PacingState.objects.get().next_slot_at == before.next_slot_at
 
 
@@ -52,7 +77,7 @@ def test_interval_zero_and_cap_zero_mean_no_pacing(db, settings):
     settings.MIGRATION_MIN_INTERVAL_S = 0
     settings.MIGRATION_HOURLY_CAP = 0
 
-    assert [pacing_reserve(now=at(0)) for _ in range(50)] == [0.0] * 50
+    assert [pacing_reserve(now=at(0)) for _ in range(50)] == [booked(0)] * 50
     assert not PacingSlot.objects.exists()
 
 
@@ -60,11 +85,11 @@ def test_hourly_cap_holds_requests_until_the_oldest_leaves_the_hour(db, settings
     settings.MIGRATION_MIN_INTERVAL_S = 0
     settings.MIGRATION_HOURLY_CAP = 3
 
-    assert [pacing_reserve(now=at(s)) for s in (0, 10, 20)] == [0.0, 0.0, 0.0]
-    assert pacing_reserve(now=at(30)) == pytest.approx(3600 - 30 + MARGIN_S)
-    assert pacing_reserve(now=at(3600 + MARGIN_S + 0.001)) == 0.0
+    assert [pacing_reserve(now=at(s)) for s in (0, 10, 20)] == [booked(0), booked(10), booked(20)]
+    assert pacing_reserve(now=at(30)) == waits(3600 - 30 + MARGIN_S - LEAD_S)
+    assert pacing_reserve(now=at(3600 + MARGIN_S + 0.001)) == booked(3600 + MARGIN_S + 0.001)
     # The window slides: the second slot (at 10 s) is next to leave.
-    assert pacing_reserve(now=at(3601)) == pytest.approx(3610 + MARGIN_S - 3601)
+    assert pacing_reserve(now=at(3601)) == waits(3610 + MARGIN_S - 3601 - LEAD_S)
     assert PacingSlot.objects.count() == 3
 
 
@@ -74,8 +99,63 @@ def test_retry_after_pushes_the_next_slot_for_everyone(db, paced):
     until = pacing_note_answer(retry_after_s=30, ratelimit={}, now=at(1))
 
     assert until == at(31)
-    assert pacing_reserve(now=at(10)) == pytest.approx(21)
-    assert pacing_reserve(now=at(31)) == 0.0
+    assert pacing_reserve(now=at(10)) == waits(21 - LEAD_S)
+    assert pacing_reserve(now=at(31)) == booked(31)
+
+
+def warm(at_s: float) -> None:
+    """A request left at ``at_s`` and was answered: Masivo is not idle."""
+    PacingState.objects.update_or_create(pk=1, defaults={"last_left_at": at(at_s)})
+
+
+def test_a_request_that_left_late_moves_the_next_slot_back(db, paced):
+    warm(-5)
+    pacing_reserve(now=at(0))
+
+    # Its slot opened at 0 s; it left at 0.3 s (a new connection, a busy host).
+    pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(0.5), left_at=at(0.3))
+
+    assert PacingState.objects.get().next_slot_at == at(5.3 + MARGIN_S)
+
+
+def test_a_request_that_left_on_its_slot_keeps_the_next_slot(db, paced):
+    warm(-5)
+    pacing_reserve(now=at(0))
+
+    pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(0.1), left_at=at(0))
+
+    assert PacingState.objects.get().next_slot_at == at(5 + MARGIN_S)
+
+
+@pytest.mark.parametrize("last_left", [None, -IDLE_S - 1])
+def test_the_first_request_after_an_idle_spell_holds_the_next_slot_until_its_answer(
+    db, paced, last_left
+):
+    if last_left is not None:
+        warm(last_left)
+    pacing_reserve(now=at(0))
+
+    # A cold server took 0.4 s to answer: it may have counted the request that late.
+    pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(0.4), left_at=at(0))
+
+    assert PacingState.objects.get().next_slot_at == at(5.4 + MARGIN_S)
+    assert PacingState.objects.get().last_left_at == at(0)
+
+
+def test_a_request_that_never_left_moves_nothing(db, paced):
+    pacing_reserve(now=at(0))
+
+    pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(3), left_at=None)
+
+    assert PacingState.objects.get().next_slot_at == at(5 + MARGIN_S)
+    assert PacingState.objects.get().last_left_at is None
+
+
+@pytest.mark.parametrize(
+    ("interval", "margin"), [(0, 0), (0.5, 0.01), (1, 0.02), (5, MARGIN_S), (60, MARGIN_S)]
+)
+def test_margin_is_a_fiftieth_of_the_interval_and_at_most_50_ms(interval, margin):
+    assert pacing_margin_s(interval_s=interval) == pytest.approx(margin)
 
 
 def test_defer_never_brings_the_next_slot_closer(db, paced):
@@ -129,9 +209,9 @@ def test_pacing_is_shared_between_connections(transactional_db, paced):
     thread.join(30)
 
     assert not errors
-    assert results == [0.0]
+    assert results == [booked(0)]
     # Another connection (another process, another host) sees the booking.
-    assert pacing_reserve(now=at(1)) == pytest.approx(4 + MARGIN_S)
+    assert pacing_reserve(now=at(1)) == waits(4 + MARGIN_S - LEAD_S)
 
 
 def test_concurrent_reservations_get_one_slot(transactional_db, paced):
@@ -146,7 +226,7 @@ def test_concurrent_reservations_get_one_slot(transactional_db, paced):
         thread.join(30)
 
     assert not [error for _t, _r, errors in started for error in errors]
-    waits = sorted(result for _t, results, _e in started for result in results)
-    assert waits[0] == 0.0
-    assert all(wait > 0 for wait in waits[1:])
+    bookings = [result for _t, results, _e in started for result in results]
+    assert [booking for booking in bookings if booking.is_booked] == [booked(0)]
+    assert all(booking.wait_s > 0 for booking in bookings if not booking.is_booked)
     assert PacingState.objects.get().next_slot_at == at(5 + MARGIN_S)
