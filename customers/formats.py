@@ -29,6 +29,8 @@ from import_export.formats.base_formats import Format
 XLSX_MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 XLSX_MAX_COMPRESSION_RATIO = 200
 CSV_DELIMITERS = (",", ";", "\t", "|")
+# Text is decoded this much at a time when its encoding is checked.
+DECODE_CHUNK_BYTES = 1 << 20
 csv.field_size_limit(16 * 1024 * 1024)
 # A number format made of zeros only ("000000") shows 123 as 000123: a legacy id.
 _ZERO_PADDED_FORMAT = re.compile(r"^0+$")
@@ -109,25 +111,51 @@ class NestedDocument:
         return True
 
 
-def decode_text(data: bytes) -> tuple[str, str]:
-    """Decode a text export: UTF-16 with its BOM (Excel's "Unicode text"), UTF-8 (BOM or
-    not), else Windows-1252, else Latin-1."""
+def _decoded_chunks(data: bytes, codec: str) -> Iterator[str]:
+    """``data`` decoded a slice at a time; raises UnicodeDecodeError where it fails."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    view = memoryview(data)
+    for start in range(0, len(data), DECODE_CHUNK_BYTES):
+        end = start + DECODE_CHUNK_BYTES
+        yield decoder.decode(view[start:end], final=end >= len(data))
+    if not data:
+        yield decoder.decode(b"", final=True)
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    try:
+        for _text in _decoded_chunks(data, codec):
+            pass
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def text_encoding(data: bytes) -> tuple[str, str]:
+    """The codec of a text export and its name for people: UTF-16 with its BOM (Excel's
+    "Unicode text"), UTF-8 (BOM or not), else Windows-1252, else Latin-1.
+
+    The file is decoded a slice at a time and nothing decoded is kept, so checking a big
+    file costs no more memory than the file itself."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            text = data.decode("utf-16")
+            if any("\x00" in text for text in _decoded_chunks(data, "utf-16")):
+                raise FileReadError(ERR_NUL_BYTES)
         except UnicodeDecodeError as exc:
             raise FileReadError(ERR_UTF16) from exc
-        if "\x00" in text:
-            raise FileReadError(ERR_NUL_BYTES)
-        return text, "UTF-16"
+        return "utf-16", "UTF-16"
     if b"\x00" in data:
         raise FileReadError(ERR_NUL_BYTES)
-    for encoding, label in (("utf-8-sig", "UTF-8"), ("cp1252", "Windows-1252")):
-        try:
-            return data.decode(encoding), label
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "Latin-1"
+    for codec, label in (("utf-8-sig", "UTF-8"), ("cp1252", "Windows-1252")):
+        if _decodes(data, codec):
+            return codec, label
+    return "latin-1", "Latin-1"
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """The whole text of an export, decoded as ``text_encoding`` finds, and its encoding."""
+    codec, label = text_encoding(data)
+    return data.decode(codec), label
 
 
 def _guess_delimiter(first_line: str, default: str) -> str:
@@ -173,21 +201,27 @@ class _TextTableFormat(_StagingFormat):
 
     def create_dataset(self, in_stream: bytes | str) -> SourceTable:
         if isinstance(in_stream, str):
-            text, encoding = in_stream.lstrip("\ufeff"), "UTF-8"
+            data, codec, encoding = in_stream.lstrip("\ufeff").encode(), "utf-8", "UTF-8"
         else:
-            text, encoding = decode_text(in_stream)
-        if not text.strip():
+            data = in_stream
+            codec, encoding = text_encoding(data)
+
+        def text() -> io.TextIOWrapper:
+            # Decoded as it is read: a big file is never held as one string.
+            return io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
+
+        first_line = next((line for line in text() if line.strip()), "")
+        if not first_line:
             raise FileReadError(ERR_EMPTY)
-        first_line = text.splitlines()[0]
         delimiter = _guess_delimiter(first_line, self.delimiter)
-        header_reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        header_reader = csv.reader(text(), delimiter=delimiter, strict=True)
         try:
             headers = [_normalise_header(h) for h in next(header_reader)]
         except (csv.Error, StopIteration) as exc:
             raise FileReadError(ERR_HEADER_UNREADABLE % {"error": exc}) from exc
 
         def rows() -> Iterator[tuple[int, list]]:
-            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+            reader = csv.reader(text(), delimiter=delimiter, strict=True)
             # The last row read: the header, then each data row in turn.
             row_number = 1
             try:
