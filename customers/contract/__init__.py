@@ -1,0 +1,168 @@
+"""The body of ``POST /customers/migrate`` (CONTRACT.md) as DRF serializers.
+
+The single source of truth for what Masivo takes, used by batch validation, by the nested
+JSON import (``{"customers": [...]}`` files) and by the sandbox that stands in for Masivo.
+
+Two modes, chosen by the serializer context:
+
+- **strict** (``context={"strict": True}``): the body exactly as the console sends it.
+  Date-times in UTC with a ``Z`` suffix, JSON numbers (not text), no ``null`` or ``""``.
+- **lenient** (the default): values read from files. Any ISO 8601 offset is converted to
+  UTC; a date-time without an offset is read in ``context["time_zone"]`` (default UTC); a
+  plain date means midnight UTC; numbers may be text; ``null`` and ``""`` mean absent.
+
+Enum lists and the required fields beyond ``id`` are read from settings when validation
+runs (``MASIVO_GENDERS``, ``MASIVO_STATUSES``, ``MASIVO_DEVICE_PLATFORMS``,
+``MASIVO_REQUIRED_FIELDS``).
+
+``validated_data`` keeps the body's keys (``id``, ``balance``, ``metrics.lifetime.from``,
+``device_info.osVersion``, ...) with values ready for staging: date-times aware and in UTC,
+numbers ``Decimal``, reward and tier ids ``uuid.UUID``; absent values are left out.
+
+Every rule lives in one small rule object (``Text``, ``Email``, ``DateTime``, ...) that
+raises ``ContractError`` with one of the message constants (``messages``). The serializers wrap the
+rules in ``RuleField``; ``Checker`` compiles the same serializers into plain functions for
+checking many customers quickly (batch validation, the sandbox). Both report the same
+problems; ``problems_from_errors`` flattens a serializer's errors into the checker's form
+(paths such as ``balance[0].amount``).
+
+Modules: ``messages`` (limits, messages, error types), ``rules`` (one rule per kind of
+value, and the context they read), ``serializers`` (the body), ``checker`` (the compiled
+checker). Import from the package.
+"""
+
+from customers.contract.checker import (
+    Checker,
+    customer_checker,
+    request_checker,
+)
+from customers.contract.messages import (
+    CHOICE_SETTINGS,
+    ERR_CHOICE,
+    ERR_COUNT,
+    ERR_COUNT_MAX,
+    ERR_DATETIME,
+    ERR_DATETIME_UTC,
+    ERR_DOB_MIDNIGHT,
+    ERR_DUPLICATE_EMAIL,
+    ERR_DUPLICATE_ID,
+    ERR_EMAIL,
+    ERR_EMPTY,
+    ERR_METADATA,
+    ERR_NOT_LIST,
+    ERR_NOT_OBJECT,
+    ERR_NUMBER,
+    ERR_NUMBER_DIGITS,
+    ERR_NUMBER_TYPE,
+    ERR_REQUIRED,
+    ERR_TEXT,
+    ERR_TEXT_TOO_LONG,
+    ERR_TOO_FEW,
+    ERR_TOO_MANY,
+    ERR_UNKNOWN_FIELD,
+    ERR_UUID,
+    INTEGER_DIGITS,
+    MAX_COUNT,
+    MAX_CUSTOMERS_PER_REQUEST,
+    PERIODS,
+    SHOWN_MAX,
+    Code,
+    ContractError,
+    FieldProblem,
+    shown_value,
+)
+from customers.contract.rules import (
+    Choice,
+    ContractContext,
+    Count,
+    DateTime,
+    Email,
+    JSONObject,
+    Number,
+    Rule,
+    Text,
+    Uuid,
+    check_list,
+    format_datetime,
+    parse_datetime_value,
+    prepare_object,
+)
+from customers.contract.serializers import (
+    BalanceSerializer,
+    ContractListSerializer,
+    ContractSerializer,
+    CustomerSerializer,
+    DeviceInfoSerializer,
+    DeviceSerializer,
+    MetricsPeriodSerializer,
+    MetricsSerializer,
+    MigrateRequestSerializer,
+    RuleField,
+    contract_context,
+    problems_from_errors,
+)
+
+__all__ = [
+    "BalanceSerializer",
+    "CHOICE_SETTINGS",
+    "Checker",
+    "Choice",
+    "Code",
+    "ContractContext",
+    "ContractError",
+    "ContractListSerializer",
+    "ContractSerializer",
+    "Count",
+    "CustomerSerializer",
+    "DateTime",
+    "DeviceInfoSerializer",
+    "DeviceSerializer",
+    "ERR_CHOICE",
+    "ERR_COUNT",
+    "ERR_COUNT_MAX",
+    "ERR_DATETIME",
+    "ERR_DATETIME_UTC",
+    "ERR_DOB_MIDNIGHT",
+    "ERR_DUPLICATE_EMAIL",
+    "ERR_DUPLICATE_ID",
+    "ERR_EMAIL",
+    "ERR_EMPTY",
+    "ERR_METADATA",
+    "ERR_NOT_LIST",
+    "ERR_NOT_OBJECT",
+    "ERR_NUMBER",
+    "ERR_NUMBER_DIGITS",
+    "ERR_NUMBER_TYPE",
+    "ERR_REQUIRED",
+    "ERR_TEXT",
+    "ERR_TEXT_TOO_LONG",
+    "ERR_TOO_FEW",
+    "ERR_TOO_MANY",
+    "ERR_UNKNOWN_FIELD",
+    "ERR_UUID",
+    "Email",
+    "FieldProblem",
+    "INTEGER_DIGITS",
+    "JSONObject",
+    "MAX_COUNT",
+    "MAX_CUSTOMERS_PER_REQUEST",
+    "MetricsPeriodSerializer",
+    "MetricsSerializer",
+    "MigrateRequestSerializer",
+    "Number",
+    "PERIODS",
+    "Rule",
+    "RuleField",
+    "SHOWN_MAX",
+    "Text",
+    "Uuid",
+    "check_list",
+    "contract_context",
+    "customer_checker",
+    "format_datetime",
+    "parse_datetime_value",
+    "prepare_object",
+    "problems_from_errors",
+    "request_checker",
+    "shown_value",
+]
