@@ -1,11 +1,5 @@
-"""django-import-export resources: one per file kind, each scoped to a staging batch.
-
-The resources declare their columns the import-export way (``Field`` with a
-``column_name`` and a parsing widget), and stage a whole file at once instead of row by
-row: every row is parsed and checked first, references to customers are resolved with one
-query, and only a file without a single problem is written, with bulk inserts, inside one
-transaction. The preview (``dry_run``) runs the same checks and writes nothing.
-"""
+"""What every staging resource shares: reading a whole file, checking every row, and
+writing it all or nothing; the messages and the result it reports."""
 
 from __future__ import annotations
 
@@ -21,26 +15,13 @@ from import_export import resources
 from import_export.fields import Field
 from import_export.results import Result
 
-from customers import bulk, nested, selectors, services
+from customers import bulk, services
 from customers.formats import FileReadError, NestedDocument, SourceTable
 from customers.models import (
-    AMOUNT_DECIMALS,
-    AMOUNT_DIGITS,
-    StagedBalance,
-    StagedCustomer,
-    StagedDevice,
-    StagedMetric,
     StagingBatch,
 )
 from customers.widgets import (
-    ChoiceWidget,
     DateTimeWidget,
-    DecimalWidget,
-    JSONObjectWidget,
-    NonNegativeIntegerWidget,
-    PeriodWidget,
-    TextWidget,
-    UUIDWidget,
 )
 
 ERR_UNKNOWN_COLUMNS = gettext_lazy(
@@ -133,7 +114,7 @@ class StagingResult(Result):
         return sum(self.staged.values())
 
 
-class _Rollback(Exception):
+class Rollback(Exception):
     """Raised inside the import's transaction to undo everything written so far."""
 
 
@@ -191,9 +172,9 @@ class StagingResource(resources.ModelResource):
                 batch = services.batch_lock_for_import(batch=self.batch, user=self.user)
                 self._write(dataset, columns, result, batch)
                 if result.has_errors():
-                    raise _Rollback
+                    raise Rollback
                 services.batch_add_counts(batch=batch, counts=result.staged)
-        except _Rollback:
+        except Rollback:
             result.staged = {}
         except services.BatchStateError as exc:
             result.add_problem(None, "", " ".join(exc.messages))
@@ -296,7 +277,7 @@ class StagingResource(resources.ModelResource):
                 result.add_problem(
                     None, "", _("Another import changed this batch at the same time; try again.")
                 )
-                raise _Rollback from None
+                raise Rollback from None
             written += len(rows)
         result.staged = {self.kind: written}
 
@@ -315,279 +296,3 @@ class StagingResource(resources.ModelResource):
         """The new row's values by attribute name (``customers.bulk.rows_insert``)."""
         row["batch_id"] = batch.pk
         return row
-
-
-def _text(column: str, attribute: str, max_length: int, required: bool = False) -> Field:
-    return Field(
-        attribute=attribute,
-        column_name=column,
-        widget=TextWidget(max_length=max_length, required=required),
-    )
-
-
-def _datetime(column: str, attribute: str | None = None, as_date: bool = False) -> Field:
-    return Field(
-        attribute=attribute or column,
-        column_name=column,
-        widget=DateTimeWidget(as_date=as_date),
-    )
-
-
-def _decimal(column: str, required: bool = False) -> Field:
-    return Field(
-        attribute=column,
-        column_name=column,
-        widget=DecimalWidget(
-            required=required, max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_DECIMALS
-        ),
-    )
-
-
-class CustomerResource(StagingResource):
-    kind = "customers"
-    required_columns = ("id",)
-
-    legacy_id = _text("id", "legacy_id", 255, required=True)
-    name = _text("name", "name", 255)
-    email = _text("email", "email", 254)
-    gender = Field(
-        attribute="gender",
-        column_name="gender",
-        widget=ChoiceWidget(setting="MASIVO_GENDERS", upper=True),
-    )
-    dob = _datetime("dob", as_date=True)
-    registration_date = _datetime("registration_date")
-    status = Field(
-        attribute="status",
-        column_name="status",
-        widget=ChoiceWidget(setting="MASIVO_STATUSES", upper=True),
-    )
-    document_type = _text("document_type", "document_type", 64)
-    document_number = _text("document_number", "document_number", 64)
-    country = _text("country", "country", 64)
-    metadata = Field(attribute="metadata", column_name="metadata", widget=JSONObjectWidget())
-    metrics_updated_at = _datetime("metrics_updated_at")
-
-    class Meta:
-        model = StagedCustomer
-        name = gettext_lazy("customers")
-        fields = (
-            "legacy_id", "name", "email", "gender", "dob", "registration_date", "status",
-            "document_type", "document_number", "country", "metadata", "metrics_updated_at",
-        )  # fmt: skip
-
-    def prepare(self, result: StagingResult) -> dict:
-        return {"first_row": {}}
-
-    def check_block(self, block, context, result) -> None:
-        first_row = context["first_row"]
-        for row_number, row in block:
-            legacy_id = row["legacy_id"]
-            if legacy_id in first_row:
-                result.add_problem(
-                    row_number,
-                    "id",
-                    ERR_DUPLICATE_IN_FILE % {"value": legacy_id, "first": first_row[legacy_id]},
-                )
-            else:
-                first_row[legacy_id] = row_number
-        staged = set(
-            StagedCustomer.objects.filter(
-                batch=self.batch, legacy_id__in=[row["legacy_id"] for _n, row in block]
-            ).values_list("legacy_id", flat=True)
-        )
-        for row_number, row in block:
-            if row["legacy_id"] in staged:
-                result.add_problem(
-                    row_number, "id", ERR_ALREADY_STAGED % {"value": row["legacy_id"]}
-                )
-
-
-class ChildResource(StagingResource):
-    """A file whose rows belong to a customer of the batch, named by ``customer_id``."""
-
-    required_columns = ("customer_id",)
-
-    def prepare(self, result: StagingResult) -> dict:
-        return {"customers": selectors.batch_customer_ids(batch=self.batch)}
-
-    def check_block(self, block, context, result) -> None:
-        customers = context["customers"]
-        for row_number, row in block:
-            legacy_id = row.pop("customer_legacy_id")
-            pk = customers.get(legacy_id)
-            if pk is None:
-                result.add_problem(
-                    row_number,
-                    "customer_id",
-                    ERR_UNKNOWN_CUSTOMER % {"value": legacy_id, "batch": self.batch.name},
-                )
-            row["customer_id"] = pk
-
-
-def _customer_ref() -> Field:
-    return _text("customer_id", "customer_legacy_id", 255, required=True)
-
-
-class BalanceResource(ChildResource):
-    kind = "balances"
-    required_columns = ("customer_id", "reward_id", "amount")
-
-    customer = _customer_ref()
-    reward_id = Field(
-        attribute="reward_id", column_name="reward_id", widget=UUIDWidget(required=True)
-    )
-    amount = _decimal("amount", required=True)
-    expiration_date = _datetime("expiration_date")
-    brand_id = _text("brand_id", "brand_id", 255)
-    channel_id = _text("channel_id", "channel_id", 255)
-    store_id = _text("store_id", "store_id", 255)
-    issued_at = _datetime("issued_at")
-    funded_by = _text("funded_by", "funded_by", 255)
-
-    class Meta:
-        model = StagedBalance
-        name = gettext_lazy("balances")
-        fields = (
-            "customer", "reward_id", "amount", "expiration_date", "brand_id", "channel_id",
-            "store_id", "issued_at", "funded_by",
-        )  # fmt: skip
-
-
-class DeviceResource(ChildResource):
-    kind = "devices"
-    required_columns = ("customer_id", "device_token")
-
-    customer = _customer_ref()
-    device_token = _text("device_token", "device_token", 512, required=True)
-    platform = Field(
-        attribute="platform",
-        column_name="platform",
-        widget=ChoiceWidget(setting="MASIVO_DEVICE_PLATFORMS", upper=False),
-    )
-    model = _text("model", "model", 128)
-    os_version = _text("os_version", "os_version", 64)
-    expires_at = _datetime("expires_at")
-    created_at = _datetime("created_at")
-
-    class Meta:
-        model = StagedDevice
-        name = gettext_lazy("devices")
-        fields = (
-            "customer", "device_token", "platform", "model", "os_version", "expires_at",
-            "created_at",
-        )  # fmt: skip
-
-
-class MetricResource(ChildResource):
-    kind = "metrics"
-    required_columns = ("customer_id", "period")
-
-    customer = _customer_ref()
-    period = Field(attribute="period", column_name="period", widget=PeriodWidget())
-    period_from = _datetime("from", "period_from")
-    period_to = _datetime("to", "period_to")
-    tier_id = Field(attribute="tier_id", column_name="tier_id", widget=UUIDWidget())
-    last_visit = _datetime("last_visit")
-    last_session = _datetime("last_session")
-    spend_total = _decimal("spend_total")
-    number_of_purchases = Field(
-        attribute="number_of_purchases",
-        column_name="number_of_purchases",
-        widget=NonNegativeIntegerWidget(),
-    )
-
-    class Meta:
-        model = StagedMetric
-        name = gettext_lazy("metrics")
-        fields = (
-            "customer", "period", "period_from", "period_to", "tier_id", "last_visit",
-            "last_session", "spend_total", "number_of_purchases",
-        )  # fmt: skip
-
-    def prepare(self, result: StagingResult) -> dict:
-        context = super().prepare(result)
-        context["first_row"] = {}
-        return context
-
-    def check_block(self, block, context, result) -> None:
-        super().check_block(block, context, result)
-        first_row = context["first_row"]
-        for row_number, row in block:
-            key = (row["customer_id"], row["period"])
-            if row["customer_id"] is None:
-                continue
-            if key in first_row:
-                result.add_problem(
-                    row_number,
-                    "period",
-                    ERR_DUPLICATE_IN_FILE % {"value": row["period"], "first": first_row[key]},
-                )
-            else:
-                first_row[key] = row_number
-        staged = set(
-            StagedMetric.objects.filter(
-                customer_id__in=[row["customer_id"] for _n, row in block if row["customer_id"]]
-            ).values_list("customer_id", "period")
-        )
-        by_pk = {v: k for k, v in context["customers"].items()} if staged else {}
-        for row_number, row in block:
-            if (row["customer_id"], row["period"]) in staged:
-                result.add_problem(
-                    row_number,
-                    "period",
-                    ERR_PERIOD_STAGED
-                    % {"customer": by_pk[row["customer_id"]], "period": row["period"]},
-                )
-
-
-class NestedResource(StagingResource):
-    """One JSON document shaped like the endpoint's body: customers with their children."""
-
-    kind = "nested"
-
-    class Meta:
-        model = StagedCustomer
-        name = gettext_lazy("nested request body (JSON)")
-        fields = ()
-
-    @classmethod
-    def column_names(cls) -> list[str]:
-        return ['{"customers": [...]}']
-
-    def import_data(self, dataset, dry_run: bool = False, **kwargs) -> StagingResult:  # noqa: ARG002
-        result = StagingResult(
-            kind=self.kind, file_name=kwargs.get("file_name") or "", batch=self.batch
-        )
-        if not isinstance(dataset, NestedDocument):
-            result.add_problem(None, "", ERR_FLAT_EXPECTED)
-            return result
-        result.encoding = dataset.encoding
-        staged = nested.nested_parse(batch=self.batch, document=dataset, result=result)
-        if result.has_errors() or dry_run:
-            if not result.has_errors():
-                result.staged = staged.counts()
-            return result
-        try:
-            with transaction.atomic():
-                batch = services.batch_lock_for_import(batch=self.batch, user=self.user)
-                nested.nested_write(batch=batch, staging=staged, result=result)
-                if result.has_errors():
-                    raise _Rollback
-                result.staged = staged.counts()
-                services.batch_add_counts(batch=batch, counts=result.staged)
-        except _Rollback:
-            result.staged = {}
-        except services.BatchStateError as exc:
-            result.add_problem(None, "", " ".join(exc.messages))
-        return result
-
-
-STAGING_RESOURCES = [
-    CustomerResource,
-    BalanceResource,
-    DeviceResource,
-    MetricResource,
-    NestedResource,
-]
-RESOURCES_BY_KIND = {r.kind: r for r in STAGING_RESOURCES}
