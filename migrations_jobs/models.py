@@ -297,6 +297,8 @@ class PacingState(models.Model):
     next_slot_at = models.DateTimeField(_("next request not before"), null=True, blank=True)
     # When the latest request known to have left did: how long Masivo has been idle.
     last_left_at = models.DateTimeField(_("last request left at"), null=True, blank=True)
+    # The latest requests' round trips (leaving to answer, in seconds), oldest first.
+    round_trips = models.JSONField(_("recent round trips (s)"), default=list, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

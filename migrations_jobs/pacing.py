@@ -11,10 +11,15 @@ worker on every host sees the same clock of slots:
   not delay the request. The next slot opens the interval (and a small margin) after it.
 - The moment a request really left (its headers written to the socket, after any
   connection setup) comes back with its answer; a request that left later than its slot
-  moves the next slot back by as much. The first request after Masivo has been idle
-  (``IDLE_S``) may meet a cold server that counts it late: the next slot then opens an
-  interval after its answer, the one moment by which it was surely counted. A
-  ``Retry-After`` or an exhausted ``X-RateLimit-Remaining`` pushes the slot further.
+  moves the next slot back by as much.
+- Masivo counts a request somewhere between its leaving and its answer, normally early:
+  most of an answer's time is Masivo's work after counting. A request whose answer took
+  far longer than usual (``SLOW_FACTOR`` times the median of the last round trips) may
+  have met a cold or busy server that counted it late, so the next slot moves back by the
+  difference. Until enough round trips are known, and for the first request after
+  Masivo has been idle (``IDLE_S``), the next slot opens an interval after the answer:
+  the one moment by which the request was surely counted.
+- A ``Retry-After`` or an exhausted ``X-RateLimit-Remaining`` pushes the slot further.
 - ``PacingSlot`` rows are the slots booked in the last hour, for the hourly cap (a sliding
   window: a slot frees exactly one hour after it opened).
 
@@ -26,6 +31,7 @@ their clocks in sync (NTP); the database serialises decisions.
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -51,6 +57,11 @@ LEAD_S = 0.03
 # After this long without a request, the next one may meet a cold server (a process
 # starting, caches to fill) that counts it well after it arrived.
 IDLE_S = 60.0
+# Round trips (leaving to answer) kept to tell a usual one from a slow one; how many must
+# be known first; how many times the usual one a round trip must take to count as slow.
+ROUND_TRIPS_KEPT = 20
+ROUND_TRIPS_KNOWN = 5
+SLOW_FACTOR = 2.0
 # Longest push a rate-limit header may cause, so a nonsense header cannot stall every job.
 MAX_DEFER_S = 2 * 60 * 60
 
@@ -169,6 +180,22 @@ def pacing_pause_from_answer(
     return now + dt.timedelta(seconds=max(pauses))
 
 
+def _counted_by(
+    *, left_at: dt.datetime, answered_at: dt.datetime, state: PacingState
+) -> dt.datetime:
+    """The latest moment Masivo may be taken to have counted a request (see the module's
+    docstring): when it left, unless its answer says it may have been counted later."""
+    usual = state.round_trips or []
+    idle = state.last_left_at is None or ((left_at - state.last_left_at).total_seconds() > IDLE_S)
+    if idle or len(usual) < ROUND_TRIPS_KNOWN:
+        return answered_at
+    round_trip = (answered_at - left_at).total_seconds()
+    median = statistics.median(usual)
+    if round_trip > SLOW_FACTOR * median:
+        return left_at + dt.timedelta(seconds=round_trip - median)
+    return left_at
+
+
 def pacing_note_answer(
     *,
     retry_after_s: float | None,
@@ -180,8 +207,8 @@ def pacing_note_answer(
     request may leave before, if the answer's rate-limit headers set one.
 
     With ``left_at`` (when the request really left), the next slot also opens at least an
-    interval (and the margin) after it, or after ``now`` when the request was the first
-    after an idle spell (see the module's docstring).
+    interval (and the margin) after the moment Masivo may have counted the request: when
+    it left, or later when its answer hints at a late count (see the module's docstring).
     """
     now = now or timezone.now()
     until = pacing_pause_from_answer(retry_after_s=retry_after_s, ratelimit=ratelimit, now=now)
@@ -190,18 +217,19 @@ def pacing_note_answer(
         if until is not None:
             pacing_defer(until=until)
         return until
+    left_at = min(left_at, now)
     with transaction.atomic():
         state = _locked_state()
-        idle = state.last_left_at is None or (
-            (left_at - state.last_left_at).total_seconds() > IDLE_S
-        )
-        later = [(now if idle else left_at) + dt.timedelta(seconds=spacing)]
+        counted = _counted_by(left_at=left_at, answered_at=now, state=state)
+        later = [counted + dt.timedelta(seconds=spacing)]
         if until is not None:
             later.append(until)
         if state.next_slot_at is not None:
             later.append(state.next_slot_at)
         state.next_slot_at = max(later)
+        round_trip = round((now - left_at).total_seconds(), 6)
+        state.round_trips = [*(state.round_trips or []), round_trip][-ROUND_TRIPS_KEPT:]
         if state.last_left_at is None or left_at > state.last_left_at:
             state.last_left_at = left_at
-        state.save(update_fields=["next_slot_at", "last_left_at", "updated_at"])
+        state.save(update_fields=["next_slot_at", "last_left_at", "round_trips", "updated_at"])
     return until

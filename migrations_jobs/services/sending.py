@@ -202,12 +202,16 @@ def chunk_send(
             answer = _request_send(client=own_client, body=body)
     else:
         answer = _request_send(client=client, body=body)
+    answered_at = timezone.now()
     status = chunk_record(chunk_id=chunk_id, worker=worker, answer=answer, started_at=started_at)
     left_at = answer.left_at
     if left_at is None and answer.status_code is not None:
         # Answered, so it left; the transport did not say when (no connection trace).
         left_at = started_at
     pacing_note_answer(
-        retry_after_s=answer.retry_after_s, ratelimit=answer.ratelimit, left_at=left_at
+        retry_after_s=answer.retry_after_s,
+        ratelimit=answer.ratelimit,
+        now=answered_at,
+        left_at=left_at,
     )
     return ChunkSendReport(chunk_id=chunk_id, status=status, outcome=answer.outcome)

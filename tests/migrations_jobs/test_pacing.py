@@ -13,6 +13,8 @@ from migrations_jobs.pacing import (
     IDLE_S,
     LEAD_S,
     MARGIN_S,
+    ROUND_TRIPS_KEPT,
+    ROUND_TRIPS_KNOWN,
     Booking,
     pacing_defer,
     pacing_margin_s,
@@ -103,9 +105,20 @@ def test_retry_after_pushes_the_next_slot_for_everyone(db, paced):
     assert pacing_reserve(now=at(31)) == booked(31)
 
 
-def warm(at_s: float) -> None:
-    """A request left at ``at_s`` and was answered: Masivo is not idle."""
-    PacingState.objects.update_or_create(pk=1, defaults={"last_left_at": at(at_s)})
+def warm(at_s: float, round_trips: tuple[float, ...] = (0.04,) * 10) -> None:
+    """Requests went and came back, the last leaving at ``at_s``: Masivo is warm, and its
+    usual round trip is known."""
+    PacingState.objects.update_or_create(
+        pk=1, defaults={"last_left_at": at(at_s), "round_trips": list(round_trips)}
+    )
+
+
+def note(*, left: float, answered: float) -> None:
+    pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(answered), left_at=at(left))
+
+
+def next_slot() -> dt.datetime:
+    return PacingState.objects.get().next_slot_at
 
 
 def test_a_request_that_left_late_moves_the_next_slot_back(db, paced):
@@ -113,33 +126,68 @@ def test_a_request_that_left_late_moves_the_next_slot_back(db, paced):
     pacing_reserve(now=at(0))
 
     # Its slot opened at 0 s; it left at 0.3 s (a new connection, a busy host).
-    pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(0.5), left_at=at(0.3))
+    note(left=0.3, answered=0.34)
 
-    assert PacingState.objects.get().next_slot_at == at(5.3 + MARGIN_S)
+    assert next_slot() == at(5.3 + MARGIN_S)
 
 
 def test_a_request_that_left_on_its_slot_keeps_the_next_slot(db, paced):
     warm(-5)
     pacing_reserve(now=at(0))
 
-    pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(0.1), left_at=at(0))
+    note(left=0, answered=0.05)
 
-    assert PacingState.objects.get().next_slot_at == at(5 + MARGIN_S)
+    assert next_slot() == at(5 + MARGIN_S)
 
 
-@pytest.mark.parametrize("last_left", [None, -IDLE_S - 1])
-def test_the_first_request_after_an_idle_spell_holds_the_next_slot_until_its_answer(
-    db, paced, last_left
-):
-    if last_left is not None:
-        warm(last_left)
+def test_a_far_slower_answer_than_usual_moves_the_next_slot_back_by_the_difference(db, paced):
+    warm(-5, round_trips=(0.03, 0.04, 0.04, 0.05, 0.06))
+    pacing_reserve(now=at(0))
+
+    # Usually 0.04 s; this one took 0.3 s: Masivo may have counted it 0.26 s late.
+    note(left=0, answered=0.3)
+
+    assert next_slot() == at(5.26 + MARGIN_S)
+
+
+def test_a_somewhat_slower_answer_keeps_the_next_slot(db, paced):
+    warm(-5, round_trips=(0.03, 0.04, 0.04, 0.05, 0.06))
+    pacing_reserve(now=at(0))
+
+    # Slower than usual, but less than twice: the difference is Masivo's work after
+    # counting, not a late count.
+    note(left=0, answered=0.07)
+
+    assert next_slot() == at(5 + MARGIN_S)
+
+
+@pytest.mark.parametrize(
+    "known",
+    [
+        pytest.param(None, id="first request"),
+        pytest.param((-IDLE_S - 1, (0.04,) * 10), id="after an idle spell"),
+        pytest.param((-5, (0.04,) * (ROUND_TRIPS_KNOWN - 1)), id="too few round trips known"),
+    ],
+)
+def test_without_a_usual_round_trip_the_next_slot_waits_for_the_answer(db, paced, known):
+    if known is not None:
+        warm(*known)
     pacing_reserve(now=at(0))
 
     # A cold server took 0.4 s to answer: it may have counted the request that late.
-    pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(0.4), left_at=at(0))
+    note(left=0, answered=0.4)
 
-    assert PacingState.objects.get().next_slot_at == at(5.4 + MARGIN_S)
-    assert PacingState.objects.get().last_left_at == at(0)
+    assert next_slot() == at(5.4 + MARGIN_S)
+
+
+def test_round_trips_are_remembered_up_to_a_limit(db, paced):
+    for n in range(ROUND_TRIPS_KEPT + 5):
+        note(left=10 * n, answered=10 * n + 0.001 * n)
+
+    state = PacingState.objects.get()
+    assert len(state.round_trips) == ROUND_TRIPS_KEPT
+    assert state.round_trips[-1] == pytest.approx(0.001 * (ROUND_TRIPS_KEPT + 4))
+    assert state.last_left_at == at(10 * (ROUND_TRIPS_KEPT + 4))
 
 
 def test_a_request_that_never_left_moves_nothing(db, paced):
@@ -147,7 +195,7 @@ def test_a_request_that_never_left_moves_nothing(db, paced):
 
     pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(3), left_at=None)
 
-    assert PacingState.objects.get().next_slot_at == at(5 + MARGIN_S)
+    assert next_slot() == at(5 + MARGIN_S)
     assert PacingState.objects.get().last_left_at is None
 
 
