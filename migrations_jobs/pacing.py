@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+from collections import deque
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -90,6 +91,27 @@ class Booking:
     @property
     def is_booked(self) -> bool:
         return self.leave_at is not None
+
+
+class DepartureLag:
+    """How long after a process hands a request to the client it leaves (token lookup,
+    building it, the connection pool): the quickest of this process's recent requests.
+
+    A worker starts a request that much before its slot, so it leaves on the slot rather
+    than a little after it, which would push every later slot back by as much. The
+    quickest, so that no request leaves before its slot: a slower one leaves a little
+    late, and the next slot then moves back (see ``pacing_note_answer``)."""
+
+    def __init__(self, *, kept: int = ROUND_TRIPS_KEPT, most_s: float = LEAD_S) -> None:
+        self._lags: deque[float] = deque(maxlen=kept)
+        self._most_s = most_s
+
+    def estimate_s(self) -> float:
+        return min(min(self._lags, default=0.0), self._most_s)
+
+    def note(self, *, handed_at: dt.datetime, left_at: dt.datetime | None) -> None:
+        if left_at is not None:
+            self._lags.append(max(0.0, (left_at - handed_at).total_seconds()))
 
 
 def _locked_state() -> PacingState:

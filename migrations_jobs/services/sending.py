@@ -14,7 +14,7 @@ from django.utils import timezone
 from customers.payload import body_bytes, customer_payloads
 from migrations_jobs.client import SEND_ERRORS, MasivoAuthError, MasivoClient
 from migrations_jobs.models import JobChunk, MigrationJob
-from migrations_jobs.pacing import Booking, pacing_note_answer, pacing_reserve
+from migrations_jobs.pacing import Booking, DepartureLag, pacing_note_answer, pacing_reserve
 from migrations_jobs.services.base import (
     LEASE_CLEARED,
     SLEEP_MAX_S,
@@ -32,6 +32,8 @@ from migrations_jobs.services.outcomes import (
 )
 
 logger = logging.getLogger("migrations_jobs")
+# This process's lag between handing a request to the client and its leaving.
+_departure_lag = DepartureLag()
 
 
 def chunk_claim(*, job_id: int, worker: str, now: dt.datetime | None = None) -> JobChunk | None:
@@ -193,7 +195,7 @@ def chunk_send(
         time.sleep(wait)
 
     # The slot was booked a moment before it opens (pacing.LEAD_S): leave on it.
-    early_s = (booking.leave_at - timezone.now()).total_seconds()
+    early_s = (booking.leave_at - timezone.now()).total_seconds() - _departure_lag.estimate_s()
     if early_s > 0:
         time.sleep(early_s)
     started_at = timezone.now()
@@ -203,6 +205,7 @@ def chunk_send(
     else:
         answer = _request_send(client=client, body=body)
     answered_at = timezone.now()
+    _departure_lag.note(handed_at=started_at, left_at=answer.left_at)
     status = chunk_record(chunk_id=chunk_id, worker=worker, answer=answer, started_at=started_at)
     left_at = answer.left_at
     if left_at is None and answer.status_code is not None:

@@ -16,6 +16,7 @@ from migrations_jobs.pacing import (
     ROUND_TRIPS_KEPT,
     ROUND_TRIPS_KNOWN,
     Booking,
+    DepartureLag,
     pacing_defer,
     pacing_margin_s,
     pacing_note_answer,
@@ -278,3 +279,21 @@ def test_concurrent_reservations_get_one_slot(transactional_db, paced):
     assert [booking for booking in bookings if booking.is_booked] == [booked(0)]
     assert all(booking.wait_s > 0 for booking in bookings if not booking.is_booked)
     assert PacingState.objects.get().next_slot_at == at(5 + MARGIN_S)
+
+
+def test_departure_lag_is_the_quickest_recent_one_and_at_most_the_lead():
+    lag = DepartureLag(kept=3)
+    assert lag.estimate_s() == 0.0
+
+    for seconds in (0.004, 0.002, 0.003):
+        lag.note(handed_at=at(0), left_at=at(seconds))
+    lag.note(handed_at=at(0), left_at=None)  # never left: says nothing
+    assert lag.estimate_s() == pytest.approx(0.002)
+
+    lag.note(handed_at=at(0), left_at=at(0.005))  # the 0.004 s one is forgotten
+    lag.note(handed_at=at(0), left_at=at(0.006))  # and the 0.002 s one
+    assert lag.estimate_s() == pytest.approx(0.003)
+
+    for _ in range(3):
+        lag.note(handed_at=at(0), left_at=at(1))
+    assert lag.estimate_s() == LEAD_S
