@@ -212,6 +212,12 @@ class StagedCustomer(models.Model):
             models.Index(fields=["legacy_id", "outcome"], name="customer_legacy_outcome_idx"),
             models.Index(fields=["batch", "is_valid"], name="customer_batch_valid_idx"),
             models.Index(fields=["batch", "outcome"], name="customer_batch_outcome_idx"),
+            # A job's failed customers, in staging order: the job page lists the first few.
+            models.Index(
+                fields=["outcome_job_id", "outcome", "id"],
+                name="customer_job_outcome_idx",
+                condition=models.Q(outcome_job_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -199,7 +199,9 @@ def job_retryable_chunks(*, job: MigrationJob) -> tuple[int, int]:
 def job_failed_customers(*, job: MigrationJob) -> QuerySet[StagedCustomer]:
     """The customers whose outcome in this job is ``failed``, in the order they were staged,
     each with ``chunk_sequence``: the number of the chunk that failed them."""
-    chunk_sequence = JobChunk.objects.filter(pk=OuterRef("outcome_chunk_id")).values("sequence")
+    chunk_sequence = (
+        JobChunk.objects.filter(pk=OuterRef("outcome_chunk_id")).order_by().values("sequence")
+    )
     return (
         StagedCustomer.objects.filter(
             batch_id=job.batch_id, outcome_job_id=job.pk, outcome=Outcome.FAILED
