@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -84,6 +85,8 @@ def broker_purge() -> None:
 class WorkerProcess:
     process: subprocess.Popen
     log_path: Path
+    # The node name a worker answers remote control under ("" for beat).
+    hostname: str = ""
 
     @property
     def is_running(self) -> bool:
@@ -123,13 +126,21 @@ def worker_environment(*, base_url: str, env: dict[str, object]) -> dict[str, st
     return environment
 
 
-def worker_start(*, base_url: str, concurrency: int = 1, **env: object) -> WorkerProcess:
-    """Start ``celery worker`` on the test database and broker; wait until it is ready."""
-    environment = worker_environment(base_url=base_url, env=env)
-    run_dir = Path(settings.VAR_DIR) / "workers"
-    run_dir.mkdir(parents=True, exist_ok=True)
+def worker_run_dir() -> Path:
+    """Where worker and beat processes run and log: inside the test run's var folder."""
+    folder = Path(settings.VAR_DIR) / "workers"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def worker_start(
+    *, base_url: str, concurrency: int = 1, loglevel: str = "INFO", **env: object
+) -> WorkerProcess:
+    """Start ``celery worker`` on the test database and broker; wait until it is ready.
+    Remote control reaches it under ``WorkerProcess.hostname``."""
     name = uuid.uuid4().hex[:10]
-    log_path = run_dir / f"{name}.log"
+    hostname = f"test-{name}@{socket.gethostname()}"
+    log_path = worker_run_dir() / f"{name}.log"
     command = [
         sys.executable,
         "-m",
@@ -139,23 +150,23 @@ def worker_start(*, base_url: str, concurrency: int = 1, **env: object) -> Worke
         "worker",
         "--pool=prefork",
         f"--concurrency={concurrency}",
-        "--loglevel=INFO",
+        f"--loglevel={loglevel}",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
-        f"--hostname=test-{name}@%h",
+        f"--hostname={hostname}",
     ]
     with log_path.open("wb") as log:
         # The worker's cwd is the var folder, so whatever it writes stays there.
         process = subprocess.Popen(
             command,
-            cwd=run_dir,
-            env=environment,
+            cwd=worker_run_dir(),
+            env=worker_environment(base_url=base_url, env=env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    worker = WorkerProcess(process=process, log_path=log_path)
+    worker = WorkerProcess(process=process, log_path=log_path, hostname=hostname)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while " ready." not in worker.log():
         if not worker.is_running:
@@ -169,14 +180,14 @@ def worker_start(*, base_url: str, concurrency: int = 1, **env: object) -> Worke
 
 @pytest.fixture(name="start_worker")
 def start_worker_fixture(masivo: str) -> Iterator[Callable[..., WorkerProcess]]:
-    """``start_worker(concurrency=1, MIGRATION_MIN_INTERVAL_S=0.5, ...)`` starts a worker
-    against the sandbox of ``masivo``; every worker started is killed at teardown, before
-    the test database is flushed."""
+    """``start_worker(concurrency=1, loglevel="INFO", MIGRATION_MIN_INTERVAL_S=0.5, ...)``
+    starts a worker against the sandbox of ``masivo``; every worker started is killed at
+    teardown, before the test database is flushed."""
     broker_purge()
     started: list[WorkerProcess] = []
 
-    def start(*, concurrency: int = 1, **env: object) -> WorkerProcess:
-        worker = worker_start(base_url=masivo, concurrency=concurrency, **env)
+    def start(*, concurrency: int = 1, loglevel: str = "INFO", **env: object) -> WorkerProcess:
+        worker = worker_start(base_url=masivo, concurrency=concurrency, loglevel=loglevel, **env)
         started.append(worker)
         return worker
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -30,12 +29,13 @@ from migrations_jobs.sandbox.models import SandboxRequest
 from migrations_jobs.sandbox.services import sandbox_arrivals, sandbox_received_ids
 from tests.api.conftest import api, as_user, upload  # noqa: F401 (fixtures)
 from tests.factories import UserFactory
-from tests.worker import (
+from tests.worker import (  # noqa: F401 (start_worker_fixture is a fixture)
     POLL_S,
     READY_TIMEOUT_S,
     WorkerProcess,
-    broker_purge,
+    start_worker_fixture,
     worker_environment,
+    worker_run_dir,
 )
 
 OPERATOR_PERMS = [
@@ -72,66 +72,6 @@ def figure(test: str, **values) -> str:
 # --- worker and beat processes ---------------------------------------------------------------
 
 
-@dataclass
-class Worker(WorkerProcess):
-    """A worker process and the node name it answers remote control under."""
-
-    hostname: str = ""
-
-
-def _run_dir() -> Path:
-    folder = Path(settings.VAR_DIR) / "workers"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def worker_launch(
-    *, base_url: str, concurrency: int = 1, loglevel: str = "INFO", **env: object
-) -> Worker:
-    """Start ``celery worker`` on the test database and broker; wait until it is ready.
-
-    Like ``tests.worker.worker_start``, with a log level of choice and remote control
-    reachable under ``Worker.hostname``.
-    """
-    name = uuid.uuid4().hex[:10]
-    hostname = f"reliab-{name}@{socket.gethostname()}"
-    log_path = _run_dir() / f"{name}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--pool=prefork",
-        f"--concurrency={concurrency}",
-        f"--loglevel={loglevel}",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        f"--hostname={hostname}",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=_run_dir(),
-            env=worker_environment(base_url=base_url, env=env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    worker = Worker(process=process, log_path=log_path, hostname=hostname)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while " ready." not in worker.log():
-        if not worker.is_running:
-            pytest.fail(f"The worker exited before it was ready:\n{worker.log()[-5000:]}")
-        if time.monotonic() > deadline:
-            worker.kill()
-            pytest.fail(f"The worker was not ready in time:\n{worker.log()[-5000:]}")
-        time.sleep(POLL_S)
-    return worker
-
-
 # Beat as deployed (``celery beat``), with the sweep every ``interval`` seconds instead of
 # every minute, so a test need not wait for it.
 BEAT_PROGRAM = """
@@ -145,12 +85,12 @@ app.start(["beat", "--loglevel=INFO", "--schedule", sys.argv[2]])
 def beat_launch(*, base_url: str, interval_s: float) -> WorkerProcess:
     """Start ``celery beat`` publishing the jobs sweep every ``interval_s`` seconds."""
     name = uuid.uuid4().hex[:10]
-    log_path = _run_dir() / f"beat-{name}.log"
-    schedule = _run_dir() / f"beat-{name}.schedule"
+    log_path = worker_run_dir() / f"beat-{name}.log"
+    schedule = worker_run_dir() / f"beat-{name}.schedule"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-c", BEAT_PROGRAM, str(interval_s), str(schedule)],
-            cwd=_run_dir(),
+            cwd=worker_run_dir(),
             env=worker_environment(base_url=base_url, env={}),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -164,24 +104,6 @@ def beat_launch(*, base_url: str, interval_s: float) -> WorkerProcess:
             pytest.fail(f"Beat did not start:\n{beat.log()[-5000:]}")
         time.sleep(POLL_S)
     return beat
-
-
-@pytest.fixture
-def start_worker(masivo: str) -> Iterator[Callable[..., Worker]]:
-    """``start_worker(concurrency=1, loglevel="INFO", SOME_SETTING=value)``; every worker
-    started is killed at teardown, before the test database is flushed."""
-    broker_purge()
-    started: list[WorkerProcess] = []
-
-    def start(*, concurrency: int = 1, loglevel: str = "INFO", **env: object) -> Worker:
-        worker = worker_launch(base_url=masivo, concurrency=concurrency, loglevel=loglevel, **env)
-        started.append(worker)
-        return worker
-
-    yield start
-    for process in started:
-        process.kill()
-    broker_purge()
 
 
 @pytest.fixture
