@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from customers.payload import body_bytes, customer_payloads
+from customers.payload import customers_body
 from migrations_jobs.client import SEND_ERRORS, MasivoAuthError, MasivoClient
 from migrations_jobs.models import JobChunk, MigrationJob
 from migrations_jobs.pacing import Booking, DepartureLag, pacing_note_answer, pacing_reserve
@@ -164,7 +164,7 @@ def chunk_send(
     chunk = JobChunk.objects.get(pk=chunk_id)
     if chunk.status != ChunkStatus.SENDING or chunk.lease_owner != worker:
         return ChunkSendReport(chunk_id=chunk_id, status=chunk.status)
-    body = body_bytes(customer_payloads(chunk.customer_ids))
+    body = customers_body(chunk.customer_ids)
     owned = JobChunk.objects.filter(pk=chunk_id, status=ChunkStatus.SENDING, lease_owner=worker)
     while True:
         _token_ready(client)

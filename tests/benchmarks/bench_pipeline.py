@@ -4,8 +4,8 @@ Each run takes the batch that the admin import staged in the same run (the bench
 files, see bench_staging), then measures:
 
 - validation: ``batch_validate`` of the whole batch;
-- payload: one request body of 1000 customers from staging (``customer_payloads`` and
-  ``body_bytes``), and the queries it takes for chunks of 1 to 1000 customers;
+- payload: one request body of 1000 customers from staging (``customers_body``, as a
+  worker builds it before sending), and the queries it takes for 1 to 1000 customers;
 - sending (PostgreSQL): the approved batch submitted and sent to the sandbox by a real
   Celery worker, no pacing and no latency, from submission to the job's end; and the
   reference script (``references.plain_send``) sending the same files to the same
@@ -21,7 +21,7 @@ from django.db import connection, reset_queries
 from django.test.utils import CaptureQueriesContext
 
 from customers.models import StagingBatch
-from customers.payload import batch_chunks, body_bytes, customer_payloads
+from customers.payload import batch_chunks, customers_body
 from customers.services import batch_approve
 from customers.staging import batch_stage_file
 from customers.validation import batch_validate
@@ -55,13 +55,13 @@ def _payload_figures(batch: StagingBatch) -> dict:
     timings = []
     for _ in range(PAYLOAD_REPEATS):
         started = time.perf_counter()
-        body = body_bytes(customer_payloads(ids))
+        body = customers_body(ids)
         timings.append(time.perf_counter() - started)
     queries = {}
     for size in PAYLOAD_SIZES:
         reset_queries()
         with CaptureQueriesContext(connection) as captured:
-            body_bytes(customer_payloads(ids[:size]))
+            customers_body(ids[:size])
         queries[size] = len(captured.captured_queries)
     return {
         "payload_ms": statistics.median(timings) * 1000,

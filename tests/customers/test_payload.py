@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from customers.contract import MigrateRequestSerializer, request_checker
 from customers.models import StagedBalance, StagedCustomer, StagedDevice, StagedMetric
@@ -16,6 +17,7 @@ from customers.payload import (
     body_bytes,
     customer_payloads,
     customer_payloads_by_pk,
+    customers_body,
     number_text,
     payload_fingerprint,
 )
@@ -29,6 +31,8 @@ from tests.factories import (
 )
 
 UTC = dt.UTC
+# PostgreSQL writes the JSON in one query; elsewhere it takes one query per table.
+PAYLOAD_QUERIES = 1 if connection.vendor == "postgresql" else 4
 TIER = uuid.UUID("3c90c3cc-0d44-4b50-8888-8dd25736052a")
 
 
@@ -190,14 +194,14 @@ def test_payloads_hold_only_the_customers_asked_for(batch, span):
     assert customer_payloads_by_pk([other[0], ids[1]]).keys() == {other[0], ids[1]}
 
 
-def test_date_times_keep_microseconds_only_when_present(batch):
+def test_date_times_keep_fractions_of_a_second_only_when_present(batch):
     customer = CustomerFactory(
         batch=batch,
         registration_date=dt.datetime(2023, 11, 7, 5, 31, 56, 250000, tzinfo=UTC),
         dob=dt.datetime(1990, 4, 1, tzinfo=UTC),
     )
     (payload,) = customer_payloads([customer.pk])
-    assert payload["registration_date"] == "2023-11-07T05:31:56.250000Z"
+    assert payload["registration_date"] == "2023-11-07T05:31:56.25Z"
     assert payload["dob"] == "1990-04-01T00:00:00Z"
 
 
@@ -271,10 +275,12 @@ def test_body_refuses_values_json_cannot_hold():
 def test_query_count_is_the_same_for_ten_and_a_thousand_customers(batch, django_assert_num_queries):
     few = stage_customers(batch, 10)
     many = stage_customers(batch, 1000)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(PAYLOAD_QUERIES):
         assert len(customer_payloads(few)) == 10
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(PAYLOAD_QUERIES):
         payloads = customer_payloads(many)
+    with django_assert_num_queries(PAYLOAD_QUERIES):
+        assert customers_body(many) == body_bytes(payloads)
     assert len(payloads) == 1000
     assert all(len(p["balance"]) == len(p["devices"]) == 1 for p in payloads)
     assert all(set(p["metrics"]) == {"lifetime"} for p in payloads)
@@ -331,8 +337,8 @@ def test_dry_run_builds_one_body_at_a_time(batch, django_assert_num_queries):
     stage_customers(batch, 5, is_valid=True)
     lines = batch_dry_run_lines(batch=batch, chunk_size=2)
     assert inspect.isgenerator(lines)
-    # One query for the chunk's ids, four for its payloads: nothing read ahead.
-    with django_assert_num_queries(5):
+    # One query for the chunk's ids, the rest for its payloads: nothing read ahead.
+    with django_assert_num_queries(1 + PAYLOAD_QUERIES):
         first = next(lines)
     assert len(json.loads(first)["customers"]) == 2
 

@@ -1,0 +1,59 @@
+"""What a batch sends: its customers, one request's worth at a time, and their bodies."""
+
+import hashlib
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from customers.contract import MAX_CUSTOMERS_PER_REQUEST
+from customers.models import StagedCustomer, StagingBatch
+
+
+def batch_send_queryset(batch: StagingBatch) -> QuerySet[StagedCustomer]:
+    """The customers a job sends for ``batch``: valid and not excluded, in pk order."""
+    return StagedCustomer.objects.filter(batch=batch, is_valid=True, is_excluded=False).order_by(
+        "pk"
+    )
+
+
+def _chunk_size(chunk_size: int | None) -> int:
+    size = settings.MIGRATION_CHUNK_SIZE if chunk_size is None else chunk_size
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, not {size}")
+    return min(size, MAX_CUSTOMERS_PER_REQUEST)
+
+
+def batch_chunks(*, batch: StagingBatch, chunk_size: int | None = None) -> Iterator[list[int]]:
+    """The pks a job sends, in pk order, one request's worth at a time.
+
+    Reads one chunk per query (keyset pagination), so no cursor stays open between chunks
+    and memory holds one chunk, whatever the size of the batch.
+    """
+    size = _chunk_size(chunk_size)
+    queryset = batch_send_queryset(batch).values_list("pk", flat=True)
+    last = 0
+    while True:
+        ids = list(queryset.filter(pk__gt=last)[:size])
+        if not ids:
+            return
+        yield ids
+        if len(ids) < size:
+            return
+        last = ids[-1]
+
+
+def batch_dry_run_lines(*, batch: StagingBatch, chunk_size: int | None = None) -> Iterator[bytes]:
+    """Every request body the batch would send, one per line (JSON Lines), built lazily."""
+    from customers.payload import customers_body
+
+    for ids in batch_chunks(batch=batch, chunk_size=chunk_size):
+        yield customers_body(ids) + b"\n"
+
+
+def payload_fingerprint(*, batch: StagingBatch) -> str:
+    """SHA-256 over every request body the batch would send (as ``batch_dry_run_lines``)."""
+    digest = hashlib.sha256()
+    for line in batch_dry_run_lines(batch=batch):
+        digest.update(line)
+    return digest.hexdigest()

@@ -1,0 +1,190 @@
+"""Payloads written in Python from ``.values_list()`` rows: the way on every database but
+PostgreSQL (which writes the JSON itself, see ``customers.payload.sql``).
+
+One query per table, whatever the number of customers. Numbers stay exact ``Decimal``
+values; ``body_bytes`` writes them.
+"""
+
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db.models import CharField, F, Func, Model, Q
+
+from customers.contract import format_datetime
+from customers.models import StagedBalance, StagedCustomer, StagedDevice, StagedMetric
+from customers.payload import spec
+
+
+def datetime_text(value: datetime | str) -> str:
+    """A date-time column as the contract writes it, from what ``_AsText`` selected: text
+    from PostgreSQL, a naive value in UTC from SQLite, an aware one elsewhere. Fractions
+    of a second are written only when present, without trailing zeros (``05:31:56.25Z``),
+    as PostgreSQL writes them."""
+    if isinstance(value, str):
+        text = value[:-1]
+    elif value.tzinfo is None:
+        text = value.isoformat()
+    else:
+        text = format_datetime(value)[:-1]
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text + "Z"
+
+
+def uuid_text(value: uuid.UUID | str) -> str:
+    """A UUID column as text; SQLite stores 32 hex digits without dashes."""
+    if isinstance(value, str) and len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(value)
+
+
+class _AsText(Func):
+    """A date-time or UUID column, selected without Django's conversion to Python objects.
+
+    Converting is what building a payload would mostly spend its time on, only to turn the
+    objects back into text. PostgreSQL writes the text itself (date-times in UTC as
+    ``2023-11-07T05:31:56.000000Z``); SQLite hands over what it stores (hex UUIDs, and
+    date-times that its driver reads as naive values in UTC). ``datetime_text`` and
+    ``uuid_text`` finish either.
+    """
+
+    output_field = CharField()
+    template = "%(expressions)s"
+    postgresql_templates = {
+        "datetime": (
+            "to_char(%(expressions)s AT TIME ZONE 'UTC', "
+            """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+        ),
+        "uuid": "(%(expressions)s)::text",
+    }
+
+    def __init__(self, column: str, *, kind: str):
+        super().__init__(F(column))
+        self.kind = kind
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = self.postgresql_templates[self.kind]
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+_WRITERS: dict[str, Callable[[Any], Any]] = {"datetime": datetime_text, "uuid": uuid_text}
+
+
+class _Table:
+    """What to select from one staging table, and how to write each value read."""
+
+    def __init__(self, model: type[Model], fields: spec.Spec):
+        kinds = [spec.field_kind(model, column) for _, column in fields]
+        self.select = [
+            _AsText(column, kind=kind) if kind in _WRITERS else column
+            for (_, column), kind in zip(fields, kinds, strict=True)
+        ]
+        self.writers = tuple(
+            (key, _WRITERS.get(kind)) for (key, _), kind in zip(fields, kinds, strict=True)
+        )
+
+    def fill(self, values: Iterable) -> dict:
+        """Present values under their JSON keys, written the contract's way; absent ones
+        (null or "") left out."""
+        return {
+            key: value if write is None else write(value)
+            for (key, write), value in zip(self.writers, values, strict=True)
+            if value is not None and value != ""
+        }
+
+
+_CUSTOMERS = _Table(StagedCustomer, (*spec.CUSTOMER, spec.METRICS_UPDATED_AT))
+_METRICS = _Table(StagedMetric, spec.METRIC)
+_BALANCES = _Table(StagedBalance, spec.BALANCE)
+_DEVICES = _Table(StagedDevice, (spec.DEVICE_TOKEN, *spec.DEVICE_INFO, *spec.DEVICE_DATES))
+_INFO_KEYS = tuple(key for key, _ in spec.DEVICE_INFO)
+_DATE_KEYS = tuple(key for key, _ in spec.DEVICE_DATES)
+_UPDATED_AT = spec.METRICS_UPDATED_AT[0]
+
+
+def _ids_filter(field: str, ids: list[int]) -> Q:
+    """``field`` among ``ids``. Ids close together (a chunk of one batch, as validation and
+    jobs ask for) become a range: a thousand-parameter IN list costs more to send and plan
+    than the rows it selects. Rows in the range but not in ``ids`` are dropped by the
+    caller; the range is at most twice as wide as the list."""
+    low, high = min(ids), max(ids)
+    if high - low < 2 * len(ids):
+        return Q(**{f"{field}__gte": low, f"{field}__lte": high})
+    return Q(**{f"{field}__in": ids})
+
+
+def _period_key(entry: tuple[str, dict]) -> tuple[int, str]:
+    return spec.PERIOD_ORDER.get(entry[0], len(spec.PERIOD_ORDER)), entry[0]
+
+
+def payloads_from_rows(ids: list[int]) -> dict[int, dict]:
+    """Payloads of the customers ``ids`` (distinct, not empty) keyed by pk, in their order."""
+    wanted = set(ids)
+    payloads: dict[int, dict] = {}
+    # ``order_by()``: the models' default orderings would join the batch table for nothing.
+    customer_rows = (
+        StagedCustomer.objects.filter(_ids_filter("pk", ids))
+        .order_by()
+        .values_list("pk", *_CUSTOMERS.select)
+    )
+    for pk, *values in customer_rows:
+        if pk not in wanted:
+            continue
+        payload = _CUSTOMERS.fill(values)
+        if payload.get("metadata") in ({}, []):
+            del payload["metadata"]
+        if _UPDATED_AT in payload:
+            payload["metrics"] = {_UPDATED_AT: payload.pop(_UPDATED_AT)}
+        payloads[pk] = payload
+    if not payloads:
+        return {}
+    children = _ids_filter("customer_id", ids)
+
+    metric_rows = (
+        StagedMetric.objects.filter(children)
+        .order_by()
+        .values_list("customer_id", "period", *_METRICS.select)
+    )
+    periods: dict[int, list[tuple[str, dict]]] = {}
+    for customer_id, period, *values in metric_rows:
+        periods.setdefault(customer_id, []).append((period, _METRICS.fill(values)))
+    for customer_id, found in periods.items():
+        payload = payloads.get(customer_id)
+        if payload is None:
+            continue
+        found.sort(key=_period_key)
+        metrics = dict(found)
+        if "metrics" in payload:
+            metrics[_UPDATED_AT] = payload["metrics"][_UPDATED_AT]
+        payload["metrics"] = metrics
+
+    balance_rows = (
+        StagedBalance.objects.filter(children)
+        .order_by("customer_id", "pk")
+        .values_list("customer_id", *_BALANCES.select)
+    )
+    for customer_id, *values in balance_rows:
+        payload = payloads.get(customer_id)
+        if payload is not None:
+            payload.setdefault("balance", []).append(_BALANCES.fill(values))
+
+    device_rows = (
+        StagedDevice.objects.filter(children)
+        .order_by("customer_id", "pk")
+        .values_list("customer_id", *_DEVICES.select)
+    )
+    for customer_id, *values in device_rows:
+        payload = payloads.get(customer_id)
+        if payload is None:
+            continue
+        device = _DEVICES.fill(values)
+        info = {key: device.pop(key) for key in _INFO_KEYS if key in device}
+        if info:
+            dates = {key: device.pop(key) for key in _DATE_KEYS if key in device}
+            device["device_info"] = info
+            device.update(dates)
+        payload.setdefault("devices", []).append(device)
+
+    return {pk: payloads[pk] for pk in ids if pk in payloads}
