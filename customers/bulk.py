@@ -16,15 +16,18 @@ itself, as a query parameter would be. Primary keys are left to the database.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import connections, models
+from django.db import connections, models, transaction
 
 # Rows per INSERT where COPY is not available.
 INSERT_BATCH = 1000
+# Rows written at once after which PostgreSQL's statistics of the table are renewed.
+ANALYZE_AFTER_ROWS = 10_000
 
 # Field classes whose values psycopg writes exactly as Django would when they have one of
 # these types; checked in order, so subclasses (EmailField, PositiveIntegerField, ...)
@@ -109,3 +112,27 @@ def rows_insert(*, model: type[models.Model], rows: Sequence[dict], using: str =
     else:
         _copy(model, rows, connection)
     return len(rows)
+
+
+def table_analyze(*, model: type[models.Model], using: str = "default") -> None:
+    """Renew PostgreSQL's statistics of ``model``'s table (``ANALYZE``; nothing elsewhere).
+
+    Right after a large import the planner still sees the table as it was before, often
+    empty, and plans the next reads for a handful of rows: validating 100,000 fresh
+    customers read each page of them in about 50 ms instead of 1. The autovacuum daemon
+    renews the statistics too, but only later. Run it outside the import's transaction:
+    ``ANALYZE`` locks the table against other ``ANALYZE`` runs until the transaction ends.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def tables_analyze_after_commit(*, written: dict[type[models.Model], int]) -> None:
+    """Once the current transaction commits, renew the statistics of the tables it wrote
+    at least ``ANALYZE_AFTER_ROWS`` rows to (``written``: rows by model)."""
+    for model, count in written.items():
+        if count >= ANALYZE_AFTER_ROWS:
+            transaction.on_commit(functools.partial(table_analyze, model=model))

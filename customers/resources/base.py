@@ -174,6 +174,7 @@ class StagingResource(resources.ModelResource):
                 if result.has_errors():
                     raise Rollback
                 services.batch_add_counts(batch=batch, counts=result.staged)
+                bulk.tables_analyze_after_commit(written={self._meta.model: result.staged_total})
         except Rollback:
             result.staged = {}
         except services.BatchStateError as exc:

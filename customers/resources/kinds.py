@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
-from customers import nested, selectors, services
+from customers import bulk, nested, selectors, services
 from customers.formats import NestedDocument
 from customers.models import (
     AMOUNT_DECIMALS,
@@ -297,12 +297,23 @@ class NestedResource(StagingResource):
                     raise Rollback
                 result.staged = staged.counts()
                 services.batch_add_counts(batch=batch, counts=result.staged)
+                bulk.tables_analyze_after_commit(
+                    written={model: result.staged[kind] for kind, model in NESTED_TABLES.items()}
+                )
         except Rollback:
             result.staged = {}
         except services.BatchStateError as exc:
             result.add_problem(None, "", " ".join(exc.messages))
         return result
 
+
+# The tables a nested document writes to, by the name of their count.
+NESTED_TABLES = {
+    "customers": StagedCustomer,
+    "balances": StagedBalance,
+    "devices": StagedDevice,
+    "metrics": StagedMetric,
+}
 
 STAGING_RESOURCES = [
     CustomerResource,
