@@ -227,7 +227,7 @@ class JobChunk(models.Model):
     class Meta:
         verbose_name = _("chunk")
         verbose_name_plural = _("chunks")
-        ordering = ["job", "sequence"]
+        ordering = ["job_id", "sequence"]
         constraints = [
             models.UniqueConstraint(fields=["job", "sequence"], name="chunk_unique_sequence"),
         ]
@@ -284,7 +284,7 @@ class ChunkAttempt(models.Model):
     class Meta:
         verbose_name = _("attempt")
         verbose_name_plural = _("attempts")
-        ordering = ["chunk", "number", "pk"]
+        ordering = ["chunk_id", "number", "id"]
 
     def __str__(self) -> str:
         return f"{self.chunk_id}/{self.number}: {self.status_code or self.outcome}"
