@@ -6,10 +6,12 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
+from customers import bulk
 from customers.bulk import rows_insert
 from customers.models import Outcome, StagedBalance, StagedCustomer
+from customers.staging import batch_stage_file
 
 REWARD = uuid.UUID("3c90c3cc-0d44-4b50-8888-8dd25736052a")
 
@@ -117,3 +119,47 @@ def test_a_duplicate_raises_integrity_error_and_writes_nothing(batch):
         )
 
     assert list(StagedCustomer.objects.values_list("legacy_id", flat=True)) == ["c-2"]
+
+
+def _planner_rows(model) -> float:
+    """How many rows PostgreSQL's planner believes ``model``'s table holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table]
+        )
+        return cursor.fetchone()[0]
+
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="statistics are renewed on PostgreSQL only"
+)
+
+
+@on_postgresql
+def test_a_large_import_renews_the_planners_statistics_once_it_commits(
+    batch, importer, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(bulk, "ANALYZE_AFTER_ROWS", 30)
+    content = "id,name\n" + "".join(f"c{n},Customer {n}\n" for n in range(30))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        result = batch_stage_file(
+            batch=batch,
+            kind="customers",
+            file_name="c.csv",
+            content=content.encode(),
+            user=importer,
+        )
+    assert not result.has_errors()
+    assert len(callbacks) == 1
+    assert _planner_rows(StagedCustomer) == 30
+
+
+@on_postgresql
+def test_a_small_import_leaves_the_statistics_to_autovacuum(
+    batch, importer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        batch_stage_file(
+            batch=batch, kind="customers", file_name="c.csv", content=b"id\nc1\n", user=importer
+        )
+    assert callbacks == []
