@@ -1,11 +1,15 @@
 import copy
 import datetime as dt
 import json
+import random
 import uuid
+from collections import OrderedDict
 from decimal import Decimal
+from types import MappingProxyType
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.validators import validate_email
 from django.test import override_settings
 
 from customers import contract
@@ -18,6 +22,8 @@ from customers.contract import (
     problems_from_errors,
     request_checker,
 )
+from customers.contract.messages import shown_value
+from customers.contract.rules import is_plain_email
 from customers.models import AMOUNT_DECIMALS
 from tests.customers.contract_example import EXAMPLE_BODY
 
@@ -554,3 +560,130 @@ def test_rule_fields_write_values_the_contracts_way():
     assert fields["registration_date"].to_representation(moment) == "2023-11-07T05:31:56Z"
     assert fields["balance"].child.fields["reward_id"].to_representation(TIER) == str(TIER)
     assert fields["name"].to_representation("John Smith") == "John Smith"
+
+
+# --- The compiled checker's quick paths keep the rules' answers ------------------------------
+def test_whole_amount_with_more_integer_digits_than_the_columns_hold_is_refused():
+    customer = example_customer()
+    customer["balance"][0]["amount"] = 10**contract.INTEGER_DIGITS - 1
+    assert validated(customer, strict=True)["balance"][0]["amount"] == Decimal(
+        10**contract.INTEGER_DIGITS - 1
+    )
+    customer["balance"][0]["amount"] = -(10**contract.INTEGER_DIGITS)
+    message = contract.ERR_NUMBER_DIGITS % {
+        "value": str(-(10**contract.INTEGER_DIGITS)),
+        "integer": contract.INTEGER_DIGITS,
+        "decimals": AMOUNT_DECIMALS,
+    }
+    assert problems(customer) == {"balance[0].amount": [message]}
+
+
+def test_amount_written_with_more_than_64_digits_is_refused_even_when_they_are_zeros():
+    value = Decimal("1." + "0" * 70)
+    customer = example_customer()
+    customer["balance"][0]["amount"] = value
+    message = contract.ERR_NUMBER_DIGITS % {
+        "value": shown_value(value),
+        "integer": contract.INTEGER_DIGITS,
+        "decimals": AMOUNT_DECIMALS,
+    }
+    assert problems(customer) == {"balance[0].amount": [message]}
+
+
+def test_strict_uuid_may_be_upper_case_but_not_braced_or_a_urn():
+    customer = example_customer()
+    customer["balance"][0]["reward_id"] = str(TIER).upper()
+    assert validated(customer, strict=True)["balance"][0]["reward_id"] == TIER
+    for value in (f"{{{TIER}}}", f"urn:uuid:{TIER}"):
+        customer["balance"][0]["reward_id"] = value
+        assert problems(customer) == {
+            "balance[0].reward_id": [contract.ERR_UUID % {"value": value}]
+        }
+
+
+def test_strict_mode_keeps_spaces_around_text_and_refuses_them_around_dates_and_uuids():
+    customer = example_customer()
+    customer["name"] = " John Smith "
+    assert validated(customer, strict=True)["name"] == " John Smith "
+    customer["registration_date"] = " 2023-11-07T05:31:56Z"
+    customer["metrics"]["lifetime"]["tier_id"] = f"{TIER} "
+    assert problems(customer) == {
+        "registration_date": [contract.ERR_DATETIME_UTC % {"value": " 2023-11-07T05:31:56Z"}],
+        "metrics.lifetime.tier_id": [contract.ERR_UUID % {"value": f"{TIER} "}],
+    }
+
+
+@pytest.mark.parametrize("value", ["\u3000", "\t\n", "\u00a0"])
+def test_any_unicode_blank_is_an_empty_value(value):
+    customer = example_customer()
+    customer["country"] = value
+    customer["metrics"]["lifetime"]["tier_id"] = value
+    assert problems(customer) == {
+        "country": [str(contract.ERR_EMPTY)],
+        "metrics.lifetime.tier_id": [str(contract.ERR_EMPTY)],
+    }
+    assert "country" not in validated(customer)
+
+
+@override_settings(MASIVO_GENDERS=["MALE", " "])
+def test_blank_choice_in_the_setting_is_still_an_empty_value():
+    customer = example_customer()
+    customer["gender"] = " "
+    assert problems(customer) == {"gender": [str(contract.ERR_EMPTY)]}
+
+
+@pytest.mark.parametrize(
+    ("value", "is_valid"),
+    [
+        ("o'brien@example.com", True),
+        ("user@localhost", True),
+        ("user@[127.0.0.1]", True),
+        ("user@-example.com", False),
+        ("a..b@example.com", False),
+        ("user@example", False),
+    ],
+)
+def test_addresses_the_quick_pattern_leaves_out_are_checked_by_django(value, is_valid):
+    customer = example_customer()
+    customer["email"] = value
+    expected = {} if is_valid else {"email": [contract.ERR_EMAIL % {"value": value}]}
+    assert problems(customer) == expected
+
+
+def test_quick_email_pattern_accepts_only_addresses_django_accepts():
+    generator = random.Random(7)
+    alphabet = "ab9XZ._+-@'[] ñK"
+    for _ in range(20_000):
+        value = "".join(generator.choice(alphabet) for _ in range(generator.randrange(1, 16)))
+        if is_plain_email(value):
+            validate_email(value)
+
+
+def test_strict_problems_come_in_key_order_then_missing_then_unknown_and_empty_keys():
+    customer = {
+        "name": "John",
+        "phone": "1",
+        "email": "nobody",
+        "country": "",
+        "gender": "NOPE",
+        "metrics": {"lifetime": {"tier_id": "gold", "visits": 1}},
+    }
+    found = [problem.field for problem in customer_checker().check(customer)]
+    assert found == [
+        "email",
+        "gender",
+        "metrics.lifetime.tier_id",
+        "metrics.lifetime.visits",
+        "id",
+        "registration_date",
+        "phone",
+        "country",
+    ]
+
+
+def test_customer_given_as_another_mapping_is_checked_like_a_dict():
+    customer = example_customer()
+    checker = customer_checker()
+    assert checker.clean(OrderedDict(customer)) == checker.clean(customer)
+    del customer["id"]
+    assert checker.check(MappingProxyType(customer)) == checker.check(customer) != []
