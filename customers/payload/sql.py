@@ -44,8 +44,12 @@ def _compact(value: str) -> str:
 
 
 def _json_value(column: str) -> str:
-    """A JSON column (``metadata``); null, empty and blank ones are left out. An object's
-    members are written one by one, which is quicker than compacting its whole text."""
+    """A JSON column (``metadata``); null, empty and blank ones are left out.
+
+    ``json_strip_nulls`` writes JSON compactly, quickest, but drops members whose value is
+    null: it is used when the text holds no ``null`` at all. Otherwise an object's members
+    are written one by one, which is quicker than compacting its whole text.
+    """
     member = f"to_json(e.key)::text || ':' || {_compact('e.value')}"
     members = (
         f"SELECT '{{' || string_agg({member}, ',' ORDER BY e.position) || '}}' "  # noqa: S608
@@ -53,6 +57,8 @@ def _json_value(column: str) -> str:
     )
     return (
         f"CASE WHEN {column} IS NULL OR {column} IN ('null', '{{}}', '[]', '\"\"') THEN NULL "
+        f"WHEN position('null' IN ({column})::text) = 0 "
+        f"THEN json_strip_nulls(({column})::json)::text "
         f"WHEN jsonb_typeof({column}) = 'object' THEN ({members}) "
         f"ELSE {_compact(column)} END"
     )

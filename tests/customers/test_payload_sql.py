@@ -97,6 +97,8 @@ def test_numbers_are_written_alike(batch, amount):
         {"deep": {"deeper": {"deepest": [[], {}, [1, [2, [3]]]]}}, "empty": {}, "none": None},
         {"é": UNICODE, "bs": AWKWARD, "z": 0, "long key name": 12345678901234567890},
         ["a list", {"of": "things"}],
+        [None, 1, {"x": None}],
+        {"note": "nullable, but: not null"},
         "text",
         None,
         {},
