@@ -216,8 +216,8 @@ class StagedCustomer(models.Model):
         ]
         indexes = [
             # A batch's customers in pk order: validation, chunking and the admin's list
-            # read them a page at a time.
-            models.Index(fields=["batch", "id"], name="customer_batch_pk_idx"),
+            # read them a page at a time. Newest batch first, as the model is ordered.
+            models.Index(fields=["-batch", "id"], name="customer_batch_pk_idx"),
             models.Index(Lower("email"), "batch", name="customer_batch_email_idx"),
             models.Index(fields=["legacy_id", "outcome"], name="customer_legacy_outcome_idx"),
             models.Index(fields=["batch", "is_valid"], name="customer_batch_valid_idx"),

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name="stagedcustomer",
-            index=models.Index(fields=["batch", "id"], name="customer_batch_pk_idx"),
+            index=models.Index(fields=["-batch", "id"], name="customer_batch_pk_idx"),
         ),
         migrations.AlterField(
             model_name="stagedcustomer",
