@@ -25,10 +25,6 @@ from customers.models import StagedBalance, StagedCustomer, StagedDevice, Staged
 from customers.payload import spec
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -89,7 +85,10 @@ def _member(key: str, value: str) -> str:
 
 def _members(model: type[Model], alias: str, fields: spec.Spec) -> list[str]:
     return [
-        _member(key, _value(spec.field_kind(model, column), f"{alias}.{_quoted(column)}"))
+        _member(
+            key,
+            _value(spec.field_kind(model, column), f"{alias}.{connection.ops.quote_name(column)}"),
+        )
         for key, column in fields
     ]
 
@@ -100,11 +99,11 @@ def _object(members: list[str]) -> str:
 
 def _children(model: type[Model], alias: str, element: str, *, order: str) -> str:
     """The customer's rows of ``model``, each written by ``element``, joined by commas."""
-    table = _quoted(model._meta.db_table)
-    customer = _quoted(model._meta.get_field("customer").column)
+    table = connection.ops.quote_name(model._meta.db_table)
+    customer = connection.ops.quote_name(model._meta.get_field("customer").column)
     return (
         f"(SELECT string_agg({element}, ',' ORDER BY {order}) FROM {table} {alias} "  # noqa: S608
-        f"WHERE {alias}.{customer} = c.{_quoted('id')})"
+        f"WHERE {alias}.{customer} = c.{connection.ops.quote_name('id')})"
     )
 
 
@@ -116,7 +115,7 @@ def customers_query() -> str:
     Written from the models' own table and column names and constant JSON keys; the ids
     are the only value from outside, and they come as a parameter.
     """
-    period = f"m.{_quoted('period')}"
+    period = f"m.{connection.ops.quote_name('period')}"
     order = ", ".join(_literal(name) for name in spec.PERIOD_ORDER)
     periods = _children(
         StagedMetric,
@@ -149,7 +148,7 @@ def customers_query() -> str:
             f"""'"devices":[' || {devices} || ']'""",
         ]
     )
-    table = _quoted(StagedCustomer._meta.db_table)
+    table = connection.ops.quote_name(StagedCustomer._meta.db_table)
     return (
         f"SELECT c.id, {customer} "  # noqa: S608
         f"FROM unnest(%s::bigint[]) WITH ORDINALITY AS w(id, position) "
