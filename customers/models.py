@@ -150,11 +150,32 @@ class Period(models.TextChoices):
 
 
 class Outcome(models.TextChoices):
-    """A customer's outcome in Masivo: ``not_sent -> sent | failed``."""
+    """A staged customer's outcome in Masivo::
+
+        not_sent ──chunk accepted (201)──────────────────────────> sent
+           │  ├────chunk failed───────────────────────────────────> failed
+           │  └────another batch sent it, or is sending it───────> skipped
+           ^
+           ├──── retry failed chunks ─────────────────── failed
+           └──── send again (an operator, with a reason) ── sent | skipped
+
+    ``skipped`` is not a failure: the console sends a customer id to a Masivo account at
+    most once (migrations_jobs.models.Delivery), and another batch holds it. Changed only
+    by ``customers.outcomes``, guarded by ``OUTCOME_TRANSITIONS``.
+    """
 
     NOT_SENT = "not_sent", _("Not sent")
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
+
+
+OUTCOME_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    Outcome.NOT_SENT: (Outcome.SENT, Outcome.FAILED, Outcome.SKIPPED),
+    Outcome.FAILED: (Outcome.NOT_SENT,),
+    Outcome.SENT: (Outcome.NOT_SENT,),
+    Outcome.SKIPPED: (Outcome.NOT_SENT,),
+}
 
 
 # Amounts keep the precision of the file: up to 6 decimals and 15 significant digits,
@@ -190,7 +211,9 @@ class StagedCustomer(models.Model):
     exclusion_reason = models.CharField(_("exclusion reason"), max_length=255, blank=True)
     # Set by validation: the customer breaks a contract rule (see CustomerProblem).
     is_valid = models.BooleanField(_("valid"), null=True, blank=True)
-    # The operator chose to send again a customer an earlier batch already sent.
+    # An operator chose to send this customer again although the console already sent its
+    # id (by an earlier batch, or by this batch's job): see migrations_jobs' send again.
+    # Consumed when a chunk takes the customer's delivery over.
     resend = models.BooleanField(_("send again"), default=False)
 
     # The customer's outcome in Masivo, written by migration jobs. Job and chunk are kept
@@ -202,6 +225,11 @@ class StagedCustomer(models.Model):
     outcome_error = models.TextField(_("outcome error"), blank=True)
     outcome_job_id = models.BigIntegerField(_("job"), null=True, blank=True)
     outcome_chunk_id = models.BigIntegerField(_("chunk"), null=True, blank=True)
+    # Sent by a chunk that had been sent before with an unknown outcome (a timeout after
+    # the body left, a 5xx, a worker lost mid-request): Masivo may hold it twice.
+    outcome_maybe_twice = models.BooleanField(_("may have arrived twice"), default=False)
+    # Skipped: the job that sent it (or is sending it, or may have sent it) instead.
+    outcome_other_job_id = models.BigIntegerField(_("sent by job"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("staged customer")

@@ -65,18 +65,44 @@ ROUND_TRIPS_KNOWN = 5
 SLOW_FACTOR = 2.0
 # Longest push a rate-limit header may cause, so a nonsense header cannot stall every job.
 MAX_DEFER_S = 2 * 60 * 60
+# What a 429 teaches: the learnt margin doubles, from a first step of this fraction of the
+# interval, up to at most this fraction; each later answer keeps LEARNT_DECAY of it (a
+# 429 is forgotten by half in about 35 requests), and below LEARNT_FLOOR_S it is gone.
+LEARN_STEP_FRACTION = 0.02
+LEARNT_MAX_FRACTION = 0.25
+LEARNT_DECAY = 0.98
+LEARNT_FLOOR_S = 0.0005
+RATE_LIMITED = 429
 
 
-def pacing_margin_s(*, interval_s: float) -> float:
-    """How much later than ``interval_s`` after a request the next slot opens."""
-    return min(MARGIN_S, MARGIN_FRACTION * max(0.0, interval_s))
+def pacing_margin_s(*, interval_s: float, learnt_s: float = 0.0) -> float:
+    """How much later than ``interval_s`` after a request the next slot opens: the base
+    margin, plus what Masivo's 429s taught (``learnt_s``), at most ``LEARNT_MAX_FRACTION``
+    of the interval in all."""
+    interval = max(0.0, interval_s)
+    base = min(MARGIN_S, MARGIN_FRACTION * interval)
+    return min(base + max(0.0, learnt_s), max(base, LEARNT_MAX_FRACTION * interval))
 
 
-def pacing_spacing_s() -> float:
+def pacing_spacing_s(*, learnt_s: float = 0.0) -> float:
     """Seconds from one request leaving to the next slot: the interval and its margin;
     0 when the interval is off."""
     interval = max(0.0, float(settings.MIGRATION_MIN_INTERVAL_S))
-    return interval + pacing_margin_s(interval_s=interval) if interval else 0.0
+    if not interval:
+        return 0.0
+    return interval + pacing_margin_s(interval_s=interval, learnt_s=learnt_s)
+
+
+def margin_learn(*, learnt_s: float, interval_s: float, rate_limited: bool) -> float:
+    """The learnt margin after one more answer: a 429 doubles it (from a first step of
+    ``LEARN_STEP_FRACTION`` of the interval); every other answer lets it decay by
+    ``LEARNT_DECAY``, so a server that counts differently is learnt, then forgotten
+    slowly when it no longer does."""
+    if rate_limited:
+        step = LEARN_STEP_FRACTION * max(0.0, interval_s)
+        return min(max(2 * learnt_s, step), LEARNT_MAX_FRACTION * max(0.0, interval_s))
+    learnt = learnt_s * LEARNT_DECAY
+    return learnt if learnt >= LEARNT_FLOOR_S else 0.0
 
 
 @dataclass(frozen=True)
@@ -135,10 +161,10 @@ def pacing_reserve(*, now: dt.datetime | None = None, lead_s: float = LEAD_S) ->
     Call it inside the transaction that also marks the request as started, so a refusal to
     start rolls the booking back.
     """
-    spacing = pacing_spacing_s()
     cap = max(0, int(settings.MIGRATION_HOURLY_CAP))
     with transaction.atomic():
         state = _locked_state()
+        spacing = pacing_spacing_s(learnt_s=state.learnt_margin_s)
         now = now or timezone.now()
         slot = now
         if state.next_slot_at is not None and state.next_slot_at > slot:
@@ -218,22 +244,44 @@ def _counted_by(
     return left_at
 
 
+def _margin_note(*, rate_limited: bool, interval_s: float, now: dt.datetime) -> None:
+    with transaction.atomic():
+        state = _locked_state()
+        learnt = margin_learn(
+            learnt_s=state.learnt_margin_s, interval_s=interval_s, rate_limited=rate_limited
+        )
+        fields = ["learnt_margin_s", "learnt_margin_at", "updated_at"]
+        if rate_limited:
+            state.rate_limited_count += 1
+            fields.append("rate_limited_count")
+        if learnt == state.learnt_margin_s and not rate_limited:
+            return
+        state.learnt_margin_s, state.learnt_margin_at = learnt, now
+        state.save(update_fields=fields)
+
+
 def pacing_note_answer(
     *,
     retry_after_s: float | None,
     ratelimit: dict[str, int | float],
     now: dt.datetime | None = None,
     left_at: dt.datetime | None = None,
+    status_code: int | None = None,
 ) -> dt.datetime | None:
     """Honour what an answer (in at ``now``) says for every worker; returns the time no
     request may leave before, if the answer's rate-limit headers set one.
 
-    With ``left_at`` (when the request really left), the next slot also opens at least an
-    interval (and the margin) after the moment Masivo may have counted the request: when
-    it left, or later when its answer hints at a late count (see the module's docstring).
+    A 429 grows the learnt margin (and any other answer lets it decay: see
+    ``margin_learn``). With ``left_at`` (when the request really left), the next slot also
+    opens at least an interval (and the margin) after the moment Masivo may have counted
+    the request: when it left, or later when its answer hints at a late count (see the
+    module's docstring).
     """
     now = now or timezone.now()
     until = pacing_pause_from_answer(retry_after_s=retry_after_s, ratelimit=ratelimit, now=now)
+    interval = max(0.0, float(settings.MIGRATION_MIN_INTERVAL_S))
+    if status_code is not None and interval:
+        _margin_note(rate_limited=status_code == RATE_LIMITED, interval_s=interval, now=now)
     spacing = pacing_spacing_s()
     if left_at is None or not spacing:
         if until is not None:
@@ -242,6 +290,7 @@ def pacing_note_answer(
     left_at = min(left_at, now)
     with transaction.atomic():
         state = _locked_state()
+        spacing = pacing_spacing_s(learnt_s=state.learnt_margin_s)
         counted = _counted_by(left_at=left_at, answered_at=now, state=state)
         later = [counted + dt.timedelta(seconds=spacing)]
         if until is not None:

@@ -70,6 +70,7 @@ def job_progress(*, job: MigrationJob) -> dict[str, Any]:
         "total": job.total_customers,
         "sent": job.sent_customers,
         "failed": job.failed_customers,
+        "skipped": job.skipped_customers,
         "percent": job.progress_percent,
         "chunks": {status: chunks.get(status, 0) for status in ChunkStatus.values},
         "requests": job.request_count,

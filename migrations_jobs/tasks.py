@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
+import multiprocessing
 import uuid
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
@@ -31,7 +30,18 @@ DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 
 def _worker_name() -> str:
     """Names one task execution in leases and attempts: host, process, execution."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return services.lease_owner_name(run=uuid.uuid4().hex[:8])
+
+
+# Set in the worker's main process when it begins a warm shutdown (Ctrl-C, SIGTERM), and
+# seen by its pool processes (created before they were forked): a run stops claiming,
+# gives back a chunk still waiting for its slot, and finishes a request in flight.
+_stopping = multiprocessing.Event()
+
+
+@worker_shutting_down.connect
+def _stop_runs(**_kwargs) -> None:
+    _stopping.set()
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
@@ -42,7 +52,9 @@ def job_run(self, job_id: int, wake: str = "") -> None:
             return  # a later wake-up superseded this one
         wake = ""  # taken: a retry of this run is no longer a wake-up
         services.jobs_sweep()
-        next_in = services.job_process(job_id=job_id, worker=_worker_name())
+        next_in = services.job_process(
+            job_id=job_id, worker=_worker_name(), should_stop=_stopping.is_set
+        )
         if next_in is None:
             return
         if next_in <= 0:

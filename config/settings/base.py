@@ -7,6 +7,7 @@ Celery's filesystem transport under ``var/``.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -204,9 +205,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# How often beat publishes the jobs sweep (expired leases, stalled jobs).
+MIGRATION_SWEEP_S = env.float("MIGRATION_SWEEP_S", default=10.0)
 CELERY_BEAT_SCHEDULE = {
     # Picks up any job whose wake-up message was lost (a broker restart, a flushed queue).
-    "migration-jobs-sweep": {"task": "migrations_jobs.tasks.jobs_sweep", "schedule": 60.0},
+    "migration-jobs-sweep": {
+        "task": "migrations_jobs.tasks.jobs_sweep",
+        "schedule": MIGRATION_SWEEP_S,
+    },
 }
 
 # --- Masivo (see CONTRACT.md) ---------------------------------------------------------------
@@ -231,6 +237,11 @@ MASIVO_CONNECT_TIMEOUT_S = env.float("MASIVO_CONNECT_TIMEOUT_S", default=5.0)
 MASIVO_READ_TIMEOUT_S = env.float("MASIVO_READ_TIMEOUT_S", default=60.0)
 MASIVO_TOTAL_TIMEOUT_S = env.float("MASIVO_TOTAL_TIMEOUT_S", default=90.0)
 MASIVO_TOKEN_REFRESH_MARGIN_S = env.int("MASIVO_TOKEN_REFRESH_MARGIN_S", default=300)
+# Names the Masivo account the console sends to: the console sends a customer id to an
+# account at most once, and remembers it per account. Defaults to the migrate endpoint's
+# base URL (scheme, host and path, lower-cased host, no trailing slash); set it when one
+# URL serves several accounts (a development and a production API key, say).
+MASIVO_ACCOUNT = env.str("MASIVO_ACCOUNT", default="")
 
 # The contract's open points, as settings with CONTRACT.md's defaults.
 MASIVO_REQUIRED_FIELDS = env.list(
@@ -247,8 +258,16 @@ MIGRATION_HOURLY_CAP = env.int("MIGRATION_HOURLY_CAP", default=250)
 MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=8)
 MIGRATION_BACKOFF_BASE_S = env.float("MIGRATION_BACKOFF_BASE_S", default=2.0)
 MIGRATION_BACKOFF_MAX_S = env.float("MIGRATION_BACKOFF_MAX_S", default=300.0)
-# Longer than the longest send (a token fetch and a request, twice after a 401).
-MIGRATION_LEASE_S = env.int("MIGRATION_LEASE_S", default=400)
+# How long a worker holds a chunk without renewing its lease: the worker renews it every
+# quarter of that while it works on the chunk (the request's own timeouts bound a stuck
+# request), so a worker that dies costs at most this long, plus a sweep.
+MIGRATION_LEASE_S = env.float("MIGRATION_LEASE_S", default=20.0)
+# A chunk whose request may have reached Masivo unacknowledged (a timeout after the body
+# left, a 5xx, a worker lost mid-request): "resend" sends it again (its customers may then
+# arrive twice, and are marked so); "hold" keeps it for an operator's decision.
+MIGRATION_UNKNOWN_OUTCOME = env.str("MIGRATION_UNKNOWN_OUTCOME", default="resend")
+if MIGRATION_UNKNOWN_OUTCOME not in ("resend", "hold"):
+    raise ImproperlyConfigured("MIGRATION_UNKNOWN_OUTCOME must be resend or hold.")
 MIGRATION_MAX_IN_FLIGHT = env.int("MIGRATION_MAX_IN_FLIGHT", default=2)
 MIGRATION_FOUR_EYES = env.bool("MIGRATION_FOUR_EYES", default=True)
 MIGRATION_NOTIFY_EMAILS = env.list("MIGRATION_NOTIFY_EMAILS", default=[])

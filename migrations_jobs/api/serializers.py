@@ -199,6 +199,12 @@ class JobProgressSerializer(serializers.Serializer):
     total = serializers.IntegerField(help_text=_("Customers in the job."))
     sent = serializers.IntegerField(help_text=_("Customers Masivo accepted."))
     failed = serializers.IntegerField(help_text=_("Customers whose chunk failed."))
+    skipped = serializers.IntegerField(
+        help_text=_(
+            "Customers not sent because another batch sent them, is sending them or may have "
+            "sent them (the console sends a customer id once). Not a failure."
+        )
+    )
     percent = serializers.IntegerField(help_text=_("Customers with an outcome, in percent."))
     chunks = serializers.DictField(
         child=serializers.IntegerField(), help_text=_("Chunks by status.")
@@ -231,6 +237,7 @@ class JobSerializer(serializers.ModelSerializer):
             "total_customers",
             "sent_customers",
             "failed_customers",
+            "skipped_customers",
             "chunk_count",
             "request_count",
             "retried_unknown_count",

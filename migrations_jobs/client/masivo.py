@@ -9,6 +9,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ from migrations_jobs.client.results import (
     NOTE_AUTH_REQUEST_FAILED,
     SEND_ERRORS,
     MasivoAuthError,
+    SendFenced,
     SendOutcome,
     SendResult,
     outcome_for_error,
@@ -126,12 +128,18 @@ class MasivoClient:
 
     # --- sending -------------------------------------------------------------------------------
 
-    def send_customers(self, body: bytes) -> SendResult:
+    def send_customers(
+        self, body: bytes, *, may_send: Callable[[], bool] | None = None
+    ) -> SendResult:
         """POST ``body`` (the JSON envelope ``{"customers": [...]}``) to customers/migrate.
 
         Network and HTTP failures come back as a :class:`SendResult`; only a refusing or
         broken token endpoint raises :class:`MasivoAuthError`. ``duration_s`` covers the
         whole call, token fetch and 401 retry included.
+
+        ``may_send``, when given, is asked immediately before each POST leaves (the token
+        already in hand); when it answers False nothing is sent and :class:`SendFenced` is
+        raised.
         """
         started = time.monotonic()
         url = f"{self._base_url}{MIGRATE_PATH}"
@@ -147,6 +155,8 @@ class MasivoClient:
                 note=NOTE_AUTH_REQUEST_FAILED % {"error": type(error).__name__},
             )
         while True:
+            if may_send is not None and not may_send():
+                raise SendFenced
             try:
                 answer = self._exchange(
                     method="POST",

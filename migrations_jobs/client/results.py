@@ -58,6 +58,11 @@ class SendResult:
     left_at: dt.datetime | None = None
 
 
+class SendFenced(Exception):  # noqa: N818 (a refusal to send, not an error of Masivo's)
+    """The caller's fence refused, immediately before the body would have left: the
+    worker no longer holds the chunk. Nothing was sent."""
+
+
 class MasivoAuthError(Exception):
     """The token endpoint refused or answered nonsense. The message holds no secret."""
 

@@ -22,9 +22,10 @@ How a job moves (see DESIGN.md, "Delivery promise" and "Scale"):
 
 Lock order, everywhere: pacing row, then job row, then chunk rows.
 
-Modules: ``base`` (permissions, tunables, messages, the guards), ``sending`` (claim and
-send), ``outcomes`` (what an answer means), ``jobs`` (start, run, operators' actions,
-sweep). Callers import from here.
+Modules: ``base`` (permissions, tunables, messages, the guards), ``deliveries`` (a
+customer id sent once per account), ``leases`` (lease, heartbeat, fence), ``sending``
+(claim and send), ``outcomes`` (what an answer means), ``jobs`` (start, run, sweep),
+``actions`` (what operators do to a job). Callers import from here.
 """
 
 from migrations_jobs.services.base import (
@@ -43,6 +44,7 @@ from migrations_jobs.services.base import (
     ERR_SUBMIT_PERMISSION,
     RETRY_PERMISSION,
     RUN_BUDGET_S,
+    SEND_AGAIN_PERMISSION,
     SLEEP_MAX_S,
     SPLIT_STATUS_CODES,
     SUBMIT_PERMISSION,
@@ -51,12 +53,19 @@ from migrations_jobs.services.base import (
     chunks_transition,
     job_transition,
 )
-from migrations_jobs.services.jobs import (
+from migrations_jobs.services.actions import (
+    customers_send_again,
     job_cancel,
-    job_finish_if_done,
-    job_process,
+    job_held_mark_arrived,
+    job_held_resend,
     job_resume,
     job_retry_failed,
+)
+from migrations_jobs.services.deliveries import masivo_account
+from migrations_jobs.services.leases import lease_owner_name
+from migrations_jobs.services.jobs import (
+    job_finish_if_done,
+    job_process,
     job_start,
     job_wake_schedule,
     job_wake_take,
@@ -81,6 +90,7 @@ __all__ = [
     "ERR_SUBMIT_PERMISSION",
     "RETRY_PERMISSION",
     "RUN_BUDGET_S",
+    "SEND_AGAIN_PERMISSION",
     "SLEEP_MAX_S",
     "SPLIT_STATUS_CODES",
     "SUBMIT_PERMISSION",
@@ -91,8 +101,11 @@ __all__ = [
     "chunk_record",
     "chunk_send",
     "chunks_transition",
+    "customers_send_again",
     "job_cancel",
     "job_finish_if_done",
+    "job_held_mark_arrived",
+    "job_held_resend",
     "job_process",
     "job_resume",
     "job_retry_failed",
@@ -101,4 +114,6 @@ __all__ = [
     "job_wake_schedule",
     "job_wake_take",
     "jobs_sweep",
+    "lease_owner_name",
+    "masivo_account",
 ]

@@ -19,6 +19,8 @@ AttemptOutcome = ChunkAttempt.Outcome
 SUBMIT_PERMISSION = "customers.submit_stagingbatch"
 CANCEL_PERMISSION = "migrations_jobs.cancel_migrationjob"
 RETRY_PERMISSION = "migrations_jobs.retry_migrationjob"
+# Sending a customer again is a decision of the same weight as approving a batch.
+SEND_AGAIN_PERMISSION = "customers.approve_stagingbatch"
 
 # One job_run execution claims and sends for at most this long, then hands over to a new
 # task, so one job never holds a worker for long and other jobs get their turn.
@@ -48,6 +50,20 @@ ERR_NOTHING_TO_SEND = _("Batch “%(batch)s” has no valid, included customer t
 ERR_JOB_TRANSITION = _("Job #%(job)s is %(status)s and cannot become %(target)s.")
 ERR_NOTHING_TO_RETRY = _("Job #%(job)s has no failed chunk to retry.")
 ERR_NOT_RESUMABLE = _("Job #%(job)s is %(status)s: only a queued or running job can resume.")
+ERR_NOTHING_HELD = _("Job #%(job)s has no chunk waiting for a decision.")
+ERR_SEND_AGAIN_PERMISSION = _(
+    "You do not have permission to send customers again: it takes the permission to "
+    "approve batches."
+)
+ERR_SEND_AGAIN_REASON = _("Say why these customers must be sent again: the reason is recorded.")
+ERR_SEND_AGAIN_APPROVED = _(
+    "Batch “%(batch)s” is approved, so its customers are frozen. Submit it and send them "
+    "again from its job, or reopen it first."
+)
+ERR_SEND_AGAIN_NONE = _(
+    "None of the chosen customers of batch “%(batch)s” can be sent again: only customers "
+    "sent or skipped by a job that was not cancelled can."
+)
 
 # Recorded on chunks and customers (data, not interface text: not translated).
 ERR_LEASE_EXPIRED = (
@@ -56,9 +72,18 @@ ERR_LEASE_EXPIRED = (
 )
 ERR_GAVE_UP = "Gave up after %(attempts)d attempts. Last error: %(error)s"
 ERR_CANCELLED = "The job was cancelled before this chunk was sent."
+ERR_HELD = (
+    "Outcome unknown: Masivo may or may not have these customers (%(error)s). Held for an "
+    "operator: check Masivo, then mark the chunk arrived or send it again."
+)
 
 # Written with every move out of ``sending``: the chunk belongs to no worker any more.
-LEASE_CLEARED = {"lease_owner": "", "lease_expires_at": None, "request_started_at": None}
+LEASE_CLEARED = {
+    "lease_owner": "",
+    "lease_expires_at": None,
+    "request_started_at": None,
+    "request_left_at": None,
+}
 
 
 class JobStateError(ValidationError):
@@ -104,9 +129,11 @@ def transition_error(*, job: MigrationJob, to: str) -> JobStateError:
     )
 
 
-def lease_s() -> float:
-    return float(settings.MIGRATION_LEASE_S)
-
-
 def max_in_flight() -> int:
     return max(1, int(settings.MIGRATION_MAX_IN_FLIGHT))
+
+
+def holds_unknown_outcomes() -> bool:
+    """True when a chunk whose outcome is unknown waits for an operator instead of being
+    sent again (``MIGRATION_UNKNOWN_OUTCOME = hold``)."""
+    return settings.MIGRATION_UNKNOWN_OUTCOME == "hold"

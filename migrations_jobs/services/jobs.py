@@ -1,4 +1,5 @@
-"""Jobs as a whole: start, run, finish, wake-ups, the operators' actions, the sweep."""
+"""Jobs as a whole: start, run, finish, wake-ups, the sweep. (Operators' actions on a
+running or ended job are in ``actions``.)"""
 
 from __future__ import annotations
 
@@ -6,58 +7,41 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from customers.models import Outcome, StagedCustomer, StagingBatch
+from customers.models import StagingBatch
 from customers.payload import batch_chunks, payload_fingerprint
 from customers.services import BatchStateError, batch_transition
 from migrations_jobs.client import MasivoClient, redact
 from migrations_jobs.models import JobChunk, MigrationJob
+from migrations_jobs.scheduling import job_run_enqueue
 from migrations_jobs.selectors import job_is_stalled, job_next_wake_in
 from migrations_jobs.services.base import (
-    CANCEL_PERMISSION,
     CLAIM_RETRY_S,
-    ERR_CANCEL_PERMISSION,
     ERR_CHANGED_SINCE_APPROVAL,
     ERR_NOT_APPROVED,
-    ERR_NOT_RESUMABLE,
-    ERR_NOTHING_TO_RETRY,
     ERR_NOTHING_TO_SEND,
-    ERR_RETRY_PERMISSION,
     ERR_SUBMIT_PERMISSION,
-    RETRY_PERMISSION,
     RUN_BUDGET_S,
     SLEEP_MAX_S,
     SUBMIT_PERMISSION,
     WAKE_MAX_S,
-    AttemptOutcome,
     ChunkStatus,
-    JobStateError,
     JobStatus,
     job_transition,
-    lease_s,
     max_in_flight,
-    transition_error,
 )
-from migrations_jobs.services.outcomes import chunks_cancel, chunks_release_expired
+from migrations_jobs.services.leases import lease_owner_is_dead, lease_s
+from migrations_jobs.services.outcomes import chunks_release_expired
 from migrations_jobs.services.sending import chunk_claim, chunk_send
 
 logger = logging.getLogger("migrations_jobs")
-
-
-def enqueue_run(*, job_id: int, wake: str = "", countdown: float = 0.0) -> None:
-    """Enqueue ``job_run`` once the current transaction commits (at once outside one)."""
-    from migrations_jobs.tasks import job_run  # the tasks import the services
-
-    kwargs = {"wake": wake} if wake else {}
-    job_run.apply_async_on_commit(
-        args=(job_id,), kwargs=kwargs, countdown=max(0.0, countdown) or None
-    )
 
 
 def settings_snapshot() -> dict:
@@ -70,6 +54,7 @@ def settings_snapshot() -> dict:
         "backoff_base_s": settings.MIGRATION_BACKOFF_BASE_S,
         "backoff_max_s": settings.MIGRATION_BACKOFF_MAX_S,
         "lease_s": settings.MIGRATION_LEASE_S,
+        "unknown_outcome": settings.MIGRATION_UNKNOWN_OUTCOME,
         "max_in_flight": settings.MIGRATION_MAX_IN_FLIGHT,
         "read_timeout_s": settings.MASIVO_READ_TIMEOUT_S,
         "total_timeout_s": settings.MASIVO_TOTAL_TIMEOUT_S,
@@ -116,7 +101,7 @@ def job_start(*, batch: StagingBatch, user) -> MigrationJob:
         job.save(update_fields=["total_customers", "chunk_count"])
         batch_transition(batch=locked, to=StagingBatch.Status.SUBMITTED, expected=(locked.status,))
         for _runner in range(min(max_in_flight(), len(chunks))):
-            enqueue_run(job_id=job.pk)
+            job_run_enqueue(job_id=job.pk)
     batch.refresh_from_db()
     logger.info(
         "Job #%s started for batch %s: %s customers in %s chunks",
@@ -134,8 +119,11 @@ def job_process(
     worker: str,
     budget_s: float = RUN_BUDGET_S,
     client: MasivoClient | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> float | None:
-    """Claim and send the job's chunks one after another for up to ``budget_s``.
+    """Claim and send the job's chunks one after another for up to ``budget_s``, or until
+    ``should_stop`` (the worker is shutting down: a chunk waiting for its slot goes back
+    to pending, a request in flight is finished and recorded).
 
     Returns None when this run has nothing more to do (the job ended, or is not active),
     0.0 when the budget ran out with work left (continue at once), or the seconds until
@@ -152,6 +140,8 @@ def job_process(
     client = client or MasivoClient()
     try:
         while time.monotonic() < deadline:
+            if should_stop():
+                return 0.0
             chunk = chunk_claim(job_id=job_id, worker=worker)
             if chunk is None:
                 if not MigrationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
@@ -165,7 +155,9 @@ def job_process(
                     return delay
                 time.sleep(delay)
                 continue
-            report = chunk_send(chunk_id=chunk.pk, worker=worker, client=client)
+            report = chunk_send(
+                chunk_id=chunk.pk, worker=worker, client=client, should_stop=should_stop
+            )
             if report.wait_s:
                 return report.wait_s
         return 0.0
@@ -176,38 +168,55 @@ def job_process(
 
 def job_finish_if_done(*, job_id: int) -> MigrationJob | None:
     """End a running job none of whose chunks is pending or sending: succeeded when no
-    customer failed, failed when none was sent, partially failed otherwise."""
+    customer failed (skipped ones are not failures), failed when none was sent and some
+    failed, partially failed otherwise; held instead while chunks whose outcome is unknown
+    wait for an operator's decision."""
     now = timezone.now()
     with transaction.atomic():
         job = MigrationJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status != JobStatus.RUNNING:
+        if job is None or job.status not in (JobStatus.RUNNING, JobStatus.HELD):
             return job
         if job.chunks.filter(status__in=JobChunk.OPEN_STATUSES).exists():
             return job
-        if not job.failed_customers:
-            to = JobStatus.SUCCEEDED
-        elif not job.sent_customers:
-            to = JobStatus.FAILED
-        else:
-            to = JobStatus.PARTIALLY_FAILED
+        if job.chunks.filter(status=ChunkStatus.HELD).exists():
+            if job.status == JobStatus.RUNNING:
+                job_transition(
+                    job_id=job_id,
+                    to=JobStatus.HELD,
+                    expected=(JobStatus.RUNNING,),
+                    wake_at=None,
+                    wake_token="",
+                )
+                logger.warning("Job #%s waits for a decision on chunks of unknown outcome", job_id)
+            return job
         job_transition(
             job_id=job_id,
-            to=to,
-            expected=(JobStatus.RUNNING,),
+            to=job_end_status(job),
+            expected=(JobStatus.RUNNING, JobStatus.HELD),
             finished_at=now,
             wake_at=None,
             wake_token="",
         )
     job.refresh_from_db()
     logger.info(
-        "Job #%s %s: %s sent, %s failed of %s",
+        "Job #%s %s: %s sent, %s skipped, %s failed of %s",
         job.pk,
         job.status,
         job.sent_customers,
+        job.skipped_customers,
         job.failed_customers,
         job.total_customers,
     )
     return job
+
+
+def job_end_status(job: MigrationJob) -> str:
+    """How a job with nothing left to send ended, from its counts."""
+    if not job.failed_customers:
+        return JobStatus.SUCCEEDED
+    if not job.sent_customers:
+        return JobStatus.FAILED
+    return JobStatus.PARTIALLY_FAILED
 
 
 def job_wake_schedule(*, job_id: int, delay_s: float) -> bool:
@@ -229,7 +238,7 @@ def job_wake_schedule(*, job_id: int, delay_s: float) -> bool:
             status__in=MigrationJob.ACTIVE_STATUSES,
         ).update(wake_at=at, wake_token=token)
         if scheduled:
-            enqueue_run(job_id=job_id, wake=token, countdown=delay_s)
+            job_run_enqueue(job_id=job_id, wake=token, countdown=delay_s)
     return bool(scheduled)
 
 
@@ -240,138 +249,30 @@ def job_wake_take(*, job_id: int, token: str) -> bool:
     )
 
 
-def job_cancel(*, job: MigrationJob, user) -> MigrationJob:
-    """Stop a job: no new request starts, pending chunks are cancelled, requests in flight
-    finish and are recorded. Customers not sent stay ``not_sent``."""
-    if not user.has_perm(CANCEL_PERMISSION):
-        raise PermissionDenied(ERR_CANCEL_PERMISSION)
-    now = timezone.now()
-    with transaction.atomic():
-        locked = MigrationJob.objects.select_for_update().get(pk=job.pk)
-        if not job_transition(
-            job_id=locked.pk,
-            to=JobStatus.CANCELLED,
-            cancelled_by=user,
-            finished_at=now,
-            wake_at=None,
-            wake_token="",
-        ):
-            raise transition_error(job=locked, to=JobStatus.CANCELLED)
-        chunks_cancel(
-            chunks=JobChunk.objects.filter(job_id=locked.pk, status=ChunkStatus.PENDING), now=now
-        )
-    job.refresh_from_db()
-    logger.info("Job #%s cancelled by %s", job.pk, user)
-    return job
-
-
-def job_retry_failed(*, job: MigrationJob, user) -> MigrationJob:
-    """Send the failed chunks of a job again: each gets a new pending chunk with the same
-    customers (back to ``not_sent``), and the job runs again."""
-    if not user.has_perm(RETRY_PERMISSION):
-        raise PermissionDenied(ERR_RETRY_PERMISSION)
-    now = timezone.now()
-    retryable = (JobStatus.RUNNING, JobStatus.PARTIALLY_FAILED, JobStatus.FAILED)
-    with transaction.atomic():
-        locked = MigrationJob.objects.select_for_update().get(pk=job.pk)
-        if locked.status not in retryable:
-            raise transition_error(job=locked, to=JobStatus.RUNNING)
-        failed = list(
-            JobChunk.objects.filter(
-                job_id=locked.pk, status=ChunkStatus.FAILED, children__isnull=True
-            ).order_by("sequence")
-        )
-        if not failed:
-            raise JobStateError(ERR_NOTHING_TO_RETRY % {"job": locked.pk}, code="nothing")
-        first = locked.chunk_count + 1
-        JobChunk.objects.bulk_create(
-            [
-                JobChunk(
-                    job_id=locked.pk,
-                    sequence=first + offset,
-                    parent=chunk,
-                    customer_ids=chunk.customer_ids,
-                    customer_count=chunk.customer_count,
-                    not_before=now,
-                )
-                for offset, chunk in enumerate(failed)
-            ],
-            batch_size=100,
-        )
-        for chunk in failed:
-            StagedCustomer.objects.filter(pk__in=chunk.customer_ids, outcome=Outcome.FAILED).update(
-                outcome=Outcome.NOT_SENT,
-                outcome_at=None,
-                outcome_error="",
-                outcome_job_id=None,
-                outcome_chunk_id=None,
-            )
-        unknown = sum(
-            chunk.last_outcome in (AttemptOutcome.RETRY_UNKNOWN, AttemptOutcome.LEASE_EXPIRED)
-            for chunk in failed
-        )
-        MigrationJob.objects.filter(pk=locked.pk).update(
-            failed_customers=F("failed_customers") - sum(c.customer_count for c in failed),
-            chunk_count=locked.chunk_count + len(failed),
-            retried_unknown_count=F("retried_unknown_count") + unknown,
-        )
-        if locked.status != JobStatus.RUNNING:
-            job_transition(
-                job_id=locked.pk,
-                to=JobStatus.RUNNING,
-                expected=(JobStatus.PARTIALLY_FAILED, JobStatus.FAILED),
-                finished_at=None,
-            )
-        for _runner in range(min(max_in_flight(), len(failed))):
-            enqueue_run(job_id=locked.pk)
-    job.refresh_from_db()
-    logger.info("Job #%s: %s failed chunk(s) retried by %s", job.pk, len(failed), user)
-    return job
-
-
-def job_resume(*, job: MigrationJob, user) -> MigrationJob:
-    """Get a job going again after its worker died: chunks whose lease expired go back to
-    pending, and the job's task is enqueued again."""
-    if not user.has_perm(RETRY_PERMISSION):
-        raise PermissionDenied(ERR_RETRY_PERMISSION)
-    now = timezone.now()
-    with transaction.atomic():
-        locked = MigrationJob.objects.select_for_update().get(pk=job.pk)
-        if not locked.is_active:
-            raise JobStateError(
-                ERR_NOT_RESUMABLE
-                % {"job": locked.pk, "status": locked.get_status_display().lower()},
-                code="state",
-            )
-        chunks_release_expired(job=locked, now=now)
-        MigrationJob.objects.filter(pk=locked.pk).update(
-            heartbeat_at=now, wake_at=None, wake_token=""
-        )
-        enqueue_run(job_id=locked.pk)
-    job_finish_if_done(job_id=job.pk)
-    job.refresh_from_db()
-    logger.info("Job #%s resumed by %s", job.pk, user)
-    return job
-
-
 def jobs_sweep(*, takeover: bool = False) -> list[int]:
     """Keep every active job moving; returns the ids of the jobs a run was enqueued for.
 
-    Takes back chunks whose lease expired (all jobs), ends jobs with nothing left to send,
-    and enqueues a run for each active job that shows no sign of life (no live lease, no
+    Takes back chunks whose worker is gone (lease expired, or a process of this host that
+    no longer exists) and gives their jobs a run at once; ends jobs with nothing left to
+    send; enqueues a run for each active job that shows no sign of life (no live lease, no
     recent claim, no wake-up due). With ``takeover`` (a worker just started, so the tasks
     a dead worker held may be lost), every active job gets a fresh run.
     """
     now = timezone.now()
-    expired_jobs = set(
-        JobChunk.objects.filter(status=ChunkStatus.SENDING, lease_expires_at__lte=now)
-        .values_list("job_id", flat=True)
-        .distinct()
-    )
+    expired_jobs = {
+        job_id
+        for job_id, expires_at, owner in JobChunk.objects.filter(
+            status=ChunkStatus.SENDING
+        ).values_list("job_id", "lease_expires_at", "lease_owner")
+        if expires_at is None or expires_at <= now or lease_owner_is_dead(owner)
+    }
+    # Jobs whose worker was just found gone get a run at once, whatever their heartbeat.
+    orphaned: set[int] = set()
     for job_id in sorted(expired_jobs):
         with transaction.atomic():
             job = MigrationJob.objects.select_for_update().get(pk=job_id)
-            chunks_release_expired(job=job, now=now)
+            if chunks_release_expired(job=job, now=now):
+                orphaned.add(job_id)
     revived: list[int] = []
     for job in MigrationJob.objects.filter(status__in=MigrationJob.ACTIVE_STATUSES).order_by("pk"):
         if (
@@ -380,7 +281,7 @@ def jobs_sweep(*, takeover: bool = False) -> list[int]:
         ):
             job_finish_if_done(job_id=job.pk)
             continue
-        if takeover:
+        if takeover or job.pk in orphaned:
             MigrationJob.objects.filter(pk=job.pk).update(
                 heartbeat_at=now, wake_at=None, wake_token=""
             )
@@ -391,7 +292,7 @@ def jobs_sweep(*, takeover: bool = False) -> list[int]:
             pk=job.pk,
         ).update(heartbeat_at=now):
             continue  # another sweep revived it first
-        enqueue_run(job_id=job.pk)
+        job_run_enqueue(job_id=job.pk)
         revived.append(job.pk)
     if revived:
         logger.info("Sweep enqueued runs for jobs %s", revived)

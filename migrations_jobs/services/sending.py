@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -12,18 +13,20 @@ from django.db.models import F
 from django.utils import timezone
 
 from customers.payload import customers_body
-from migrations_jobs.client import SEND_ERRORS, MasivoAuthError, MasivoClient
+from migrations_jobs.client import SEND_ERRORS, MasivoAuthError, MasivoClient, SendFenced
 from migrations_jobs.models import JobChunk, MigrationJob
 from migrations_jobs.pacing import Booking, DepartureLag, pacing_note_answer, pacing_reserve
 from migrations_jobs.services.base import (
+    CLAIM_RETRY_S,
     LEASE_CLEARED,
     SLEEP_MAX_S,
     ChunkStatus,
     JobStatus,
     chunks_transition,
-    lease_s,
     max_in_flight,
 )
+from migrations_jobs.services.deliveries import chunk_book
+from migrations_jobs.services.leases import Fence, Lease, LeaseKeeper, lease_until
 from migrations_jobs.services.outcomes import (
     Answer,
     chunk_record,
@@ -36,12 +39,19 @@ logger = logging.getLogger("migrations_jobs")
 _departure_lag = DepartureLag()
 
 
+# A claim books at most this many chunks whose customers all turn out to be skipped
+# before it answers (the next claim goes on), so one claim's transaction stays short.
+CLAIM_BOOKINGS_MAX = 5
+
+
 def chunk_claim(*, job_id: int, worker: str, now: dt.datetime | None = None) -> JobChunk | None:
     """Lease the job's next due chunk to ``worker``, or None.
 
     None when the job is not running, when ``MIGRATION_MAX_IN_FLIGHT`` of its chunks are
-    already being sent, or when no chunk is due. Chunks whose lease expired go back to
-    pending first (see ``chunks_release_expired``).
+    already being sent, or when no chunk is due. Chunks whose lease expired (or whose
+    worker is gone) go back to pending first (see ``chunks_release_expired``). The first
+    claim of a chunk books its customers' deliveries (see ``deliveries.chunk_book``): a
+    chunk left with no customer to send is skipped, and the next due one is tried.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -54,24 +64,40 @@ def chunk_claim(*, job_id: int, worker: str, now: dt.datetime | None = None) -> 
         in_flight = JobChunk.objects.filter(job_id=job_id, status=ChunkStatus.SENDING).count()
         if in_flight >= max_in_flight():
             return None
-        due = JobChunk.objects.filter(
-            job_id=job_id, status=ChunkStatus.PENDING, not_before__lte=now
-        ).order_by("sequence")
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        candidate = due.only("pk").first()
-        if candidate is None:
+        for _booking in range(CLAIM_BOOKINGS_MAX):
+            candidate = _due_chunk(job_id=job_id, now=now)
+            if candidate is None:
+                return None
+            if candidate.booked_at is None and not chunk_book(
+                job=job, chunk=candidate, now=now
+            ).kept:
+                chunks_transition(
+                    chunks=JobChunk.objects.filter(pk=candidate.pk),
+                    to=ChunkStatus.SKIPPED,
+                    finished_at=now,
+                )
+                continue
+            if chunks_transition(
+                chunks=JobChunk.objects.filter(pk=candidate.pk, status=ChunkStatus.PENDING),
+                to=ChunkStatus.SENDING,
+                lease_owner=worker,
+                lease_version=F("lease_version") + 1,
+                lease_expires_at=lease_until(now),
+                request_started_at=None,
+                request_left_at=None,
+            ):
+                return JobChunk.objects.get(pk=candidate.pk)
             return None
-        claimed = chunks_transition(
-            chunks=JobChunk.objects.filter(pk=candidate.pk, status=ChunkStatus.PENDING),
-            to=ChunkStatus.SENDING,
-            lease_owner=worker,
-            lease_expires_at=now + dt.timedelta(seconds=lease_s()),
-            request_started_at=None,
-        )
-        if not claimed:
-            return None
-    return JobChunk.objects.get(pk=candidate.pk)
+    return None
+
+
+def _due_chunk(*, job_id: int, now: dt.datetime) -> JobChunk | None:
+    due = JobChunk.objects.filter(
+        job_id=job_id, status=ChunkStatus.PENDING, not_before__lte=now
+    ).order_by("sequence")
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True)
+    return due.only("pk", "job_id", "customer_ids", "booked_at").first()
 
 
 @dataclass(frozen=True)
@@ -93,41 +119,33 @@ class _NotSent(Exception):
         self.status = status
 
 
-def _request_begin(*, chunk: JobChunk, worker: str) -> Booking:
-    """Book a pacing slot and mark the request as started, in one transaction.
+def _request_begin(*, lease: Lease, job_id: int) -> Booking:
+    """Book a pacing slot for the chunk's request, in one transaction.
 
     Returns the booking: when the request may leave, or how long pacing asks to wait
-    (nothing booked then). Raises ``_NotSent`` when the worker lost the chunk, when the
-    chunk's request already left under this lease (the same send delivered twice: a lease
+    (nothing booked then). Raises ``_NotSent`` when the worker lost the chunk, when a
+    request was already booked under this lease (the same send delivered twice: a lease
     allows one request), or when the job is no longer running; the booking is then rolled
-    back.
+    back. The attempt counts only once the fence lets the body leave.
     """
     with transaction.atomic():
-        if not MigrationJob.objects.filter(pk=chunk.job_id, status=JobStatus.RUNNING).exists():
+        if not MigrationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
             raise _NotSent(ChunkStatus.CANCELLED)
         booking = pacing_reserve()
         if not booking.is_booked:
             return booking
         now = max(timezone.now(), booking.leave_at)
-        if not MigrationJob.objects.filter(pk=chunk.job_id, status=JobStatus.RUNNING).update(
-            request_count=F("request_count") + 1, heartbeat_at=now
-        ):
-            raise _NotSent(ChunkStatus.CANCELLED)
-        if not JobChunk.objects.filter(
-            pk=chunk.pk, status=ChunkStatus.SENDING, lease_owner=worker, request_started_at=None
-        ).update(
-            attempts=F("attempts") + 1,
-            request_started_at=now,
-            lease_expires_at=now + dt.timedelta(seconds=lease_s()),
+        if not lease.chunks().filter(request_started_at=None).update(
+            request_started_at=now, lease_expires_at=lease_until(now)
         ):
             raise _NotSent("")
     return booking
 
 
-def _request_send(*, client: MasivoClient, body: bytes) -> Answer:
+def _request_send(*, client: MasivoClient, body: bytes, fence: Fence) -> Answer:
     started = time.monotonic()
     try:
-        return Answer.from_result(client.send_customers(body))
+        return Answer.from_result(client.send_customers(body, may_send=fence))
     except MasivoAuthError as error:
         logger.warning("Masivo's token endpoint refused: %s", error)
         return Answer.from_auth_error(error, duration_s=time.monotonic() - started)
@@ -154,67 +172,110 @@ def chunk_send(
     worker: str,
     client: MasivoClient | None = None,
     sleep_max_s: float = SLEEP_MAX_S,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> ChunkSendReport:
     """Send a chunk that ``worker`` claimed, and record the answer.
 
-    The body is built and the request sent outside any transaction. Pacing waits of up to
-    ``sleep_max_s`` are slept here; a longer wait puts the chunk back to pending until its
-    slot and is reported in ``wait_s``, so the caller can hand over to a later task.
+    The body is built and the request sent outside any transaction, while a thread keeps
+    the lease (``LeaseKeeper``); the fence checks the lease immediately before the body
+    leaves. Pacing waits of up to ``sleep_max_s`` are slept here; a longer wait, or
+    ``should_stop`` (the worker is shutting down), puts the chunk back to pending and is
+    reported in ``wait_s``, so the caller can hand over to a later task.
     """
     chunk = JobChunk.objects.get(pk=chunk_id)
     if chunk.status != ChunkStatus.SENDING or chunk.lease_owner != worker:
         return ChunkSendReport(chunk_id=chunk_id, status=chunk.status)
-    body = customers_body(chunk.customer_ids)
-    owned = JobChunk.objects.filter(pk=chunk_id, status=ChunkStatus.SENDING, lease_owner=worker)
+    lease = Lease(chunk_id=chunk_id, worker=worker, version=chunk.lease_version)
+    with LeaseKeeper(lease):
+        body = customers_body(chunk.customer_ids)
+        booking = _slot_wait(
+            lease=lease,
+            job_id=chunk.job_id,
+            client=client,
+            sleep_max_s=sleep_max_s,
+            should_stop=should_stop,
+        )
+        if isinstance(booking, ChunkSendReport):
+            return booking
+        return _send_and_record(
+            lease=lease, job_id=chunk.job_id, body=body, booking=booking, client=client
+        )
+
+
+def _chunk_status(chunk_id: int) -> str:
+    return JobChunk.objects.values_list("status", flat=True).get(pk=chunk_id)
+
+
+def _slot_wait(
+    *,
+    lease: Lease,
+    job_id: int,
+    client: MasivoClient | None,
+    sleep_max_s: float,
+    should_stop: Callable[[], bool],
+) -> Booking | ChunkSendReport:
+    """Wait for the chunk's pacing slot: the booking, or the report of why not."""
+    chunk_id = lease.chunk_id
     while True:
         _token_ready(client)
         try:
-            booking = _request_begin(chunk=chunk, worker=worker)
+            booking = _request_begin(lease=lease, job_id=job_id)
         except _NotSent as not_sent:
             if not_sent.status == ChunkStatus.CANCELLED:
-                chunks_cancel(chunks=owned, now=timezone.now())
-            status = JobChunk.objects.values_list("status", flat=True).get(pk=chunk_id)
-            return ChunkSendReport(chunk_id=chunk_id, status=status)
+                chunks_cancel(chunks=lease.chunks(), now=timezone.now())
+            return ChunkSendReport(chunk_id=chunk_id, status=_chunk_status(chunk_id))
         if booking.is_booked:
-            break
+            return booking
         wait = booking.wait_s
-        if wait > sleep_max_s:
+        if wait > sleep_max_s or should_stop():
             now = timezone.now()
             deferred = chunks_transition(
-                chunks=owned.filter(job__status=JobStatus.RUNNING),
+                chunks=lease.chunks().filter(job__status=JobStatus.RUNNING),
                 to=ChunkStatus.PENDING,
                 not_before=now + dt.timedelta(seconds=wait),
                 **LEASE_CLEARED,
             )
             if not deferred:
                 # Cancelled meanwhile (or the lease was lost): nothing left to wait for.
-                chunks_cancel(chunks=owned, now=now)
-                status = JobChunk.objects.values_list("status", flat=True).get(pk=chunk_id)
-                return ChunkSendReport(chunk_id=chunk_id, status=status)
-            return ChunkSendReport(chunk_id=chunk_id, status=ChunkStatus.PENDING, wait_s=wait)
+                chunks_cancel(chunks=lease.chunks(), now=now)
+                return ChunkSendReport(chunk_id=chunk_id, status=_chunk_status(chunk_id))
+            return ChunkSendReport(
+                chunk_id=chunk_id, status=ChunkStatus.PENDING, wait_s=max(wait, CLAIM_RETRY_S)
+            )
         time.sleep(wait)
 
+
+def _send_and_record(
+    *, lease: Lease, job_id: int, body: bytes, booking: Booking, client: MasivoClient | None
+) -> ChunkSendReport:
+    chunk_id = lease.chunk_id
     # The slot was booked a moment before it opens (pacing.LEAD_S): leave on it.
     early_s = (booking.leave_at - timezone.now()).total_seconds() - _departure_lag.estimate_s()
     if early_s > 0:
         time.sleep(early_s)
+    fence = Fence(lease=lease, job_id=job_id)
     started_at = timezone.now()
-    if client is None:
-        with MasivoClient() as own_client:
-            answer = _request_send(client=own_client, body=body)
-    else:
-        answer = _request_send(client=client, body=body)
+    try:
+        if client is None:
+            with MasivoClient() as own_client:
+                answer = _request_send(client=own_client, body=body, fence=fence)
+        else:
+            answer = _request_send(client=client, body=body, fence=fence)
+    except SendFenced:
+        # The lease was lost before the body left: whoever holds the chunk now sends it.
+        return ChunkSendReport(chunk_id=chunk_id, status=_chunk_status(chunk_id))
     answered_at = timezone.now()
     _departure_lag.note(handed_at=started_at, left_at=answer.left_at)
-    status = chunk_record(chunk_id=chunk_id, worker=worker, answer=answer, started_at=started_at)
+    status = chunk_record(lease=lease, answer=answer, started_at=fence.left_at or started_at)
     left_at = answer.left_at
     if left_at is None and answer.status_code is not None:
         # Answered, so it left; the transport did not say when (no connection trace).
-        left_at = started_at
+        left_at = fence.left_at or started_at
     pacing_note_answer(
         retry_after_s=answer.retry_after_s,
         ratelimit=answer.ratelimit,
         now=answered_at,
         left_at=left_at,
+        status_code=answer.status_code,
     )
     return ChunkSendReport(chunk_id=chunk_id, status=status, outcome=answer.outcome)

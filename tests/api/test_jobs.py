@@ -168,6 +168,8 @@ def test_status_shows_progress_and_counts(as_user, operator, job):
         "sent": 1,
         "failed": 1,
         "split": 1,
+        "skipped": 0,
+        "held": 0,
         "cancelled": 0,
     }
 

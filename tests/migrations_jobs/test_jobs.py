@@ -17,6 +17,7 @@ from django.utils import timezone
 from customers.models import Outcome, StagedCustomer, StagingBatch
 from customers.services import BatchStateError
 from migrations_jobs import services
+from migrations_jobs.services import leases
 from migrations_jobs.client import MasivoClient
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob, PacingState
 from migrations_jobs.pacing import pacing_reserve
@@ -105,10 +106,7 @@ def run_to_end(job: MigrationJob, *, worker: str = "test-worker") -> MigrationJo
 
 def enqueued(callbacks) -> list[tuple[str, tuple, dict]]:
     """The tasks that on-commit callbacks publish: (task name, args, kwargs)."""
-    return [
-        (c.func.__self__.name, tuple(c.keywords["args"]), c.keywords.get("kwargs") or {})
-        for c in callbacks
-    ]
+    return [(c.name, c.args, c.kwargs) for c in callbacks]
 
 
 def expire_lease(chunk: JobChunk) -> None:
@@ -318,8 +316,10 @@ def test_expired_lease_after_the_request_left_is_a_retry_after_an_unknown_outcom
 ):
     now = timezone.now()
     lost = chunk_claim(job_id=running_job.pk, worker="dead", now=now)
-    # The worker had started the request when it died.
-    JobChunk.objects.filter(pk=lost.pk).update(attempts=1, request_started_at=now)
+    # The worker's request had left when it died.
+    JobChunk.objects.filter(pk=lost.pk).update(
+        attempts=1, request_started_at=now, request_left_at=now
+    )
     later = now + dt.timedelta(seconds=quick.MIGRATION_LEASE_S + 1)
 
     again = chunk_claim(job_id=running_job.pk, worker="w2", now=later)
@@ -340,7 +340,9 @@ def test_expired_lease_of_the_last_attempt_fails_the_chunk(running_job, quick):
     quick.MIGRATION_MAX_ATTEMPTS = 1
     now = timezone.now()
     lost = chunk_claim(job_id=running_job.pk, worker="dead", now=now)
-    JobChunk.objects.filter(pk=lost.pk).update(attempts=1, request_started_at=now)
+    JobChunk.objects.filter(pk=lost.pk).update(
+        attempts=1, request_started_at=now, request_left_at=now
+    )
 
     chunk_claim(job_id=running_job.pk, worker="w2", now=now + dt.timedelta(hours=1))
 
@@ -556,9 +558,11 @@ def test_refused_token_fails_the_chunk_without_sending(sandboxed, stager, operat
 
 
 def test_201_that_comes_back_after_the_lease_was_lost_is_never_sent_again(
-    sandboxed, stager, operator, quick
+    sandboxed, stager, operator, quick, monkeypatch
 ):
     quick.MIGRATION_LEASE_S = 1
+    # The first worker's renewals never reach the database (a stalled worker).
+    monkeypatch.setattr(leases, "lease_renew", lambda **_kwargs: True)
     job = make_job(operator=operator, stager=stager, size=2, settings=quick, chunk_size=2)
     job_transition(job_id=job.pk, to=JobStatus.RUNNING)
     # Masivo keeps the customers, then answers after the first worker's lease expired.
@@ -699,8 +703,8 @@ def test_only_the_earliest_wake_up_is_valid(running_job, django_capture_on_commi
         assert job_wake_schedule(job_id=running_job.pk, delay_s=10)
         second = MigrationJob.objects.get(pk=running_job.pk).wake_token
 
-    assert [callback.keywords["countdown"] for callback in callbacks] == [60, 10]
-    assert [callback.keywords["kwargs"] for callback in callbacks] == [
+    assert [callback.countdown for callback in callbacks] == [60, 10]
+    assert [callback.kwargs for callback in callbacks] == [
         {"wake": first},
         {"wake": second},
     ]

@@ -20,9 +20,11 @@ def progress_line(progress: dict) -> str:
     """``[########............] 2,000/5,000 customers sent, 0 failed``."""
     done = BAR_WIDTH * progress["percent"] // 100
     bar = "#" * done + "." * (BAR_WIDTH - done)
+    skipped = progress.get("skipped", 0)
+    skipped_text = f"{skipped:,} skipped (sent by another batch), " if skipped else ""
     return (
         f"[{bar}] {progress['sent']:,}/{progress['total']:,} customers sent, "
-        f"{progress['failed']:,} failed"
+        f"{skipped_text}{progress['failed']:,} failed"
     )
 
 
@@ -71,4 +73,10 @@ class Command(BaseCommand):
         ]
         if found.cancelled_by_id:
             lines.append(f"Cancelled by {found.cancelled_by.get_username()}.")
+        if found.status == MigrationJob.Status.HELD:
+            lines.append(
+                f"{progress['chunks'][JobChunk.Status.HELD]:,} chunk(s) have an unknown outcome "
+                "and wait for your decision: check Masivo, then run "
+                f"manage.py job_decide {found.pk} --arrived (they are there) or --send-again."
+            )
         self.stdout.write("\n".join(lines))

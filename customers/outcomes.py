@@ -1,0 +1,79 @@
+"""Writes to a staged customer's outcome in Masivo: the one guarded transition.
+
+The jobs app decides what an answer means; it records it on the customers through
+``customers_outcome_transition``, never by writing the columns itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+
+from django.utils import timezone
+
+from customers.models import OUTCOME_TRANSITIONS, Outcome, StagedCustomer
+
+# Ids per UPDATE: a chunk's worth, whatever the caller passes.
+IDS_PER_UPDATE = 1000
+# What an outcome's error keeps of a longer text.
+ERROR_CHARS = 2000
+
+
+def outcome_sources(to: str) -> tuple[str, ...]:
+    """The outcomes a customer may move to ``to`` from."""
+    return tuple(source for source, targets in OUTCOME_TRANSITIONS.items() if to in targets)
+
+
+def _slices(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), IDS_PER_UPDATE):
+        yield ids[start : start + IDS_PER_UPDATE]
+
+
+def customers_outcome_transition(
+    *,
+    customer_ids: Iterable[int],
+    to: str,
+    job_id: int | None = None,
+    chunk_id: int | None = None,
+    at: dt.datetime | None = None,
+    error: str = "",
+    maybe_twice: bool = False,
+    other_job_id: int | None = None,
+) -> int:
+    """Move the given customers whose outcome allows it to ``to``, in conditional UPDATEs
+    that also record the job, the chunk, the time and what went wrong. Back to
+    ``not_sent`` (a retry, a send again) clears all of that. Returns how many moved."""
+    ids = list(customer_ids)
+    if to == Outcome.NOT_SENT:
+        fields: dict = {
+            "outcome_at": None,
+            "outcome_error": "",
+            "outcome_job_id": None,
+            "outcome_chunk_id": None,
+            "outcome_maybe_twice": False,
+            "outcome_other_job_id": None,
+        }
+    else:
+        fields = {
+            "outcome_at": at or timezone.now(),
+            "outcome_error": error[:ERROR_CHARS],
+            "outcome_job_id": job_id,
+            "outcome_chunk_id": chunk_id,
+            "outcome_maybe_twice": maybe_twice,
+            "outcome_other_job_id": other_job_id,
+        }
+    sources = outcome_sources(to)
+    moved = 0
+    for part in _slices(ids):
+        moved += StagedCustomer.objects.filter(pk__in=part, outcome__in=sources).update(
+            outcome=to, **fields
+        )
+    return moved
+
+
+def customers_resend_consume(*, customer_ids: Iterable[int]) -> int:
+    """Clear "send again" on customers whose delivery a chunk has just taken over."""
+    moved = 0
+    for part in _slices(list(customer_ids)):
+        moved += StagedCustomer.objects.filter(pk__in=part, resend=True).update(resend=False)
+    return moved

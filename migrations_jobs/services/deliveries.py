@@ -1,0 +1,202 @@
+"""Deliveries: the console sends a customer id to a Masivo account at most once.
+
+A chunk books its customers' deliveries when it is first claimed, inside the claim's
+transaction (which holds the job's row lock): one ``INSERT ... ON CONFLICT DO NOTHING`` per
+chunk, then one read of who holds each id. The unique constraint on (account, legacy id)
+decides between two jobs that book the same id at once; on PostgreSQL the second insert
+waits for the first transaction and then sees its row. A customer whose id another staged
+customer holds is skipped (its own outcome, counted on the job, not a failure), unless an
+operator asked to send it again and the id is not being sent right now.
+
+Every way a chunk ends settles its deliveries: sent (201), released (refused, cancelled
+before its request left: the row is deleted, the id free again), or uncertain (given up
+after a request that may have arrived: the id stays held).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db.models import F
+
+from customers.models import Outcome, StagedCustomer
+from customers.outcomes import customers_outcome_transition, customers_resend_consume
+from migrations_jobs.models import Delivery, JobChunk, MigrationJob
+
+DeliveryStatus = Delivery.Status
+ACCOUNT_CHARS = 200
+
+
+def masivo_account() -> str:
+    """The Masivo account deliveries are remembered for: ``MASIVO_ACCOUNT``, else the
+    migrate endpoint's base URL without credentials, query or trailing slash."""
+    if settings.MASIVO_ACCOUNT:
+        return settings.MASIVO_ACCOUNT[:ACCOUNT_CHARS]
+    parts = urlsplit(str(settings.MASIVO_BASE_URL).strip())
+    host = (parts.hostname or "").lower()
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"[:ACCOUNT_CHARS]
+
+
+@dataclass
+class ChunkBooking:
+    """What booking a chunk's deliveries decided."""
+
+    # The customers the chunk sends, in the chunk's order.
+    kept: list[int] = field(default_factory=list)
+    # Skipped customers by the job that holds their id.
+    skipped: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    # Customers whose delivery was taken over by an operator's "send again".
+    taken_over: list[int] = field(default_factory=list)
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(len(ids) for ids in self.skipped.values())
+
+
+def _holder(delivery: Delivery) -> tuple[int, int, int, str]:
+    return delivery.pk, delivery.customer_id, delivery.job_id, delivery.status
+
+
+def _decide(
+    *, pk: int, resend: bool, holder: tuple[int, int, int, str], booking: ChunkBooking
+) -> int | None:
+    """Whether the chunk keeps customer ``pk`` given who holds its id (``holder``: the
+    delivery's pk, staged customer, job and status). Returns the delivery to take over."""
+    delivery_pk, customer_pk, job_pk, status = holder
+    if customer_pk == pk and status != DeliveryStatus.SENT:
+        booking.kept.append(pk)  # booked now, or held by this customer's earlier chunk
+        return None
+    if resend and status != DeliveryStatus.BOOKED:
+        return delivery_pk
+    booking.skipped[job_pk].append(pk)
+    return None
+
+
+def chunk_book(*, job: MigrationJob, chunk: JobChunk, now: dt.datetime) -> ChunkBooking:
+    """Take the deliveries of the chunk's customers, inside the caller's transaction (the
+    claim's, holding the job's row lock); record the skipped ones and shrink the chunk to
+    the customers it keeps. The chunk's own status is the caller's to change."""
+    account = masivo_account()
+    rows = list(
+        StagedCustomer.objects.filter(pk__in=chunk.customer_ids).values_list(
+            "pk", "legacy_id", "resend"
+        )
+    )
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                account=account,
+                legacy_id=legacy_id,
+                customer_id=pk,
+                job_id=job.pk,
+                chunk_id=chunk.pk,
+                status=DeliveryStatus.BOOKED,
+                booked_at=now,
+            )
+            for pk, legacy_id, _resend in rows
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    holders = {
+        legacy_id: (delivery_pk, customer_pk, job_pk, status)
+        for legacy_id, delivery_pk, customer_pk, job_pk, status in Delivery.objects.filter(
+            account=account, legacy_id__in=[row[1] for row in rows]
+        ).values_list("legacy_id", "pk", "customer_id", "job_id", "status")
+    }
+    booking = ChunkBooking()
+    order = {pk: position for position, pk in enumerate(chunk.customer_ids)}
+    for pk, legacy_id, resend in sorted(rows, key=lambda row: order[row[0]]):
+        if legacy_id not in holders:
+            # Released by another transaction between our insert and our read.
+            holders[legacy_id] = _holder(
+                Delivery.objects.get_or_create(
+                    account=account,
+                    legacy_id=legacy_id,
+                    defaults={
+                        "customer_id": pk,
+                        "job_id": job.pk,
+                        "chunk_id": chunk.pk,
+                        "status": DeliveryStatus.BOOKED,
+                        "booked_at": now,
+                    },
+                )[0]
+            )
+        take = _decide(pk=pk, resend=resend, holder=holders[legacy_id], booking=booking)
+        if take is None:
+            continue
+        # Guarded: a job that booked the id meanwhile keeps it.
+        if (
+            Delivery.objects.filter(pk=take)
+            .exclude(status=DeliveryStatus.BOOKED)
+            .update(customer_id=pk, status=DeliveryStatus.BOOKED, booked_at=now)
+        ):
+            booking.taken_over.append(pk)
+            booking.kept.append(pk)
+        else:
+            booking.skipped[holders[legacy_id][2]].append(pk)
+    booking.kept.sort(key=order.__getitem__)
+    Delivery.objects.filter(customer_id__in=booking.kept, account=account).exclude(
+        chunk_id=chunk.pk, job_id=job.pk, status=DeliveryStatus.BOOKED
+    ).update(chunk_id=chunk.pk, job_id=job.pk, status=DeliveryStatus.BOOKED)
+    customers_resend_consume(customer_ids=booking.taken_over)
+    _record_skipped(job=job, chunk=chunk, booking=booking, now=now)
+    return booking
+
+
+def _record_skipped(
+    *, job: MigrationJob, chunk: JobChunk, booking: ChunkBooking, now: dt.datetime
+) -> None:
+    skipped = booking.skipped_count
+    JobChunk.objects.filter(pk=chunk.pk).update(
+        customer_ids=booking.kept,
+        customer_count=len(booking.kept),
+        skipped_count=F("skipped_count") + skipped,
+        booked_at=now,
+    )
+    chunk.customer_ids, chunk.customer_count = booking.kept, len(booking.kept)
+    if not skipped:
+        return
+    for other_job, ids in booking.skipped.items():
+        customers_outcome_transition(
+            customer_ids=ids,
+            to=Outcome.SKIPPED,
+            job_id=job.pk,
+            chunk_id=chunk.pk,
+            at=now,
+            other_job_id=other_job,
+        )
+    MigrationJob.objects.filter(pk=job.pk).update(
+        skipped_customers=F("skipped_customers") + skipped
+    )
+
+
+def deliveries_sent(*, chunk_ids: list[int], now: dt.datetime) -> None:
+    """The chunks' 201 is in: their customers' ids are sent."""
+    Delivery.objects.filter(chunk_id__in=chunk_ids).update(
+        status=DeliveryStatus.SENT, sent_at=now, times_sent=F("times_sent") + 1
+    )
+
+
+def deliveries_release(*, chunk_ids: list[int], may_have_arrived: bool) -> None:
+    """The chunks ended without a 201: free their customers' ids, unless a request of the
+    chunks may have reached Masivo (they then stay held, as uncertain)."""
+    if not chunk_ids:
+        return
+    held = Delivery.objects.filter(chunk_id__in=chunk_ids, status=DeliveryStatus.BOOKED)
+    if may_have_arrived:
+        held.update(status=DeliveryStatus.UNCERTAIN)
+    else:
+        held.delete()
+
+
+def deliveries_move(*, from_chunk_id: int, to_chunk: JobChunk) -> None:
+    """A chunk's half (after a split) takes over its customers' deliveries."""
+    Delivery.objects.filter(chunk_id=from_chunk_id, customer_id__in=to_chunk.customer_ids).update(
+        chunk_id=to_chunk.pk
+    )
