@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "migrations_jobs.sandbox.middleware.SandboxArrivalMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -278,11 +279,15 @@ MIGRATION_IMPORT_PREVIEW_ROWS = env.int("MIGRATION_IMPORT_PREVIEW_ROWS", default
 SANDBOX_API_KEY = env.str("SANDBOX_API_KEY", default="sandbox-api-key")
 SANDBOX_TOKEN_LIFETIME_S = env.int("SANDBOX_TOKEN_LIFETIME_S", default=3600)
 SANDBOX_RATE_INTERVAL_S = env.float("SANDBOX_RATE_INTERVAL_S", default=0.0)
+# What the limiter counts: "arrival" (when a request reached the server) or "processing".
+SANDBOX_RATE_CLOCK = env.str("SANDBOX_RATE_CLOCK", default="arrival")
 SANDBOX_HOURLY_CAP = env.int("SANDBOX_HOURLY_CAP", default=0)
 SANDBOX_FAIL_500_RATE = env.float("SANDBOX_FAIL_500_RATE", default=0.0)
 SANDBOX_FAIL_429_RATE = env.float("SANDBOX_FAIL_429_RATE", default=0.0)
 SANDBOX_SLOW_RATE = env.float("SANDBOX_SLOW_RATE", default=0.0)
 SANDBOX_SLOW_S = env.float("SANDBOX_SLOW_S", default=0.0)
+# Each migrate request arrives up to this much later (a uniform draw), as over a network.
+SANDBOX_LATENCY_JITTER_S = env.float("SANDBOX_LATENCY_JITTER_S", default=0.0)
 SANDBOX_RETRY_AFTER_S = env.int("SANDBOX_RETRY_AFTER_S", default=1)
 
 LOGGING = {

@@ -21,20 +21,34 @@ class SandboxConfigAdmin(admin.ModelAdmin):
         "__str__",
         "token_lifetime_s",
         "rate_interval_s",
+        "rate_clock",
         "hourly_cap",
         "fail_500_rate",
         "fail_429_rate",
         "slow_rate",
         "slow_s",
+        "jitter_s",
         "updated_at",
     )
     readonly_fields = ("updated_at",)
     fieldsets = (
         (_("Tokens"), {"fields": ("token_lifetime_s",)}),
-        (_("Rate limit"), {"fields": ("rate_interval_s", "hourly_cap", "retry_after_s")}),
+        (
+            _("Rate limit"),
+            {"fields": ("rate_interval_s", "rate_clock", "hourly_cap", "retry_after_s")},
+        ),
         (
             _("Injected faults"),
-            {"fields": ("fail_500_rate", "fail_429_rate", "slow_rate", "slow_s", "reject_ids")},
+            {
+                "fields": (
+                    "fail_500_rate",
+                    "fail_429_rate",
+                    "slow_rate",
+                    "slow_s",
+                    "jitter_s",
+                    "reject_ids",
+                )
+            },
         ),
         (None, {"fields": ("updated_at",)}),
     )
@@ -65,6 +79,7 @@ class SandboxRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "new_count",
         "duplicate_count",
         "duration_s",
+        "jitter_s",
         "is_accepted",
     )
     list_filter = ("status_code", "reason", "is_accepted")

@@ -179,6 +179,7 @@ def customers_accept(
     config: SandboxConfig,
     customers: list[dict],
     received_at: dt.datetime,
+    jitter_s: float,
     started: float,
     delay: float,
     rate: RateState,
@@ -227,6 +228,7 @@ def customers_accept(
             duplicate_count=len(customers) - len(new_ids),
             duration_s=0.0,
             delay_s=delay,
+            jitter_s=jitter_s,
             is_accepted=True,
         )
         SandboxCustomer.objects.bulk_create(

@@ -13,6 +13,20 @@ ERR_REJECT_IDS = _("A list of legacy ids, each a string.")
 RATE_VALIDATORS = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 
 
+class RateClock(models.TextChoices):
+    """Which moment of a migrate request the rate limiter counts.
+
+    ``arrival``: when the request reached the server (stamped by ``SandboxArrivalMiddleware``
+    before any other code runs), as a gateway in front of Masivo would count it; two
+    requests are compared by their arrivals whatever order they are decided in.
+    ``processing``: when the sandbox's view began to handle it, compared with the last
+    request counted (the sandbox's behaviour before the arrival clock).
+    """
+
+    ARRIVAL = "arrival", _("When the request arrived")
+    PROCESSING = "processing", _("When the sandbox processed it")
+
+
 def default_token_lifetime_s() -> int:
     return getattr(settings, "SANDBOX_TOKEN_LIFETIME_S", 3600)
 
@@ -45,6 +59,14 @@ def default_retry_after_s() -> int:
     return getattr(settings, "SANDBOX_RETRY_AFTER_S", 1)
 
 
+def default_rate_clock() -> str:
+    return getattr(settings, "SANDBOX_RATE_CLOCK", RateClock.ARRIVAL.value)
+
+
+def default_jitter_s() -> float:
+    return getattr(settings, "SANDBOX_LATENCY_JITTER_S", 0.0)
+
+
 class SandboxConfig(models.Model):
     """The sandbox's behaviour, one row, editable at run time (defaults: ``SANDBOX_*``)."""
 
@@ -56,6 +78,16 @@ class SandboxConfig(models.Model):
         default=default_rate_interval_s,
         validators=[MinValueValidator(0.0)],
         help_text=_("At most one migrate request per interval; 0 turns the limit off."),
+    )
+    rate_clock = models.CharField(
+        _("rate limit clock"),
+        max_length=16,
+        choices=RateClock.choices,
+        default=default_rate_clock,
+        help_text=_(
+            "Arrival: requests are compared by when they reached the server, whatever order "
+            "they are decided in. Processing: by when the sandbox began to handle them."
+        ),
     )
     hourly_cap = models.PositiveIntegerField(
         _("requests per hour"),
@@ -76,6 +108,15 @@ class SandboxConfig(models.Model):
     )
     slow_s = models.FloatField(
         _("slow answer delay (s)"), default=default_slow_s, validators=[MinValueValidator(0.0)]
+    )
+    jitter_s = models.FloatField(
+        _("network jitter (s)"),
+        default=default_jitter_s,
+        validators=[MinValueValidator(0.0)],
+        help_text=_(
+            "Each migrate request arrives up to this much later (a uniform draw): it is "
+            "counted, recorded and processed that much later; 0 turns it off."
+        ),
     )
     retry_after_s = models.PositiveIntegerField(
         _("Retry-After of injected 429s (s)"), default=default_retry_after_s
@@ -114,6 +155,9 @@ class SandboxRateWindow(models.Model):
     """The rate limiter's state, one row, updated under a row lock by every process."""
 
     last_request_at = models.DateTimeField(_("last request at"), null=True, blank=True)
+    # When the most recently counted requests arrived, in microseconds since the epoch,
+    # ascending: the arrival clock compares a request with each of them (see ratelimit.py).
+    recent_arrivals = models.JSONField(_("recently counted arrivals"), default=list, blank=True)
     window_started_at = models.DateTimeField(_("hour window started at"), null=True, blank=True)
     window_count = models.PositiveIntegerField(_("requests in the hour window"), default=0)
 
@@ -184,7 +228,13 @@ class SandboxRequest(models.Model):
         INVALID_ENTRY = "invalid_entry", _("Contract violation")
         CONFLICT = "conflict", _("Refused by the account")
 
-    received_at = models.DateTimeField(_("received at"))
+    received_at = models.DateTimeField(
+        _("received at"),
+        help_text=_(
+            "When the rate limiter counted the request: its arrival at the server, or when "
+            "the sandbox began to handle it (the configuration's clock), plus any jitter."
+        ),
+    )
     status_code = models.PositiveSmallIntegerField(_("status answered"))
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
     details = models.TextField(_("details"), blank=True)
@@ -195,6 +245,11 @@ class SandboxRequest(models.Model):
         _("duration (s)"), help_text=_("Time to the answer, the injected delay included.")
     )
     delay_s = models.FloatField(_("injected delay (s)"), default=0.0)
+    jitter_s = models.FloatField(
+        _("network jitter (s)"),
+        default=0.0,
+        help_text=_("How much later than it reached the server the request was received."),
+    )
     is_accepted = models.BooleanField(_("accepted"), default=False)
 
     class Meta:

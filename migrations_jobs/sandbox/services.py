@@ -1,11 +1,12 @@
 """The sandbox's behaviour: token issuing, customers/migrate, faults, and what arrived.
 
-A migrate request goes through, in order: the bearer token (401), the next scripted answer,
-the rate limit (429, shared by every process through a locked row), injected faults (500,
-429, slow), the body (415, 400, 413), the contract (422 naming customer and field), the
-account's uniqueness of ``id`` and ``email`` and the rejected ids (422 naming no customer),
-and finally acceptance (201). A slow answer is processed first and answered late: it models
-an answer lost after Masivo accepted the request.
+A migrate request goes through, in order: the network jitter (it arrives a drawn moment
+later), the bearer token (401), the next scripted answer, the rate limit (429, shared by
+every process through a locked row; the configured clock says which moment counts),
+injected faults (500, 429, slow), the body (415, 400, 413), the contract (422 naming
+customer and field), the account's uniqueness of ``id`` and ``email`` and the rejected ids
+(422 naming no customer), and finally acceptance (201). A slow answer is processed first
+and answered late: it models an answer lost after Masivo accepted the request.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ from migrations_jobs.sandbox.models import (
 )
 from migrations_jobs.sandbox.ratelimit import (
     ERR_RATE_LIMITED,
+    Arrival,
     RateState,
     rate_window_snapshot,
     rate_window_take,
+    request_arrival,
 )
 from migrations_jobs.sandbox.tokens import (
     sandbox_token_expiry,
@@ -84,7 +87,9 @@ def sandbox_reset() -> None:
 
 
 def sandbox_configure(**fields: Any) -> SandboxConfig:
-    """Change the sandbox's configuration, e.g. ``sandbox_configure(hourly_cap=3)``."""
+    """Change the sandbox's configuration: any field of ``SandboxConfig``, e.g.
+    ``sandbox_configure(hourly_cap=3)`` or ``sandbox_configure(rate_clock="processing",
+    jitter_s=0.05)``."""
     unknown = sorted(set(fields) - CONFIG_FIELDS)
     if unknown:
         raise ValueError(ERR_UNKNOWN_FIELD % {"names": ", ".join(unknown)})
@@ -193,32 +198,44 @@ def sandbox_migrate(
     authorization: str | None,
     content_type: str | None,
     body: bytes | None,
-    received_at: dt.datetime | None = None,
+    arrived_at: dt.datetime | None = None,
+    processed_at: dt.datetime | None = None,
 ) -> SandboxAnswer:
     """``POST api/storefront/v1/customers/migrate``. ``body`` is None when it was too big
-    to read. ``received_at`` is when the request arrived (now if not given): the rate
-    limiter counts requests by their arrival, as a gateway in front of Masivo would, not by
-    when this process got round to them. The answer's delay is for the caller to sleep:
-    nothing is held meanwhile."""
-    received_at = received_at or timezone.now()
+    to read. ``arrived_at`` is when the request reached the server (the middleware's
+    stamp; None if it was not stamped), ``processed_at`` when the view began to handle it
+    (now if not given): the configuration's clock says which one the rate limiter counts,
+    as a gateway in front of Masivo would count arrivals, and not when this process got
+    round to them. A drawn network jitter makes the request arrive later: it is slept here,
+    before the request is decided, and the moment counted is the stamp plus the jitter.
+    The answer's delay is for the caller to sleep: nothing is held meanwhile."""
+    processed_at = processed_at or timezone.now()
+    with _serialized():
+        config = SandboxConfig.current()
+    arrival = request_arrival(config=config, arrived_at=arrived_at, processed_at=processed_at)
+    if arrival.jitter_s > 0:
+        # A packet held up on the network: nothing of the request happens meanwhile.
+        time.sleep(max(0.0, (arrival.counted_at - timezone.now()).total_seconds()))
     with _serialized():
         return _migrate(
+            config=config,
             authorization=authorization,
             content_type=content_type,
             body=body,
-            received_at=received_at,
+            arrival=arrival,
         )
 
 
 def _migrate(
     *,
+    config: SandboxConfig,
     authorization: str | None,
     content_type: str | None,
     body: bytes | None,
-    received_at: dt.datetime,
+    arrival: Arrival,
 ) -> SandboxAnswer:
     started = time.monotonic()
-    config = SandboxConfig.current()
+    received_at = arrival.counted_at
     delay = 0.0
     rate: RateState | None = None
     customer_count = 0
@@ -246,6 +263,7 @@ def _migrate(
             config=config,
             customers=customers,
             received_at=received_at,
+            jitter_s=arrival.jitter_s,
             started=started,
             delay=delay,
             rate=rate,
@@ -263,6 +281,7 @@ def _migrate(
             customer_count=customer_count,
             duration_s=time.monotonic() - started + delay,
             delay_s=delay,
+            jitter_s=arrival.jitter_s,
             is_accepted=False,
         )
         return SandboxAnswer(

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from migrations_jobs.sandbox.middleware import ARRIVED_AT
 from migrations_jobs.sandbox.services import SandboxAnswer, sandbox_authorize, sandbox_migrate
 
 
@@ -29,7 +30,7 @@ def authorize(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def migrate(request: HttpRequest) -> JsonResponse:
-    received_at = timezone.now()
+    processed_at = timezone.now()
     try:
         body: bytes | None = request.body
     except RequestDataTooBig:
@@ -38,6 +39,7 @@ def migrate(request: HttpRequest) -> JsonResponse:
         authorization=request.headers.get("Authorization"),
         content_type=request.headers.get("Content-Type"),
         body=body,
-        received_at=received_at,
+        arrived_at=getattr(request, ARRIVED_AT, None),
+        processed_at=processed_at,
     )
     return _respond(answer)
