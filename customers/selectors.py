@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from customers.models import StagingBatch
+from dataclasses import dataclass
+
+from django.db.models import Count
+
+from customers.models import StagedCustomer, StagingBatch
+
+# Batches whose customers are, or will be, sent by a job.
+OVERLAPPING_STATUSES = (StagingBatch.Status.APPROVED, StagingBatch.Status.SUBMITTED)
 
 
 def batch_customer_ids(*, batch: StagingBatch) -> dict[str, int]:
@@ -16,3 +23,45 @@ def batch_find(*, reference: str) -> StagingBatch | None:
     if batch is None and reference.isdigit():
         batch = StagingBatch.objects.filter(pk=int(reference)).first()
     return batch
+
+
+@dataclass(frozen=True)
+class BatchOverlap:
+    """Another batch, approved or submitted, that holds customers this batch would send."""
+
+    batch_id: int
+    name: str
+    status: str
+    customers: int
+
+
+def batch_overlaps(*, batch: StagingBatch) -> list[BatchOverlap]:
+    """The other batches, approved or submitted, whose customers to send share a legacy id
+    with the customers ``batch`` would send, with how many they share.
+
+    Nothing is refused for it: the console sends a customer id once, so whichever job
+    books such a customer first sends it, and the other job skips it (unless an operator
+    asked to send it again).
+    """
+    mine = StagedCustomer.objects.filter(batch=batch, is_valid=True, is_excluded=False)
+    rows = (
+        StagedCustomer.objects.filter(
+            legacy_id__in=mine.values("legacy_id"),
+            batch__status__in=OVERLAPPING_STATUSES,
+            is_valid=True,
+            is_excluded=False,
+        )
+        .exclude(batch=batch)
+        .values("batch_id", "batch__name", "batch__status")
+        .annotate(n=Count("pk"))
+        .order_by("batch_id")
+    )
+    return [
+        BatchOverlap(
+            batch_id=row["batch_id"],
+            name=row["batch__name"],
+            status=row["batch__status"],
+            customers=row["n"],
+        )
+        for row in rows
+    ]

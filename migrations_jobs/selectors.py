@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from customers.models import Outcome, StagedCustomer, StagingBatch
-from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
+from migrations_jobs.models import ChunkAttempt, Delivery, JobChunk, MigrationJob
 
 ChunkStatus = JobChunk.Status
 
@@ -197,29 +197,65 @@ def job_retryable_chunks(*, job: MigrationJob) -> tuple[int, int]:
     return found["chunks"] or 0, found["customers"] or 0
 
 
-def job_failed_customers(*, job: MigrationJob) -> QuerySet[StagedCustomer]:
-    """The customers whose outcome in this job is ``failed``, in the order they were staged,
-    each with ``chunk_sequence``: the number of the chunk that failed them."""
-    chunk_sequence = (
-        JobChunk.objects.filter(pk=OuterRef("outcome_chunk_id")).order_by().values("sequence")
-    )
+def job_customers(
+    *, job: MigrationJob, outcome: str | None = None, possibly_twice: bool = False
+) -> QuerySet[StagedCustomer]:
+    """The customers with an outcome in this job (only ``outcome``, and only the ones that
+    may be in Masivo twice with ``possibly_twice``), in the order they were staged.
+
+    Each carries ``chunk_sequence`` and ``chunk_attempts`` (the chunk that decided its
+    outcome), and for a skipped one ``other_batch_name`` and ``other_delivery_status``:
+    the batch whose job held its id, and where that delivery stands now.
+    """
+    chunk = JobChunk.objects.filter(pk=OuterRef("outcome_chunk_id")).order_by()
+    other_job = MigrationJob.objects.filter(pk=OuterRef("outcome_other_job_id")).order_by()
+    other_delivery = Delivery.objects.filter(
+        legacy_id=OuterRef("legacy_id"), job_id=OuterRef("outcome_other_job_id")
+    ).order_by()
+    customers = StagedCustomer.objects.filter(batch_id=job.batch_id, outcome_job_id=job.pk)
+    if outcome:
+        customers = customers.filter(outcome=outcome)
+    if possibly_twice:
+        customers = customers.filter(outcome=Outcome.SENT, outcome_maybe_twice=True)
     return (
-        StagedCustomer.objects.filter(
-            batch_id=job.batch_id, outcome_job_id=job.pk, outcome=Outcome.FAILED
+        customers.only(
+            "pk",
+            "legacy_id",
+            "name",
+            "email",
+            "outcome",
+            "outcome_at",
+            "outcome_error",
+            "outcome_chunk_id",
+            "outcome_other_job_id",
+            "outcome_maybe_twice",
         )
-        .only("pk", "legacy_id", "email", "outcome_at", "outcome_error", "outcome_chunk_id")
-        .annotate(chunk_sequence=Subquery(chunk_sequence[:1]))
+        .annotate(
+            chunk_sequence=Subquery(chunk.values("sequence")[:1]),
+            chunk_attempts=Subquery(chunk.values("attempts")[:1]),
+            other_batch_name=Subquery(other_job.values("batch__name")[:1]),
+            other_delivery_status=Subquery(other_delivery.values("status")[:1]),
+        )
         .order_by("pk")
     )
+
+
+def job_failed_customers(*, job: MigrationJob) -> QuerySet[StagedCustomer]:
+    """The customers whose outcome in this job is ``failed`` (see ``job_customers``)."""
+    return job_customers(job=job, outcome=Outcome.FAILED)
+
+
+def job_possibly_twice_count(*, job: MigrationJob) -> int:
+    """Customers of the job that Masivo may hold twice (sent after an unknown outcome)."""
+    return StagedCustomer.objects.filter(
+        batch_id=job.batch_id, outcome_job_id=job.pk, outcome=Outcome.SENT, outcome_maybe_twice=True
+    ).count()
 
 
 def batch_outcome_counts(*, batch: StagingBatch) -> dict[str, int]:
     """How many of the batch's customers Masivo accepted, refused, or has not had yet."""
     found = StagedCustomer.objects.filter(batch=batch).aggregate(
-        **{
-            outcome: Count("pk", filter=Q(outcome=outcome))
-            for outcome in (Outcome.SENT, Outcome.FAILED, Outcome.NOT_SENT)
-        }
+        **{outcome: Count("pk", filter=Q(outcome=outcome)) for outcome in Outcome.values}
     )
     return {outcome: found[outcome] or 0 for outcome in found}
 

@@ -156,6 +156,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several serializers have a "status" or an "outcome": one named enum per state machine.
+    "ENUM_NAME_OVERRIDES": {
+        "BatchStatusEnum": "customers.models.StagingBatch.Status",
+        "JobStatusEnum": "migrations_jobs.models.MigrationJob.Status",
+        "CustomerOutcomeEnum": "customers.models.Outcome",
+    },
 }
 
 # Shared between processes (and hosts, with Redis): the Masivo token and its refresh lock.

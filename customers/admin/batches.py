@@ -19,12 +19,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.text import slugify
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from customers import services, uploads
 from customers.admin.imports import BatchImportMixin
 from customers.models import StagingBatch, StagingUpload
+from customers.selectors import batch_overlaps
 from customers.staging import grouped
 
 Status = StagingBatch.Status
@@ -90,6 +93,40 @@ class StagingBatchForm(forms.ModelForm):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise forms.ValidationError(services.ERR_TIME_ZONE % {"value": value}) from None
         return value
+
+
+def overlap_lines(batch: StagingBatch) -> list[str]:
+    """What a confirmation page says of the other batches, approved or submitted, that
+    hold customers this batch would send: how many, which batch, and a link to them."""
+    lines = []
+    for overlap in batch_overlaps(batch=batch):
+        url = (
+            reverse("admin:customers_stagedcustomer_changelist")
+            + "?"
+            + urlencode({"batch__id__exact": batch.pk, "also_in": overlap.batch_id})
+        )
+        text = ngettext(
+            "%(n)s customer of this batch is also in batch “%(other)s” (%(status)s). The "
+            "console sends a customer once: whichever job reaches it first sends it, and the "
+            "other job skips it. Nothing is refused.",
+            "%(n)s customers of this batch are also in batch “%(other)s” (%(status)s). The "
+            "console sends a customer once: whichever job reaches them first sends them, and "
+            "the other job skips them. Nothing is refused.",
+            overlap.customers,
+        ) % {
+            "n": grouped(overlap.customers),
+            "other": overlap.name,
+            "status": Status(overlap.status).label.lower(),
+        }
+        lines.append(
+            format_html(
+                '<span class="console-overlap">{}</span> <a href="{}">{}</a>',
+                text,
+                url,
+                gettext("See them"),
+            )
+        )
+    return lines
 
 
 @admin.register(StagingBatch)
@@ -299,6 +336,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
             )
             % {"valid": grouped(batch.valid_count), "excluded": grouped(batch.excluded_count)},
             _("A fingerprint of the exact request bodies is recorded with your approval."),
+            *overlap_lines(batch),
         ]
 
     def run_approve(self, request, batch):

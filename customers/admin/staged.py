@@ -19,6 +19,7 @@ from customers.models import (
     StagedCustomer,
     StagedDevice,
     StagedMetric,
+    StagingBatch,
 )
 
 
@@ -72,6 +73,37 @@ class MetricInline(_StagedChildInline):
     ]
 
 
+def _is_id(value: str | None) -> bool:
+    """A primary key's text: digits that fit the database's integers."""
+    return bool(value) and value.isdigit() and len(value) <= 18
+
+
+class AlsoInBatchFilter(admin.SimpleListFilter):
+    """Customers whose legacy id is also staged in the chosen batch (an overlap between
+    batches: see ``selectors.batch_overlaps``)."""
+
+    title = _("also in batch")
+    parameter_name = "also_in"
+
+    def lookups(self, request, model_admin):
+        # Offered from the links that name a batch; listing every batch would be a list of
+        # every batch of the console.
+        value = self.value()
+        if not _is_id(value):
+            return []
+        batch = StagingBatch.objects.filter(pk=int(value)).only("name").first()
+        return [(value, batch.name)] if batch else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not _is_id(value):
+            return queryset.none()
+        others = StagedCustomer.objects.filter(batch_id=int(value)).values("legacy_id")
+        return queryset.filter(legacy_id__in=others).exclude(batch_id=int(value))
+
+
 @admin.register(StagedCustomer)
 class StagedCustomerAdmin(admin.ModelAdmin):
     list_display = [
@@ -83,13 +115,22 @@ class StagedCustomerAdmin(admin.ModelAdmin):
         "is_excluded",
         "outcome",
     ]
-    list_filter = ["batch", "is_valid", "is_excluded", "outcome", "status", "gender"]
+    list_filter = [
+        "batch",
+        AlsoInBatchFilter,
+        "is_valid",
+        "is_excluded",
+        "outcome",
+        "outcome_maybe_twice",
+        "status",
+        "gender",
+    ]
     search_fields = ["legacy_id", "email", "name"]
     list_select_related = ["batch"]
     show_full_result_count = False
     list_per_page = 50
     inlines = [BalanceInline, DeviceInline, MetricInline]
-    actions = ["exclude_customers", "include_customers", "send_again"]
+    actions = ["exclude_customers", "include_customers"]
     fieldsets = [
         (None, {"fields": ["batch", "legacy_id", "name", "email", "gender", "dob", "status"]}),
         (
@@ -100,10 +141,28 @@ class StagedCustomerAdmin(admin.ModelAdmin):
         (_("Review"), {"fields": ["is_valid", "is_excluded", "exclusion_reason", "resend"]}),
         (
             _("Outcome in Masivo"),
-            {"fields": ["outcome", "outcome_at", "outcome_error", "outcome_job_id"]},
+            {
+                "fields": [
+                    "outcome",
+                    "outcome_at",
+                    "outcome_error",
+                    "outcome_job_id",
+                    "outcome_other_job_id",
+                    "outcome_maybe_twice",
+                ]
+            },
         ),
     ]
-    readonly_fields = ["is_valid", "outcome", "outcome_at", "outcome_error", "outcome_job_id"]
+    readonly_fields = [
+        "is_valid",
+        "resend",
+        "outcome",
+        "outcome_at",
+        "outcome_error",
+        "outcome_job_id",
+        "outcome_other_job_id",
+        "outcome_maybe_twice",
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
@@ -187,21 +246,6 @@ class StagedCustomerAdmin(admin.ModelAdmin):
             queryset,
             lambda batch, ids: customers_set_excluded(
                 batch=batch, customer_ids=ids, excluded=False, user=request.user
-            ),
-        )
-
-    @admin.action(
-        description=_("Send selected customers again although an earlier batch sent them"),
-        permissions=["change"],
-    )
-    def send_again(self, request, queryset):
-        from customers.validation import customers_set_resend
-
-        self._per_batch(
-            request,
-            queryset,
-            lambda batch, ids: customers_set_resend(
-                batch=batch, customer_ids=ids, resend=True, user=request.user
             ),
         )
 

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import CommandError
 
 from customers.models import StagingBatch
-from customers.selectors import batch_find
+from customers.selectors import batch_find, batch_overlaps
 
 BATCH_HELP = "The batch's name or numeric id."
 ERR_UNKNOWN_BATCH = "No batch is named “{batch}”, and none has that id."
@@ -48,3 +48,13 @@ def service_errors() -> Iterator[None]:
         raise CommandError(str(exc)) from exc
     except ValidationError as exc:
         raise CommandError(" ".join(exc.messages)) from exc
+
+
+def overlap_warnings(batch: StagingBatch) -> list[str]:
+    """One line per other batch (approved or submitted) holding customers ``batch`` sends."""
+    return [
+        f"Note: {overlap.customers:,} customer(s) are also in batch “{overlap.name}” "
+        f"(id {overlap.batch_id}, {overlap.status}). The console sends a customer once: "
+        "whichever job reaches them first sends them, the other skips them."
+        for overlap in batch_overlaps(batch=batch)
+    ]

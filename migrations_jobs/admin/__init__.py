@@ -4,4 +4,9 @@ The batch admin is the customers app's, extended here (apps depend one way only:
 ``migrations_jobs`` -> ``customers``).
 """
 
-from migrations_jobs.admin import batches, chunks, jobs  # noqa: F401  (registers the admins)
+from migrations_jobs.admin import (  # noqa: F401  (registers the admins)
+    batches,
+    chunks,
+    customers,
+    jobs,
+)

@@ -20,7 +20,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from customers.admin.batches import BATCH_STEPS, BatchStep, StagingBatchAdmin
+from customers.admin.batches import BATCH_STEPS, BatchStep, StagingBatchAdmin, overlap_lines
 from customers.contract import MAX_CUSTOMERS_PER_REQUEST
 from customers.models import Outcome, StagingBatch
 from migrations_jobs import services
@@ -124,6 +124,7 @@ class SubmittableBatchAdmin(StagingBatchAdmin):
     steps = [*BATCH_STEPS, SUBMIT_STEP]
     sending_fields = (
         "sent_customers_link",
+        "skipped_customers_link",
         "failed_customers_link",
         "not_sent_customers_link",
     )
@@ -168,6 +169,10 @@ class SubmittableBatchAdmin(StagingBatchAdmin):
     @admin.display(description=_("customers sent"))
     def sent_customers_link(self, batch: StagingBatch) -> str:
         return self._customers_link(batch, Outcome.SENT)
+
+    @admin.display(description=_("customers skipped (sent by another batch)"))
+    def skipped_customers_link(self, batch: StagingBatch) -> str:
+        return self._customers_link(batch, Outcome.SKIPPED)
 
     @admin.display(description=_("customers failed"))
     def failed_customers_link(self, batch: StagingBatch) -> str:
@@ -232,6 +237,7 @@ class SubmittableBatchAdmin(StagingBatchAdmin):
                 )
                 % {"n": grouped(active)}
             )
+        lines.extend(overlap_lines(batch))
         lines.append(gettext("Requests go to %(url)s.") % {"url": redact(settings.MASIVO_BASE_URL)})
         lines.append(
             gettext(

@@ -57,7 +57,7 @@ JOB_ACTIONS = [
         "cancel",
         _("Cancel job"),
         services.CANCEL_PERMISSION,
-        MigrationJob.ACTIVE_STATUSES,
+        (*MigrationJob.ACTIVE_STATUSES, JobStatus.HELD),
         services.job_cancel,
         "describe_cancel",
         _("Cancel job #%(job)s of batch “%(batch)s”?"),
@@ -65,10 +65,32 @@ JOB_ACTIONS = [
         _("Job #%(job)s is cancelled: no new request starts."),
     ),
     JobAction(
+        "held-arrived",
+        _("They are in Masivo"),
+        services.RETRY_PERMISSION,
+        (JobStatus.HELD,),
+        services.job_held_mark_arrived,
+        "describe_held_arrived",
+        _("Count the held chunks of job #%(job)s of batch “%(batch)s” as arrived?"),
+        _("Yes, they are in Masivo"),
+        _("The held chunks of job #%(job)s count as sent."),
+    ),
+    JobAction(
+        "held-send-again",
+        _("Send held chunks again"),
+        services.RETRY_PERMISSION,
+        (JobStatus.HELD,),
+        services.job_held_resend,
+        "describe_held_send_again",
+        _("Send the held chunks of job #%(job)s of batch “%(batch)s” again?"),
+        _("Yes, send them again"),
+        _("The held chunks of job #%(job)s are queued to be sent again."),
+    ),
+    JobAction(
         "retry-failed",
         _("Retry failed chunks"),
         services.RETRY_PERMISSION,
-        (JobStatus.RUNNING, JobStatus.PARTIALLY_FAILED, JobStatus.FAILED),
+        (JobStatus.RUNNING, JobStatus.HELD, JobStatus.PARTIALLY_FAILED, JobStatus.FAILED),
         services.job_retry_failed,
         "describe_retry",
         _("Retry the failed chunks of job #%(job)s of batch “%(batch)s”?"),
@@ -268,6 +290,35 @@ class JobActionsMixin:
             )
         )
         return lines
+
+    def _held_line(self, job: MigrationJob) -> str:
+        held = JobChunk.objects.filter(job=job, status=ChunkStatus.HELD)
+        chunks, customers = held.count(), sum(held.values_list("customer_count", flat=True))
+        return ngettext(
+            "%(chunks)s chunk with %(customers)s customers has an unknown outcome: its request "
+            "may or may not have reached Masivo.",
+            "%(chunks)s chunks with %(customers)s customers have an unknown outcome: their "
+            "requests may or may not have reached Masivo.",
+            chunks,
+        ) % {"chunks": grouped(chunks), "customers": grouped(customers)}
+
+    def describe_held_arrived(self, job: MigrationJob, **_counts) -> list[str]:
+        return [
+            self._held_line(job),
+            gettext(
+                "Choose this after finding those customers in Masivo's dashboard: they count "
+                "as sent, nothing is sent again, and the job ends."
+            ),
+        ]
+
+    def describe_held_send_again(self, job: MigrationJob, **_counts) -> list[str]:
+        return [
+            self._held_line(job),
+            gettext(
+                "Choose this after checking that those customers are not in Masivo: they are "
+                "sent again. If some did arrive, they arrive twice, and are marked so."
+            ),
+        ]
 
     def describe_resume(self, job: MigrationJob, **_counts) -> list[str]:
         now = timezone.now()

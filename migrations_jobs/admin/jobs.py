@@ -4,7 +4,6 @@ failed customers and their CSV. The operators' actions live in ``job_actions``."
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -25,15 +24,17 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from customers.admin.mixins import ReadOnlyAdminMixin
+from customers.models import Outcome
 from migrations_jobs.admin.job_actions import JobActionsMixin
-from migrations_jobs.api.exports import csv_lines
+from migrations_jobs.exports import customer_outcome_detail, customers_csv_response
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
 from migrations_jobs.selectors import (
     job_chunk_page,
+    job_customers,
     job_duration_s,
     job_eta_s,
-    job_failed_customers,
     job_history,
+    job_possibly_twice_count,
     job_progress,
     job_retryable_chunks,
 )
@@ -52,22 +53,10 @@ ChunkStatus = JobChunk.Status
 VIEW_CUSTOMER = "customers.view_stagedcustomer"
 CHUNKS_PER_PAGE = 50
 FAILED_CUSTOMERS_SHOWN = 50
-FAILED_CSV_COLUMNS = ["legacy_id", "email", "error", "chunk", "failed_at"]
 DASH = "—"
 
 ERR_NO_JOB = _("There is no job with id %(id)s.")
-
-
-def failed_customer_csv_rows(customers: Iterable) -> Iterator[list]:
-    """Rows of ``FAILED_CSV_COLUMNS`` for customers from ``job_failed_customers``."""
-    for customer in customers:
-        yield [
-            customer.legacy_id,
-            customer.email,
-            customer.outcome_error,
-            customer.chunk_sequence if customer.chunk_sequence is not None else "",
-            customer.outcome_at.isoformat() if customer.outcome_at else "",
-        ]
+ERR_NO_OUTCOME = _("“%(outcome)s” is not an outcome of a customer.")
 
 
 @admin.register(MigrationJob)
@@ -186,6 +175,12 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 name="{}_{}_action".format(*info),
             ),
             path(
+                "<int:object_id>/customers.csv",
+                self.admin_site.admin_view(self.customers_csv_view),
+                name="{}_{}_customers_csv".format(*info),
+            ),
+            # The failed customers' file, as linked from job emails.
+            path(
                 "<int:object_id>/failed-customers.csv",
                 self.admin_site.admin_view(self.failed_csv_view),
                 name="{}_{}_failed_csv".format(*info),
@@ -212,9 +207,15 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         open_chunks = chunks[ChunkStatus.PENDING] + chunks[ChunkStatus.SENDING]
         eta = job_eta_s(job=job, open_chunks=open_chunks, now=now)
         duration = job_duration_s(job=job, now=now)
-        not_sent = max(0, job.total_customers - job.sent_customers - job.failed_customers)
+        not_sent = max(
+            0,
+            job.total_customers - job.sent_customers - job.failed_customers - job.skipped_customers,
+        )
         sent_width, failed_width = bar_widths(
             sent=job.sent_customers, failed=job.failed_customers, total=job.total_customers
+        )
+        skipped_width, _failed = bar_widths(
+            sent=job.skipped_customers, failed=0, total=job.total_customers
         )
         return {
             **progress,
@@ -228,11 +229,12 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "duration_s": duration,
             "duration": duration_text(duration) or DASH,
             "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-            "bar": {"sent": sent_width, "failed": failed_width},
+            "bar": {"sent": sent_width, "failed": failed_width, "skipped": skipped_width},
             "text": {
                 "total": grouped(job.total_customers),
                 "sent": grouped(job.sent_customers),
                 "failed": grouped(job.failed_customers),
+                "skipped": grouped(job.skipped_customers),
                 "not_sent": grouped(not_sent),
                 "percent": f"{progress['percent']}%",
                 "requests": grouped(job.request_count),
@@ -303,24 +305,48 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "chunk_next_url": link(status=status, page=page + 1) if page < pages else "",
         }
 
+    def _customers_shown(self, job: MigrationJob, outcome: str, count: int) -> list:
+        if not count:
+            return []
+        shown = list(job_customers(job=job, outcome=outcome)[:FAILED_CUSTOMERS_SHOWN])
+        for customer in shown:
+            customer.detail = customer_outcome_detail(customer)
+        return shown
+
     def job_page_context(self, request: HttpRequest, job: MigrationJob) -> dict:
         progress = self.progress_data(job)
         retryable_chunks, _customers = job_retryable_chunks(job=job)
         can_see_customers = request.user.has_perm(VIEW_CUSTOMER)
-        failed = []
-        if can_see_customers and job.failed_customers:
-            failed = list(job_failed_customers(job=job)[:FAILED_CUSTOMERS_SHOWN])
+        failed, skipped = [], []
+        if can_see_customers:
+            failed = self._customers_shown(job, Outcome.FAILED, job.failed_customers)
+            skipped = self._customers_shown(job, Outcome.SKIPPED, job.skipped_customers)
+        customers_url = reverse("admin:customers_stagedcustomer_changelist")
         return {
             "progress": progress,
             "job_actions": self.allowed_actions(request, job, retryable_chunks=retryable_chunks),
             "can_see_customers": can_see_customers,
             "failed_customers": failed,
             "failed_customers_more": job.failed_customers > len(failed),
-            "failed_customers_url": (
-                reverse("admin:customers_stagedcustomer_changelist")
-                + "?"
-                + urlencode({"outcome_job_id": job.pk, "outcome__exact": "failed"})
+            "failed_customers_url": customers_url
+            + "?"
+            + urlencode({"outcome_job_id": job.pk, "outcome__exact": Outcome.FAILED}),
+            "skipped_customers": skipped,
+            "skipped_customers_more": job.skipped_customers > len(skipped),
+            "skipped_customers_url": customers_url
+            + "?"
+            + urlencode({"outcome_job_id": job.pk, "outcome__exact": Outcome.SKIPPED}),
+            "possibly_twice": job_possibly_twice_count(job=job),
+            "possibly_twice_url": customers_url
+            + "?"
+            + urlencode(
+                {
+                    "outcome_job_id": job.pk,
+                    "outcome__exact": Outcome.SENT,
+                    "outcome_maybe_twice__exact": 1,
+                }
             ),
+            "held_chunks": progress["chunks"][ChunkStatus.HELD],
             "chunk_counts": [
                 {
                     "status": status,
@@ -340,16 +366,25 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             context.update(self.job_page_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    # --- failed customers as CSV ---------------------------------------------------------
+    # --- the job's customers as CSV ----------------------------------------------------------
+
+    def customers_csv_view(self, request: HttpRequest, object_id: int) -> StreamingHttpResponse:
+        """The job's customers (``?outcome=failed|skipped|sent|not_sent``, or
+        ``?possibly_twice=1``) as the API's CSV."""
+        job = self.job_or_404(request, object_id)
+        if not request.user.has_perm(VIEW_CUSTOMER):
+            raise PermissionDenied
+        outcome = request.GET.get("outcome", "")
+        if outcome and outcome not in Outcome.values:
+            raise Http404(ERR_NO_OUTCOME % {"outcome": outcome})
+        return customers_csv_response(
+            job=job,
+            outcome=outcome or None,
+            possibly_twice=request.GET.get("possibly_twice") == "1",
+        )
 
     def failed_csv_view(self, request: HttpRequest, object_id: int) -> StreamingHttpResponse:
         job = self.job_or_404(request, object_id)
         if not request.user.has_perm(VIEW_CUSTOMER):
             raise PermissionDenied
-        customers = job_failed_customers(job=job).iterator(chunk_size=2000)
-        response = StreamingHttpResponse(
-            csv_lines(FAILED_CSV_COLUMNS, failed_customer_csv_rows(customers)),
-            content_type="text/csv; charset=utf-8",
-        )
-        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-failed.csv"'
-        return response
+        return customers_csv_response(job=job, outcome=Outcome.FAILED, possibly_twice=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from customers.models import CustomerProblem, Outcome, StagedCustomer, StagingBatch
+from customers.models import CustomerProblem, StagedCustomer, StagingBatch
 from migrations_jobs.models import MigrationJob
 
 
@@ -64,10 +64,3 @@ def job_list(*, batch: int | None = None, status: str | None = None) -> QuerySet
     if status:
         jobs = jobs.filter(status=status)
     return jobs
-
-
-def job_failed_customers(*, job: MigrationJob) -> QuerySet[StagedCustomer]:
-    """The customers whose outcome in this job is ``failed``, in the order they were staged."""
-    return StagedCustomer.objects.filter(
-        batch_id=job.batch_id, outcome_job_id=job.pk, outcome=Outcome.FAILED
-    ).order_by("pk")

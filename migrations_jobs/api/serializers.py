@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch
 from customers.staging import KINDS
-from migrations_jobs.models import MigrationJob
+from migrations_jobs.models import MigrationJob, SendAgain
 
 ERR_FILE_TOO_BIG = _("The file is %(size)s; files up to %(max)s can be staged.")
 ERR_EMPTY_FILE = _("The file is empty.")
@@ -154,6 +154,8 @@ class CustomerSerializer(serializers.ModelSerializer):
             "outcome_at",
             "outcome_error",
             "outcome_job_id",
+            "outcome_other_job_id",
+            "outcome_maybe_twice",
         ]
         read_only_fields = fields
 
@@ -182,11 +184,42 @@ class ExclusionSerializer(CustomerSelectionSerializer):
     reason = serializers.CharField(allow_blank=True, default="", max_length=255)
 
 
-class ResendSerializer(CustomerSelectionSerializer):
-    resend = serializers.BooleanField(
-        default=True,
-        help_text=_("Send these customers although an earlier batch already sent them."),
+class SendAgainSerializer(CustomerSelectionSerializer):
+    reason = serializers.CharField(
+        max_length=1000,
+        help_text=_("Why these customers must be sent again; recorded with your name."),
     )
+
+
+class SendAgainRecordSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    job = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = SendAgain
+        fields = ["id", "batch", "job", "requested_by", "requested_at", "reason", "customer_count"]
+        read_only_fields = fields
+
+
+class BatchOverlapSerializer(serializers.Serializer):
+    batch = serializers.IntegerField(source="batch_id", help_text=_("The other batch's id."))
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=StagingBatch.Status.choices)
+    customers = serializers.IntegerField(help_text=_("Customers the two batches share."))
+
+
+OVERLAPS_HELP = _(
+    "Other batches, approved or submitted, that hold customers this batch sends. The console "
+    "sends a customer once: whichever job reaches it first sends it, the other skips it."
+)
+
+
+class BatchApprovedSerializer(BatchSerializer):
+    overlaps = BatchOverlapSerializer(many=True, read_only=True, help_text=OVERLAPS_HELP)
+
+    class Meta(BatchSerializer.Meta):
+        fields = [*BatchSerializer.Meta.fields, "overlaps"]
+        read_only_fields = fields
 
 
 class CustomersChangedSerializer(serializers.Serializer):
@@ -249,6 +282,25 @@ class JobSerializer(serializers.ModelSerializer):
             "progress",
         ]
         read_only_fields = fields
+
+
+class JobStartedSerializer(JobSerializer):
+    overlaps = BatchOverlapSerializer(many=True, read_only=True, help_text=OVERLAPS_HELP)
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "overlaps"]
+        read_only_fields = fields
+
+
+class JobCustomerFilterSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(
+        choices=StagedCustomer._meta.get_field("outcome").choices, required=False
+    )
+    possibly_twice = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_("Only customers Masivo may hold twice (sent after an unknown outcome)."),
+    )
 
 
 class JobFilterSerializer(serializers.Serializer):

@@ -34,7 +34,11 @@ urlpatterns = [
         batches.BatchExclusionView.as_view(),
         name="batch-exclusions",
     ),
-    path("batches/<int:batch_id>/resend/", batches.BatchResendView.as_view(), name="batch-resend"),
+    path(
+        "batches/<int:batch_id>/send-again/",
+        batches.BatchSendAgainView.as_view(),
+        name="batch-send-again",
+    ),
     path(
         "batches/<int:batch_id>/approve/", batches.BatchApproveView.as_view(), name="batch-approve"
     ),
@@ -53,6 +57,21 @@ urlpatterns = [
         name="job-retry-failed",
     ),
     path("jobs/<int:job_id>/resume/", jobs.JobResumeView.as_view(), name="job-resume"),
+    path(
+        "jobs/<int:job_id>/held/arrived/",
+        jobs.JobHeldArrivedView.as_view(),
+        name="job-held-arrived",
+    ),
+    path(
+        "jobs/<int:job_id>/held/send-again/",
+        jobs.JobHeldSendAgainView.as_view(),
+        name="job-held-send-again",
+    ),
+    path(
+        "jobs/<int:job_id>/customers.csv",
+        jobs.JobCustomerCSVView.as_view(),
+        name="job-customers-csv",
+    ),
     path(
         "jobs/<int:job_id>/failed-customers/",
         jobs.JobFailedCustomerListView.as_view(),

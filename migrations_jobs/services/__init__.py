@@ -28,6 +28,14 @@ customer id sent once per account), ``leases`` (lease, heartbeat, fence), ``send
 ``actions`` (what operators do to a job). Callers import from here.
 """
 
+from migrations_jobs.services.actions import (
+    customers_send_again,
+    job_cancel,
+    job_held_mark_arrived,
+    job_held_resend,
+    job_resume,
+    job_retry_failed,
+)
 from migrations_jobs.services.base import (
     CANCEL_PERMISSION,
     ERR_CANCEL_PERMISSION,
@@ -53,16 +61,7 @@ from migrations_jobs.services.base import (
     chunks_transition,
     job_transition,
 )
-from migrations_jobs.services.actions import (
-    customers_send_again,
-    job_cancel,
-    job_held_mark_arrived,
-    job_held_resend,
-    job_resume,
-    job_retry_failed,
-)
 from migrations_jobs.services.deliveries import masivo_account
-from migrations_jobs.services.leases import lease_owner_name
 from migrations_jobs.services.jobs import (
     job_finish_if_done,
     job_process,
@@ -71,6 +70,7 @@ from migrations_jobs.services.jobs import (
     job_wake_take,
     jobs_sweep,
 )
+from migrations_jobs.services.leases import lease_owner_name
 from migrations_jobs.services.outcomes import chunk_record
 from migrations_jobs.services.sending import ChunkSendReport, chunk_claim, chunk_send
 

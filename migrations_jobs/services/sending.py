@@ -68,9 +68,10 @@ def chunk_claim(*, job_id: int, worker: str, now: dt.datetime | None = None) -> 
             candidate = _due_chunk(job_id=job_id, now=now)
             if candidate is None:
                 return None
-            if candidate.booked_at is None and not chunk_book(
-                job=job, chunk=candidate, now=now
-            ).kept:
+            if (
+                candidate.booked_at is None
+                and not chunk_book(job=job, chunk=candidate, now=now).kept
+            ):
                 chunks_transition(
                     chunks=JobChunk.objects.filter(pk=candidate.pk),
                     to=ChunkStatus.SKIPPED,
@@ -135,8 +136,10 @@ def _request_begin(*, lease: Lease, job_id: int) -> Booking:
         if not booking.is_booked:
             return booking
         now = max(timezone.now(), booking.leave_at)
-        if not lease.chunks().filter(request_started_at=None).update(
-            request_started_at=now, lease_expires_at=lease_until(now)
+        if (
+            not lease.chunks()
+            .filter(request_started_at=None)
+            .update(request_started_at=now, lease_expires_at=lease_until(now))
         ):
             raise _NotSent("")
     return booking

@@ -305,26 +305,49 @@ def test_exclusion_in_an_approved_batch_is_a_conflict(as_user, importer):
     assert_error(response, 409, "conflict")
 
 
-def test_send_again_includes_a_customer_an_earlier_batch_sent(as_user, importer, batch):
+def test_send_again_includes_a_customer_an_earlier_batch_sent(as_user, importer, approver, batch):
     earlier = BatchFactory(created_by=importer, status=Status.SUBMITTED)
     CustomerFactory(batch=earlier, legacy_id="a", outcome="sent")
     CustomerFactory(batch=batch, legacy_id="a")
-    client = as_user(importer)
-    assert client.post(url("batch-validate", batch.pk)).json()["excluded"] == 1
+    assert as_user(importer).post(url("batch-validate", batch.pk)).json()["excluded"] == 1
 
-    response = client.post(url("batch-resend", batch.pk), {"legacy_ids": ["a"]}, format="json")
+    response = as_user(approver).post(
+        url("batch-send-again", batch.pk),
+        {"legacy_ids": ["a"], "reason": "Masivo lost it"},
+        format="json",
+    )
 
-    assert response.status_code == 200
-    assert response.json()["batch"]["excluded_count"] == 0
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["customer_count"], body["reason"], body["requested_by"]) == (
+        1,
+        "Masivo lost it",
+        "approver",
+    )
+    assert body["job"] is None
+    batch.refresh_from_db()
+    assert batch.excluded_count == 0
     assert StagedCustomer.objects.get(batch=batch, legacy_id="a").resend is True
 
 
-def test_send_again_needs_the_change_permission(as_user, approver, batch):
+def test_send_again_needs_the_approve_permission(as_user, importer, batch):
     CustomerFactory(batch=batch, legacy_id="a")
-    response = as_user(approver).post(
-        url("batch-resend", batch.pk), {"legacy_ids": ["a"]}, format="json"
+    response = as_user(importer).post(
+        url("batch-send-again", batch.pk),
+        {"legacy_ids": ["a"], "reason": "why not"},
+        format="json",
     )
     assert_error(response, 403, "permission_denied")
+
+
+def test_send_again_needs_a_reason(as_user, approver, batch):
+    CustomerFactory(batch=batch, legacy_id="a")
+    response = as_user(approver).post(
+        url("batch-send-again", batch.pk), {"legacy_ids": ["a"], "reason": " "}, format="json"
+    )
+    body = assert_error(response, 400, "invalid")
+    assert not StagedCustomer.objects.get(batch=batch, legacy_id="a").resend
+    assert body
 
 
 # --- approve and reopen ----------------------------------------------------------------------
@@ -430,7 +453,7 @@ def test_detail_needs_the_view_permission(as_user, nobody, batch):
         ("get", "batch-problems"),
         ("get", "batch-customers"),
         ("post", "batch-exclusions"),
-        ("post", "batch-resend"),
+        ("post", "batch-send-again"),
         ("post", "batch-approve"),
         ("post", "batch-reopen"),
         ("get", "batch-dry-run"),

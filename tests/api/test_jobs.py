@@ -8,6 +8,7 @@ from django.utils import timezone
 from customers.models import Outcome, StagedCustomer, StagingBatch
 from customers.services import batch_approve, batch_transition
 from migrations_jobs.api.views.jobs import ERR_JOB_NOT_FOUND
+from migrations_jobs.exports import JOB_CUSTOMER_COLUMNS, spreadsheet_safe
 from migrations_jobs.models import JobChunk, MigrationJob
 from migrations_jobs.services import ERR_NOTHING_TO_RETRY
 from tests.factories import BatchFactory, CustomerFactory, UserFactory
@@ -292,8 +293,8 @@ def test_failed_customers_csv_escapes_what_a_spreadsheet_would_run(as_user, oper
     assert f"job-{job.pk}-failed.csv" in response["Content-Disposition"]
     text = b"".join(response.streaming_content).decode()
     header, *rows = csv.reader(io.StringIO(text))
-    assert header == ["legacy_id", "name", "email", "failed_at", "chunk", "error"]
-    assert [(r[0], r[1], r[5]) for r in rows] == [
+    assert header == JOB_CUSTOMER_COLUMNS
+    assert [(r[0], r[1], r[8]) for r in rows] == [
         ("c-0", '\'=HYPERLINK("http://x")', "'-refused\tby Masivo"),
         ("c-1", "'+1", "'-refused\tby Masivo"),
         ("c-2", "'@sum", "'-refused\tby Masivo"),
@@ -301,8 +302,6 @@ def test_failed_customers_csv_escapes_what_a_spreadsheet_would_run(as_user, oper
 
 
 def test_failed_customers_csv_escapes_tab_and_carriage_return_prefixes():
-    from migrations_jobs.api.exports import spreadsheet_safe
-
     assert [spreadsheet_safe(v) for v in ("\tx", "\rx", "x=1", "", None, 7)] == [
         "'\tx",
         "'\rx",
@@ -319,7 +318,7 @@ def test_failed_customers_csv_answers_a_client_that_asks_for_csv(as_user, operat
     )
     assert response.status_code == 200
     assert b"".join(response.streaming_content).decode().splitlines() == [
-        "legacy_id,name,email,failed_at,chunk,error"
+        ",".join(JOB_CUSTOMER_COLUMNS)
     ]
 
 

@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from customers.models import StagedCustomer
+from migrations_jobs.exports import JOB_CUSTOMER_COLUMNS
 from migrations_jobs.sandbox.services import sandbox_received_ids
 from tests.worker import WorkerProcess, start_worker_fixture  # noqa: F401
 
@@ -74,4 +75,4 @@ def test_whole_migration_through_the_api(start_worker, importer, approver, sampl
     assert sandbox_received_ids() == legacy_ids
     failed = reviewer.get(reverse("api:job-failed-customers-csv", args=[job["id"]]))
     rows = list(csv.reader(io.StringIO(b"".join(failed.streaming_content).decode())))
-    assert rows == [["legacy_id", "name", "email", "failed_at", "chunk", "error"]]
+    assert rows == [JOB_CUSTOMER_COLUMNS]

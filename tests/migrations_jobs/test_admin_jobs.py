@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Outcome, StagedCustomer, StagingBatch
+from migrations_jobs.exports import JOB_CUSTOMER_COLUMNS
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
 from migrations_jobs.selectors import job_eta_s, pace_duration_s
 from tests.factories import BatchFactory, UserFactory
@@ -418,7 +419,7 @@ def test_progress_view_answers_the_counts_the_page_shows(client, operator, paced
     assert data["chunks"]["sending"] == 1
     assert data["open_chunks"] == 2
     assert data["text"]["total"] == "3,340"
-    assert data["bar"] == {"sent": "29.94%", "failed": "10.18%"}
+    assert data["bar"] == {"sent": "29.94%", "failed": "10.18%", "skipped": "0.00%"}
     assert data["eta"].startswith("about ")
     assert data["eta_s"] > 0
     assert data["duration"] == "20 seconds"
@@ -673,15 +674,15 @@ def test_failed_customers_csv_escapes_formulas(client, operator):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert f'filename="job-{job.pk}-failed.csv"' in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == ["legacy_id", "email", "error", "chunk", "failed_at"]
-    body = [row[:4] for row in rows[1:]]
+    assert rows[0] == JOB_CUSTOMER_COLUMNS
+    body = [[row[0], row[2], row[3], row[5], row[8]] for row in rows[1:]]
     assert body == [
-        ["'=HYPERLINK(1)", "a@example.com", "plain error", "2"],
-        ["'+1", "'+b@example.com", "'-oops", "2"],
-        ["'@SUM(A1)", "c@example.com", "'\tTAB", "2"],
-        ["ok-1", "d@example.com", "'\rCR", "2"],
-        ["'-2", "e@example.com", "'=1+1", "2"],
-        ["000123", "f@example.com", "422: Invalid customer entry", "2"],
+        ["'=HYPERLINK(1)", "a@example.com", "failed", "2", "plain error"],
+        ["'+1", "'+b@example.com", "failed", "2", "'-oops"],
+        ["'@SUM(A1)", "c@example.com", "failed", "2", "'\tTAB"],
+        ["ok-1", "d@example.com", "failed", "2", "'\rCR"],
+        ["'-2", "e@example.com", "failed", "2", "'=1+1"],
+        ["000123", "f@example.com", "failed", "2", "422: Invalid customer entry"],
     ]
     assert all(row[4] for row in rows[1:])
 

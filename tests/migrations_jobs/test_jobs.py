@@ -17,7 +17,6 @@ from django.utils import timezone
 from customers.models import Outcome, StagedCustomer, StagingBatch
 from customers.services import BatchStateError
 from migrations_jobs import services
-from migrations_jobs.services import leases
 from migrations_jobs.client import MasivoClient
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob, PacingState
 from migrations_jobs.pacing import pacing_reserve
@@ -43,6 +42,7 @@ from migrations_jobs.services import (
     job_wake_schedule,
     job_wake_take,
     jobs_sweep,
+    leases,
 )
 from tests.factories import BatchFactory, UserFactory
 from tests.worker import approved_batch, broker_purge, validated_batch

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from customers.management.arguments import (
     BATCH_HELP,
     batch_from_argument,
+    overlap_warnings,
     service_errors,
     user_from_argument,
 )
@@ -34,3 +35,5 @@ class Command(BaseCommand):
                 f"{approved.valid_count:,} customer(s) frozen for submission."
             )
         )
+        for line in overlap_warnings(approved):
+            self.stdout.write(self.style.WARNING(line))

@@ -19,8 +19,10 @@ from rest_framework.response import Response
 from customers import services as batch_services
 from customers.models import StagingBatch
 from customers.payload import batch_dry_run_lines
+from customers.selectors import batch_overlaps
 from customers.staging import batch_stage_file
-from customers.validation import batch_validate, customers_set_excluded, customers_set_resend
+from customers.validation import batch_validate, customers_set_excluded
+from migrations_jobs import services
 from migrations_jobs.api import selectors
 from migrations_jobs.api import serializers as s
 from migrations_jobs.api.exceptions import error_body
@@ -260,25 +262,31 @@ class BatchExclusionView(ConsoleView):
 
 
 @extend_schema(tags=["batches"])
-class BatchResendView(ConsoleView):
-    required_permissions = {"POST": (CHANGE_BATCH,)}
+class BatchSendAgainView(ConsoleView):
+    required_permissions = {"POST": (APPROVE,)}
 
     @extend_schema(
-        summary=_("Send again customers an earlier batch already sent"),
-        request=s.ResendSerializer,
-        responses={200: s.CustomersChangedSerializer, **error_responses(400, 404, 409)},
+        summary=_("Send customers again"),
+        description=_(
+            "The console sends a customer id to a Masivo account once. This sends the "
+            "chosen customers again anyway: customers of a submitted batch that were sent "
+            "or skipped go out in new chunks of its job; in a batch not yet approved they "
+            "are marked, and its job will send them although another batch sent them. "
+            "Needs the permission to approve batches and a reason, both recorded."
+        ),
+        request=s.SendAgainSerializer,
+        responses={201: s.SendAgainRecordSerializer, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request, batch_id: int):
         batch = batch_or_404(batch_id)
-        data = request_data(s.ResendSerializer, request)
-        updated = customers_set_resend(
+        data = request_data(s.SendAgainSerializer, request)
+        record = services.customers_send_again(
             batch=batch,
             customer_ids=_customer_pks(batch, data["legacy_ids"]),
-            resend=data["resend"],
+            reason=data["reason"],
             user=request.user,
         )
-        answer = {"updated": updated, "batch": batch_or_404(batch.pk)}
-        return Response(s.CustomersChangedSerializer(answer).data)
+        return Response(s.SendAgainRecordSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["batches"])
@@ -292,11 +300,13 @@ class BatchApproveView(ConsoleView):
             "person who staged a file into it (403 otherwise)."
         ),
         request=None,
-        responses={200: s.BatchSerializer, **error_responses(404, 409)},
+        responses={200: s.BatchApprovedSerializer, **error_responses(404, 409)},
     )
     def post(self, request, batch_id: int):
         batch = batch_services.batch_approve(batch=batch_or_404(batch_id), user=request.user)
-        return _batch_answer(batch)
+        batch = batch_or_404(batch.pk)
+        batch.overlaps = batch_overlaps(batch=batch)
+        return Response(s.BatchApprovedSerializer(batch).data)
 
 
 @extend_schema(tags=["batches"])

@@ -3,7 +3,6 @@ list the customers that failed."""
 
 from __future__ import annotations
 
-from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -12,10 +11,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from customers.models import Outcome
+from customers.selectors import batch_overlaps
 from migrations_jobs import services
 from migrations_jobs.api import selectors
 from migrations_jobs.api import serializers as s
-from migrations_jobs.api.exports import FAILED_CUSTOMER_COLUMNS, csv_lines, failed_customer_rows
 from migrations_jobs.api.permissions import VIEW_CUSTOMER, VIEW_JOB
 from migrations_jobs.api.views.base import (
     ConsoleListView,
@@ -25,8 +25,9 @@ from migrations_jobs.api.views.base import (
     query_params,
 )
 from migrations_jobs.api.views.batches import batch_or_404
+from migrations_jobs.exports import customers_csv_response
 from migrations_jobs.models import MigrationJob
-from migrations_jobs.selectors import job_progress
+from migrations_jobs.selectors import job_failed_customers, job_progress
 
 ERR_JOB_NOT_FOUND = _("There is no job with id %(id)s.")
 
@@ -55,11 +56,15 @@ class BatchSubmitView(ConsoleView):
             "unless the batch is approved and unchanged since its approval."
         ),
         request=None,
-        responses={201: s.JobSerializer, **error_responses(404, 409)},
+        responses={201: s.JobStartedSerializer, **error_responses(404, 409)},
     )
     def post(self, request, batch_id: int):
-        job = services.job_start(batch=batch_or_404(batch_id), user=request.user)
-        return _job_answer(job, status.HTTP_201_CREATED)
+        batch = batch_or_404(batch_id)
+        job = services.job_start(batch=batch, user=request.user)
+        job = job_or_404(job.pk)
+        job.progress = job_progress(job=job)
+        job.overlaps = batch_overlaps(batch=batch)
+        return Response(s.JobStartedSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["jobs"])
@@ -145,7 +150,7 @@ class JobFailedCustomerListView(ConsoleListView):
     serializer_class = s.FailedCustomerSerializer
 
     def get_queryset(self):
-        return selectors.job_failed_customers(job=job_or_404(self.kwargs["job_id"]))
+        return job_failed_customers(job=job_or_404(self.kwargs["job_id"]))
 
     @extend_schema(
         summary=_("A job's failed customers"),
@@ -155,6 +160,15 @@ class JobFailedCustomerListView(ConsoleListView):
         return self.list(request, *args, **kwargs)
 
 
+CSV_DESCRIPTION = _(
+    "Streamed, one customer per line: legacy_id, name, email, outcome, outcome_at, chunk, "
+    "attempts (of that chunk), possibly_twice (yes when Masivo may hold the customer twice) "
+    "and detail (the error, or which batch sent a skipped customer). A cell starting with "
+    "=, +, -, @, a tab or a carriage return is prefixed with a single quote, so that no "
+    "spreadsheet runs it as a formula."
+)
+
+
 @extend_schema(tags=["jobs"])
 class JobFailedCustomerCSVView(ConsoleView):
     required_permissions = {"GET": (VIEW_JOB, VIEW_CUSTOMER)}
@@ -162,19 +176,67 @@ class JobFailedCustomerCSVView(ConsoleView):
 
     @extend_schema(
         summary=_("A job's failed customers as CSV"),
-        description=_(
-            "Every failed customer, streamed. A cell starting with =, +, -, @, a tab or a "
-            "carriage return is prefixed with a single quote, so that no spreadsheet runs it "
-            "as a formula."
-        ),
+        description=CSV_DESCRIPTION,
         responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(404)},
     )
     def get(self, request, job_id: int):
-        job = job_or_404(job_id)
-        customers = selectors.job_failed_customers(job=job).iterator(chunk_size=2000)
-        response = StreamingHttpResponse(
-            csv_lines(FAILED_CUSTOMER_COLUMNS, failed_customer_rows(customers)),
-            content_type="text/csv; charset=utf-8",
+        return customers_csv_response(
+            job=job_or_404(job_id), outcome=Outcome.FAILED, possibly_twice=False
         )
-        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-failed.csv"'
-        return response
+
+
+@extend_schema(tags=["jobs"])
+class JobCustomerCSVView(ConsoleView):
+    required_permissions = {"GET": (VIEW_JOB, VIEW_CUSTOMER)}
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        summary=_("A job's customers as CSV"),
+        description=CSV_DESCRIPTION,
+        parameters=[s.JobCustomerFilterSerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 404)},
+    )
+    def get(self, request, job_id: int):
+        job = job_or_404(job_id)
+        chosen = query_params(s.JobCustomerFilterSerializer, request)
+        return customers_csv_response(
+            job=job,
+            outcome=chosen.get("outcome") or None,
+            possibly_twice=bool(chosen.get("possibly_twice")),
+        )
+
+
+@extend_schema(tags=["jobs"])
+class JobHeldArrivedView(ConsoleView):
+    required_permissions = {"POST": (services.RETRY_PERMISSION,)}
+
+    @extend_schema(
+        summary=_("Count the held chunks as arrived"),
+        description=_(
+            "For a job waiting for a decision (held): its chunks of unknown outcome count "
+            "as sent, because an operator found their customers in Masivo."
+        ),
+        request=None,
+        responses={200: s.JobSerializer, **error_responses(404, 409)},
+    )
+    def post(self, request, job_id: int):
+        job = services.job_held_mark_arrived(job=job_or_404(job_id), user=request.user)
+        return _job_answer(job)
+
+
+@extend_schema(tags=["jobs"])
+class JobHeldSendAgainView(ConsoleView):
+    required_permissions = {"POST": (services.RETRY_PERMISSION,)}
+
+    @extend_schema(
+        summary=_("Send the held chunks again"),
+        description=_(
+            "For a job waiting for a decision (held): its chunks of unknown outcome are sent "
+            "again (their customers may then arrive twice, and are marked so)."
+        ),
+        request=None,
+        responses={200: s.JobSerializer, **error_responses(404, 409)},
+    )
+    def post(self, request, job_id: int):
+        job = services.job_held_resend(job=job_or_404(job_id), user=request.user)
+        return _job_answer(job)

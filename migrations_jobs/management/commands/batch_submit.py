@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from customers.management.arguments import (
     BATCH_HELP,
     batch_from_argument,
+    overlap_warnings,
     service_errors,
     user_from_argument,
 )
@@ -30,6 +31,10 @@ ERR_STOPPED_WAITING = (
     "Follow it with manage.py job_status {job}."
 )
 ERR_INTERVAL = "--interval must be a positive number of seconds."
+ERR_JOB_HELD = (
+    "Job #{job} waits for a decision: chunks of unknown outcome may or may not be in Masivo. "
+    "Check Masivo, then run manage.py job_decide {job} --user NAME --arrived or --send-again."
+)
 
 
 class Command(BaseCommand):
@@ -64,10 +69,14 @@ class Command(BaseCommand):
             f"Submitted batch “{found.name}” (id {found.pk}): job #{job.pk}, "
             f"{job.total_customers:,} customers in {job.chunk_count:,} chunk(s)."
         )
+        for line in overlap_warnings(found):
+            self.stdout.write(self.style.WARNING(line))
         if not wait:
             self.stdout.write(f"Follow it with: manage.py job_status {job.pk}")
             return
         job = self.follow(job, interval=interval, timeout=timeout)
+        if job.status == MigrationJob.Status.HELD:
+            raise CommandError(ERR_JOB_HELD.format(job=job.pk))
         if job.status != MigrationJob.Status.SUCCEEDED:
             raise CommandError(
                 ERR_JOB_ENDED.format(
@@ -78,9 +87,15 @@ class Command(BaseCommand):
                     total=job.total_customers,
                 )
             )
+        skipped = (
+            f", {job.skipped_customers:,} skipped (sent by another batch)"
+            if job.skipped_customers
+            else ""
+        )
         self.stdout.write(
             self.style.SUCCESS(
-                f"Job #{job.pk} succeeded: {job.sent_customers:,} customers sent to Masivo."
+                f"Job #{job.pk} succeeded: {job.sent_customers:,} customers sent to Masivo"
+                f"{skipped}."
             )
         )
 
@@ -105,7 +120,7 @@ class Command(BaseCommand):
                         self.stdout.write(line)
                     self.stdout.flush()
                     shown = line
-                if job.is_terminal:
+                if job.is_terminal or job.status == MigrationJob.Status.HELD:
                     break
                 if timeout and time.monotonic() - started >= timeout:
                     raise CommandError(self._stopped(job, started))

@@ -23,7 +23,7 @@
       badge.className = `console-badge console-badge-${data.status}`;
       badge.textContent = data.status_label;
     });
-    for (const name of ["total", "sent", "failed", "not_sent", "requests", "percent"]) {
+    for (const name of ["total", "sent", "skipped", "failed", "not_sent", "requests", "percent"]) {
       setText(name, data.text[name]);
     }
     setText("duration", data.duration);
@@ -31,9 +31,10 @@
     each("eta-line", (line) => { line.hidden = !data.is_active; });
     each("bar-sent", (bar) => { bar.style.width = data.bar.sent; });
     each("bar-failed", (bar) => { bar.style.width = data.bar.failed; });
+    each("bar-skipped", (bar) => { bar.style.width = data.bar.skipped; });
     each("bar", (bar) => {
       bar.setAttribute("aria-valuemax", data.total);
-      bar.setAttribute("aria-valuenow", data.sent + data.failed);
+      bar.setAttribute("aria-valuenow", data.sent + data.failed + data.skipped);
     });
     for (const [status, count] of Object.entries(data.chunks)) {
       setText(`chunks-${status}`, data.text.chunks[status]);
