@@ -16,16 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start the console: web server and a Celery worker, both stopped by Ctrl-C.
+## Start the console: web server, Celery worker and Celery beat, all stopped by one Ctrl-C.
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
 	$(PY) manage.py console_admin
-	@echo "Console: http://$(HOST):$(PORT)/admin/  (Ctrl-C stops the web server and the worker)"
-	@bash -c 'trap "trap - INT TERM EXIT; kill 0" INT TERM EXIT; \
-		$(VENV)/bin/celery -A config worker --beat --schedule=var/celerybeat-schedule --loglevel=INFO --concurrency=2 & \
-		$(PY) manage.py runserver $(HOST):$(PORT) & \
-		wait'
+	@echo "Console: http://$(HOST):$(PORT)/admin/  (Ctrl-C stops the web server, the worker and beat)"
+	$(PY) manage.py console_run --host $(HOST) --port $(PORT)
 
 ## Run the whole suite (DATABASE_URL and CELERY_BROKER_URL choose the services).
 test: $(STAMP)
