@@ -1,37 +1,41 @@
 """The pace of requests to Masivo, shared by every worker process and host.
 
 Masivo allows one migrate request every ``MIGRATION_MIN_INTERVAL_S`` seconds and
-``MIGRATION_HOURLY_CAP`` requests an hour (CONTRACT.md). The console paces itself to those
-limits instead of discovering them through 429s. The state lives in the database, so every
-worker on every host sees the same clock of slots:
+``MIGRATION_HOURLY_CAP`` requests an hour (CONTRACT.md), and counts a request when it
+arrives. The console paces itself to those limits instead of discovering them through
+429s. The state lives in the database, so every worker on every host sees the same clock
+of slots:
 
 - ``PacingState`` (one row, locked for every decision) holds ``next_slot_at``: no request
   may leave before it. A worker books a slot a few milliseconds before it opens
   (``LEAD_S``), commits, and sends when it opens, so the booking's own transaction does
-  not delay the request. The next slot opens the interval (and a small margin) after it.
-- The moment a request really left (its headers written to the socket, after any
-  connection setup) comes back with its answer; a request that left later than its slot
-  moves the next slot back by as much.
-- Masivo counts a request somewhere between its leaving and its answer, normally early:
-  most of an answer's time is Masivo's work after counting. A request whose answer took
-  far longer than usual (``SLOW_FACTOR`` times the median of the last round trips) may
-  have met a cold or busy server that counted it late, so the next slot moves back by the
-  difference. Until enough round trips are known, and for the first request after
-  Masivo has been idle (``IDLE_S``), the next slot opens an interval after the answer:
-  the one moment by which the request was surely counted.
+  not delay the request. The next slot opens the interval and the margin after it.
+- Requests are spaced by when they really leave. The fence, immediately before a body
+  goes, asks ``pacing_depart``: under the same row lock, a request leaves only an
+  interval and the margin after the last one left (it waits otherwise), and becomes the
+  last to have left. A request that left late pushes the next one back at once, even
+  when answers take longer than the interval and whatever delayed it between its booking
+  and its leaving; a booking opens no slot earlier than that either. Its answer brings
+  the moment it really left (its headers written), which keeps the clock after the
+  answer.
+- The margin absorbs what the console cannot see: the difference between two requests'
+  trips to Masivo's limiter. It is the largest of a small base (``MARGIN_FRACTION`` of
+  the interval, at most ``MARGIN_S``) and the spread of the recent round trips (a trip
+  out varies no more than a round trip), at most ``SPREAD_MAX_FRACTION`` of the
+  interval, plus what 429s taught: a 429 grows the learnt part, every other answer lets
+  it decay (see ``margin_learn``). Until enough round trips are known, twice the base
+  stands for their spread. A server whose clock or counting differs is learnt, not
+  fought.
 - A ``Retry-After`` or an exhausted ``X-RateLimit-Remaining`` pushes the slot further.
 - ``PacingSlot`` rows are the slots booked in the last hour, for the hourly cap (a sliding
   window: a slot frees exactly one hour after it opened).
 
-Requests are spaced by when they leave; what the margin has to absorb is only the
-difference between two requests' trips to Masivo's limiter. Hosts are assumed to keep
-their clocks in sync (NTP); the database serialises decisions.
+Hosts are assumed to keep their clocks in sync (NTP); the database serialises decisions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -44,25 +48,21 @@ from migrations_jobs.models import PACING_PK, PacingSlot, PacingState
 HOUR = dt.timedelta(hours=1)
 # X-RateLimit-Reset above this is an epoch time in seconds; below it, seconds from now.
 EPOCH_THRESHOLD_S = 1_000_000_000
-# Slots open a little later than the limits ask: two requests that left exactly an
-# interval apart may still reach Masivo's limiter closer than that (the network, a busy
-# server). The margin is a fraction of the interval, at most MARGIN_S: that jitter does
-# not grow with the interval, and every request pays the margin, so a fixed one would
-# cost a short interval dearly (0.05 s is a tenth of a 0.5 s interval, a hundredth of the
-# default 5 s).
+# The base margin: a fraction of the interval, at most MARGIN_S. Jitter does not grow with
+# the interval, and every request pays the margin, so a fixed one would cost a short
+# interval dearly (0.05 s is a quarter of a 0.2 s interval, a hundredth of 5 s).
 MARGIN_S = 0.05
 MARGIN_FRACTION = 0.02
+# The round trips' spread counts once this many are known, and at most this fraction of
+# the interval (a server whose work varies a lot must not slow every request down).
+ROUND_TRIPS_KEPT = 20
+ROUND_TRIPS_KNOWN = 5
+SPREAD_MAX_FRACTION = 0.04
+# Added to the spread: the gap between the fence's mark and the body's leaving.
+SPREAD_EXTRA_S = 0.002
 # A slot is booked this long before it opens: time for the booking to commit, so the
 # request leaves on the slot and not a commit later.
 LEAD_S = 0.03
-# After this long without a request, the next one may meet a cold server (a process
-# starting, caches to fill) that counts it well after it arrived.
-IDLE_S = 60.0
-# Round trips (leaving to answer) kept to tell a usual one from a slow one; how many must
-# be known first; how many times the usual one a round trip must take to count as slow.
-ROUND_TRIPS_KEPT = 20
-ROUND_TRIPS_KNOWN = 5
-SLOW_FACTOR = 2.0
 # Longest push a rate-limit header may cause, so a nonsense header cannot stall every job.
 MAX_DEFER_S = 2 * 60 * 60
 # What a 429 teaches: the learnt margin doubles, from a first step of this fraction of the
@@ -75,22 +75,43 @@ LEARNT_FLOOR_S = 0.0005
 RATE_LIMITED = 429
 
 
-def pacing_margin_s(*, interval_s: float, learnt_s: float = 0.0) -> float:
+def round_trip_spread_s(round_trips: list[float] | None) -> float | None:
+    """How much the recent round trips differ (largest minus smallest), once
+    ``ROUND_TRIPS_KNOWN`` are known; None before."""
+    trips = round_trips or []
+    if len(trips) < ROUND_TRIPS_KNOWN:
+        return None
+    return max(trips) - min(trips) + SPREAD_EXTRA_S
+
+
+def pacing_margin_s(
+    *, interval_s: float, learnt_s: float = 0.0, spread_s: float | None = 0.0
+) -> float:
     """How much later than ``interval_s`` after a request the next slot opens: the base
-    margin, plus what Masivo's 429s taught (``learnt_s``), at most ``LEARNT_MAX_FRACTION``
-    of the interval in all."""
+    margin or the round trips' spread (``spread_s``, at most ``SPREAD_MAX_FRACTION`` of the
+    interval), whichever is larger, plus what Masivo's 429s taught (``learnt_s``), at most
+    ``LEARNT_MAX_FRACTION`` of the interval in all. While the spread is not known yet
+    (``spread_s`` None), twice the base stands for it."""
     interval = max(0.0, interval_s)
     base = min(MARGIN_S, MARGIN_FRACTION * interval)
-    return min(base + max(0.0, learnt_s), max(base, LEARNT_MAX_FRACTION * interval))
+    spread = 2 * base if spread_s is None else max(0.0, spread_s)
+    seen = min(spread, SPREAD_MAX_FRACTION * interval)
+    floor = max(base, seen)
+    return min(floor + max(0.0, learnt_s), max(floor, LEARNT_MAX_FRACTION * interval))
 
 
-def pacing_spacing_s(*, learnt_s: float = 0.0) -> float:
-    """Seconds from one request leaving to the next slot: the interval and its margin;
-    0 when the interval is off."""
+def pacing_spacing_s(*, state: PacingState | None = None) -> float:
+    """Seconds from one request leaving to the next slot: the interval and its margin
+    (learnt from ``state``); 0 when the interval is off."""
     interval = max(0.0, float(settings.MIGRATION_MIN_INTERVAL_S))
     if not interval:
         return 0.0
-    return interval + pacing_margin_s(interval_s=interval, learnt_s=learnt_s)
+    margin = pacing_margin_s(
+        interval_s=interval,
+        learnt_s=state.learnt_margin_s if state is not None else 0.0,
+        spread_s=round_trip_spread_s(state.round_trips if state is not None else None),
+    )
+    return interval + margin
 
 
 def margin_learn(*, learnt_s: float, interval_s: float, rate_limited: bool) -> float:
@@ -164,11 +185,13 @@ def pacing_reserve(*, now: dt.datetime | None = None, lead_s: float = LEAD_S) ->
     cap = max(0, int(settings.MIGRATION_HOURLY_CAP))
     with transaction.atomic():
         state = _locked_state()
-        spacing = pacing_spacing_s(learnt_s=state.learnt_margin_s)
+        spacing = pacing_spacing_s(state=state)
         now = now or timezone.now()
         slot = now
         if state.next_slot_at is not None and state.next_slot_at > slot:
             slot = state.next_slot_at
+        if spacing and state.last_left_at is not None:
+            slot = max(slot, state.last_left_at + dt.timedelta(seconds=spacing))
         if cap:
             # The window ends where a slot opening at ``slot`` would count.
             booked = list(
@@ -228,20 +251,29 @@ def pacing_pause_from_answer(
     return now + dt.timedelta(seconds=max(pauses))
 
 
-def _counted_by(
-    *, left_at: dt.datetime, answered_at: dt.datetime, state: PacingState
-) -> dt.datetime:
-    """The latest moment Masivo may be taken to have counted a request (see the module's
-    docstring): when it left, unless its answer says it may have been counted later."""
-    usual = state.round_trips or []
-    idle = state.last_left_at is None or ((left_at - state.last_left_at).total_seconds() > IDLE_S)
-    if idle or len(usual) < ROUND_TRIPS_KNOWN:
-        return answered_at
-    round_trip = (answered_at - left_at).total_seconds()
-    median = statistics.median(usual)
-    if round_trip > SLOW_FACTOR * median:
-        return left_at + dt.timedelta(seconds=round_trip - median)
-    return left_at
+def pacing_depart(*, now: dt.datetime | None = None) -> float:
+    """Mark a request as leaving now, or say how long it must wait first.
+
+    Called by the fence, inside its transaction, immediately before a body leaves: 0.0
+    when the last request left at least an interval and the margin ago (this one is then
+    the last to have left), else the seconds to wait (nothing marked). Whatever happened
+    between booking a slot and this moment (a worker descheduled, a slow database), no two
+    requests leave closer than the spacing.
+    """
+    spacing = pacing_spacing_s()
+    if not spacing:
+        return 0.0
+    with transaction.atomic():
+        state = _locked_state()
+        now = now or timezone.now()
+        spacing = pacing_spacing_s(state=state)
+        if state.last_left_at is not None:
+            wait = (state.last_left_at + dt.timedelta(seconds=spacing) - now).total_seconds()
+            if wait > 0:
+                return wait
+        state.last_left_at = now
+        state.save(update_fields=["last_left_at", "updated_at"])
+    return 0.0
 
 
 def _margin_note(*, rate_limited: bool, interval_s: float, now: dt.datetime) -> None:
@@ -273,33 +305,30 @@ def pacing_note_answer(
 
     A 429 grows the learnt margin (and any other answer lets it decay: see
     ``margin_learn``). With ``left_at`` (when the request really left), the next slot also
-    opens at least an interval (and the margin) after the moment Masivo may have counted
-    the request: when it left, or later when its answer hints at a late count (see the
-    module's docstring).
+    opens at least an interval and the margin after it, and an accepted request's round
+    trip joins the ones the margin's spread is read from.
     """
     now = now or timezone.now()
     until = pacing_pause_from_answer(retry_after_s=retry_after_s, ratelimit=ratelimit, now=now)
     interval = max(0.0, float(settings.MIGRATION_MIN_INTERVAL_S))
     if status_code is not None and interval:
         _margin_note(rate_limited=status_code == RATE_LIMITED, interval_s=interval, now=now)
-    spacing = pacing_spacing_s()
-    if left_at is None or not spacing:
+    if left_at is None or not interval:
         if until is not None:
             pacing_defer(until=until)
         return until
     left_at = min(left_at, now)
     with transaction.atomic():
         state = _locked_state()
-        spacing = pacing_spacing_s(learnt_s=state.learnt_margin_s)
-        counted = _counted_by(left_at=left_at, answered_at=now, state=state)
-        later = [counted + dt.timedelta(seconds=spacing)]
+        later = [left_at + dt.timedelta(seconds=pacing_spacing_s(state=state))]
         if until is not None:
             later.append(until)
         if state.next_slot_at is not None:
             later.append(state.next_slot_at)
         state.next_slot_at = max(later)
-        round_trip = round((now - left_at).total_seconds(), 6)
-        state.round_trips = [*(state.round_trips or []), round_trip][-ROUND_TRIPS_KEPT:]
+        if status_code is not None and 200 <= status_code < 300:
+            round_trip = round((now - left_at).total_seconds(), 6)
+            state.round_trips = [*(state.round_trips or []), round_trip][-ROUND_TRIPS_KEPT:]
         if state.last_left_at is None or left_at > state.last_left_at:
             state.last_left_at = left_at
         state.save(update_fields=["next_slot_at", "last_left_at", "round_trips", "updated_at"])

@@ -13,6 +13,7 @@ from customers.models import (
     StagedMetric,
     StagingBatch,
 )
+from migrations_jobs.models import JobChunk, MigrationJob
 
 UTC = dt.UTC
 
@@ -89,3 +90,20 @@ class MetricFactory(factory.django.DjangoModelFactory):
     period = "lifetime"
     spend_total = Decimal("50.20")
     number_of_purchases = 10
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MigrationJob
+
+    batch = factory.SubFactory(BatchFactory, status=StagingBatch.Status.SUBMITTED)
+    started_by = factory.SubFactory(UserFactory)
+
+
+class ChunkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = JobChunk
+
+    job = factory.SubFactory(JobFactory)
+    sequence = factory.Sequence(lambda n: n + 1)
+    not_before = factory.LazyFunction(lambda: dt.datetime.now(tz=UTC))

@@ -276,6 +276,10 @@ MIGRATION_UNKNOWN_OUTCOME = env.str("MIGRATION_UNKNOWN_OUTCOME", default="resend
 if MIGRATION_UNKNOWN_OUTCOME not in ("resend", "hold"):
     raise ImproperlyConfigured("MIGRATION_UNKNOWN_OUTCOME must be resend or hold.")
 MIGRATION_MAX_IN_FLIGHT = env.int("MIGRATION_MAX_IN_FLIGHT", default=2)
+# The host part of a worker's lease names (default: the host name). A chunk held by a
+# process of this host that no longer exists is taken back at once; give every machine
+# (or container sharing a host name) a name of its own.
+MIGRATION_WORKER_HOST = env.str("MIGRATION_WORKER_HOST", default="")
 MIGRATION_FOUR_EYES = env.bool("MIGRATION_FOUR_EYES", default=True)
 MIGRATION_NOTIFY_EMAILS = env.list("MIGRATION_NOTIFY_EMAILS", default=[])
 MIGRATION_BACKGROUND_IMPORT_ROWS = env.int("MIGRATION_BACKGROUND_IMPORT_ROWS", default=20_000)

@@ -59,9 +59,10 @@ class SendableCustomerAdmin(StagedCustomerAdmin):
                     reason=form.cleaned_data["reason"],
                     user=request.user,
                 )
-            except (PermissionDenied, ValidationError) as error:
-                text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-                self.message_user(request, text, messages.ERROR)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+            except PermissionDenied as error:
+                self.message_user(request, str(error), messages.ERROR)
             else:
                 sent += record.customer_count
         if sent:

@@ -38,12 +38,12 @@ from migrations_jobs.services.base import (
     max_in_flight,
     transition_error,
 )
-from migrations_jobs.services.jobs import job_finish_if_done
-from migrations_jobs.services.outcomes import (
+from migrations_jobs.services.chunks import (
     chunk_succeed,
     chunks_cancel,
     chunks_release_expired,
 )
+from migrations_jobs.services.jobs import job_finish_if_done
 
 logger = logging.getLogger("migrations_jobs")
 

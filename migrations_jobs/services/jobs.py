@@ -37,8 +37,8 @@ from migrations_jobs.services.base import (
     job_transition,
     max_in_flight,
 )
+from migrations_jobs.services.chunks import chunks_release_expired
 from migrations_jobs.services.leases import lease_owner_is_dead, lease_s
-from migrations_jobs.services.outcomes import chunks_release_expired
 from migrations_jobs.services.sending import chunk_claim, chunk_send
 
 logger = logging.getLogger("migrations_jobs")

@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from migrations_jobs.models import JobChunk, MigrationJob
+from migrations_jobs.pacing import pacing_depart
 
 logger = logging.getLogger("migrations_jobs")
 
@@ -39,6 +41,8 @@ ChunkStatus = JobChunk.Status
 RENEWALS_PER_LEASE = 4
 # How long leaving a ``with LeaseKeeper`` waits for its thread.
 KEEPER_JOIN_S = 2.0
+# The fence sleeps at most this long before it looks at the pace again.
+FENCE_WAIT_MAX_S = 0.5
 
 
 def lease_s() -> float:
@@ -75,38 +79,57 @@ def lease_renew(*, lease: Lease, now: dt.datetime | None = None) -> bool:
 
 class Fence:
     """Asked immediately before each POST of a chunk leaves (``MasivoClient``'s
-    ``may_send``). The first call counts the attempt and marks the request as having left;
-    a later call (the same body once more after a 401) only checks the lease again."""
+    ``may_send``). It waits, if need be, until the pace lets a request leave
+    (``pacing.pacing_depart``), then checks the lease: the first call counts the attempt
+    and marks the request as having left; a later call (the same body once more after a
+    401) only checks the lease again. False when the lease is lost: nothing leaves."""
 
     def __init__(self, *, lease: Lease, job_id: int) -> None:
         self.lease = lease
         self.job_id = job_id
         self.left_at: dt.datetime | None = None
+        self._held = False
 
     def __call__(self) -> bool:
-        now = timezone.now()
-        held = self.lease.chunks().filter(lease_expires_at__gt=now)
-        if self.left_at is not None:
-            return bool(held.update(lease_expires_at=lease_until(now)))
+        while True:
+            wait = self._pass()
+            if wait is None:
+                return self.left_at is not None and self._held
+            time.sleep(min(wait, FENCE_WAIT_MAX_S))
+
+    def _pass(self) -> float | None:
+        """One try: None once decided (``_held`` says how), else seconds to wait for the
+        pace (the last request left too recently: nothing was written)."""
         with transaction.atomic():
-            # Lock order: the job's row, then the chunk's.
-            MigrationJob.objects.filter(pk=self.job_id).update(
-                request_count=F("request_count") + 1, heartbeat_at=now
-            )
-            if not held.filter(request_left_at__isnull=True).update(
-                request_left_at=now,
-                attempts=F("attempts") + 1,
-                lease_expires_at=lease_until(now),
-            ):
+            # Lock order: the pacing row, the job's row, then the chunk's.
+            wait = pacing_depart()
+            if wait > 0:
+                return wait
+            now = timezone.now()
+            held = self.lease.chunks().filter(lease_expires_at__gt=now)
+            if self.left_at is not None:
+                self._held = bool(held.update(lease_expires_at=lease_until(now)))
+            else:
+                MigrationJob.objects.filter(pk=self.job_id).update(
+                    request_count=F("request_count") + 1, heartbeat_at=now
+                )
+                self._held = bool(
+                    held.filter(request_left_at__isnull=True).update(
+                        request_left_at=now,
+                        attempts=F("attempts") + 1,
+                        lease_expires_at=lease_until(now),
+                    )
+                )
+                if self._held:
+                    self.left_at = now
+            if not self._held:
                 transaction.set_rollback(True)
                 logger.warning(
                     "Chunk %s: not sent, the lease of %s was lost before the body left",
                     self.lease.chunk_id,
                     self.lease.worker,
                 )
-                return False
-        self.left_at = now
-        return True
+        return None
 
 
 class LeaseKeeper:
@@ -156,9 +179,14 @@ class LeaseKeeper:
 # --- owners -------------------------------------------------------------------------------
 
 
+def worker_host() -> str:
+    """This machine's name in lease owners: ``MIGRATION_WORKER_HOST``, else the host name."""
+    return settings.MIGRATION_WORKER_HOST or socket.gethostname()
+
+
 def lease_owner_name(*, run: str) -> str:
     """The name a worker's run holds leases under: host, process, run."""
-    return f"{socket.gethostname()}:{os.getpid()}:{run}"
+    return f"{worker_host()}:{os.getpid()}:{run}"
 
 
 def _process_is_gone(pid: int) -> bool:
@@ -182,6 +210,6 @@ def lease_owner_is_dead(owner: str) -> bool:
     if len(parts) != 3 or not parts[1].isdigit():
         return False
     host, pid = parts[0], int(parts[1])
-    if host != socket.gethostname() or pid == os.getpid():
+    if host != worker_host() or pid == os.getpid():
         return False
     return _process_is_gone(pid)

@@ -25,16 +25,14 @@ from migrations_jobs.services.base import (
     chunks_transition,
     max_in_flight,
 )
+from migrations_jobs.services.chunks import chunks_cancel, chunks_release_expired
 from migrations_jobs.services.deliveries import chunk_book
 from migrations_jobs.services.leases import Fence, Lease, LeaseKeeper, lease_until
-from migrations_jobs.services.outcomes import (
-    Answer,
-    chunk_record,
-    chunks_cancel,
-    chunks_release_expired,
-)
+from migrations_jobs.services.outcomes import Answer, chunk_record
 
 logger = logging.getLogger("migrations_jobs")
+# How often a pacing wait looks whether the worker is stopping.
+STOP_CHECK_S = 0.1
 # This process's lag between handing a request to the client and its leaving.
 _departure_lag = DepartureLag()
 
@@ -217,35 +215,49 @@ def _slot_wait(
     sleep_max_s: float,
     should_stop: Callable[[], bool],
 ) -> Booking | ChunkSendReport:
-    """Wait for the chunk's pacing slot: the booking, or the report of why not."""
-    chunk_id = lease.chunk_id
-    while True:
+    """Wait for the chunk's pacing slot: the booking, or the report of why not. A wait
+    longer than ``sleep_max_s``, or the worker stopping meanwhile, gives the chunk back."""
+    wait = 0.0
+    while not should_stop():
         _token_ready(client)
         try:
             booking = _request_begin(lease=lease, job_id=job_id)
         except _NotSent as not_sent:
             if not_sent.status == ChunkStatus.CANCELLED:
                 chunks_cancel(chunks=lease.chunks(), now=timezone.now())
-            return ChunkSendReport(chunk_id=chunk_id, status=_chunk_status(chunk_id))
+            return ChunkSendReport(chunk_id=lease.chunk_id, status=_chunk_status(lease.chunk_id))
         if booking.is_booked:
             return booking
         wait = booking.wait_s
-        if wait > sleep_max_s or should_stop():
-            now = timezone.now()
-            deferred = chunks_transition(
-                chunks=lease.chunks().filter(job__status=JobStatus.RUNNING),
-                to=ChunkStatus.PENDING,
-                not_before=now + dt.timedelta(seconds=wait),
-                **LEASE_CLEARED,
-            )
-            if not deferred:
-                # Cancelled meanwhile (or the lease was lost): nothing left to wait for.
-                chunks_cancel(chunks=lease.chunks(), now=now)
-                return ChunkSendReport(chunk_id=chunk_id, status=_chunk_status(chunk_id))
-            return ChunkSendReport(
-                chunk_id=chunk_id, status=ChunkStatus.PENDING, wait_s=max(wait, CLAIM_RETRY_S)
-            )
-        time.sleep(wait)
+        if wait > sleep_max_s:
+            break
+        _pause(wait, should_stop=should_stop)
+    return _give_back(lease=lease, wait_s=wait)
+
+
+def _pause(seconds: float, *, should_stop: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, in short steps that end early when the worker stops."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0 and not should_stop():
+        time.sleep(min(left, STOP_CHECK_S))
+
+
+def _give_back(*, lease: Lease, wait_s: float) -> ChunkSendReport:
+    """Put a chunk that did not leave back to pending, due in ``wait_s``."""
+    now = timezone.now()
+    deferred = chunks_transition(
+        chunks=lease.chunks().filter(job__status=JobStatus.RUNNING),
+        to=ChunkStatus.PENDING,
+        not_before=now + dt.timedelta(seconds=wait_s),
+        **LEASE_CLEARED,
+    )
+    if not deferred:
+        # Cancelled meanwhile (or the lease was lost): nothing left to wait for.
+        chunks_cancel(chunks=lease.chunks(), now=now)
+        return ChunkSendReport(chunk_id=lease.chunk_id, status=_chunk_status(lease.chunk_id))
+    return ChunkSendReport(
+        chunk_id=lease.chunk_id, status=ChunkStatus.PENDING, wait_s=max(wait_s, CLAIM_RETRY_S)
+    )
 
 
 def _send_and_record(

@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from migrations_jobs.client import MasivoClient
+from tests.worker import broker_purge
 
 REGISTERED = "2023-11-07T05:31:56Z"
 
@@ -42,3 +43,22 @@ def make_client(masivo) -> Iterator[Callable[..., MasivoClient]]:
     for client in made:
         client.clear_cached_token()
         client.close()
+
+
+@pytest.fixture
+def quick(settings):
+    """No pacing, immediate retries: what a test needs to run a job in a blink."""
+    settings.MIGRATION_MIN_INTERVAL_S = 0
+    settings.MIGRATION_HOURLY_CAP = 0
+    settings.MIGRATION_BACKOFF_BASE_S = 0
+    settings.MIGRATION_BACKOFF_MAX_S = 0
+    settings.MIGRATION_MAX_IN_FLIGHT = 2
+    settings.MIGRATION_LEASE_S = 30
+    return settings
+
+
+@pytest.fixture
+def sandboxed(masivo, quick):
+    """The sandbox over loopback; jobs started here publish real messages: drop them after."""
+    yield masivo
+    broker_purge()

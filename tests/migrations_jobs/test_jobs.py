@@ -68,25 +68,6 @@ def operator(db):
     return UserFactory(username="operator", perms=OPERATOR_PERMS)
 
 
-@pytest.fixture
-def quick(settings):
-    """No pacing, immediate retries: what a test needs to run a job in a blink."""
-    settings.MIGRATION_MIN_INTERVAL_S = 0
-    settings.MIGRATION_HOURLY_CAP = 0
-    settings.MIGRATION_BACKOFF_BASE_S = 0
-    settings.MIGRATION_BACKOFF_MAX_S = 0
-    settings.MIGRATION_MAX_IN_FLIGHT = 2
-    settings.MIGRATION_LEASE_S = 30
-    return settings
-
-
-@pytest.fixture
-def sandboxed(masivo, quick):
-    """The sandbox over loopback; jobs started here publish real messages: drop them after."""
-    yield masivo
-    broker_purge()
-
-
 def make_job(*, operator, stager, size: int, settings, chunk_size: int) -> MigrationJob:
     settings.MIGRATION_CHUNK_SIZE = chunk_size
     batch = approved_batch(creator=stager, approver=operator, size=size)

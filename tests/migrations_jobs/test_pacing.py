@@ -10,18 +10,26 @@ from django.db import connection
 
 from migrations_jobs.models import PacingSlot, PacingState
 from migrations_jobs.pacing import (
-    IDLE_S,
     LEAD_S,
+    LEARN_STEP_FRACTION,
+    LEARNT_DECAY,
+    LEARNT_FLOOR_S,
+    LEARNT_MAX_FRACTION,
     MARGIN_S,
     ROUND_TRIPS_KEPT,
     ROUND_TRIPS_KNOWN,
+    SPREAD_EXTRA_S,
+    SPREAD_MAX_FRACTION,
     Booking,
     DepartureLag,
+    margin_learn,
     pacing_defer,
+    pacing_depart,
     pacing_margin_s,
     pacing_note_answer,
     pacing_pause_from_answer,
     pacing_reserve,
+    round_trip_spread_s,
 )
 
 T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -32,9 +40,12 @@ def at(seconds: float) -> dt.datetime:
 
 
 @pytest.fixture
-def paced(settings):
+def paced(settings, db):
+    """One request every 5 s, with Masivo's round trips known and steady: the margin is
+    the base one."""
     settings.MIGRATION_MIN_INTERVAL_S = 5.0
     settings.MIGRATION_HOURLY_CAP = 0
+    PacingState.objects.update_or_create(pk=1, defaults={"round_trips": [0.04] * 10})
     return settings
 
 
@@ -114,8 +125,14 @@ def warm(at_s: float, round_trips: tuple[float, ...] = (0.04,) * 10) -> None:
     )
 
 
-def note(*, left: float, answered: float) -> None:
-    pacing_note_answer(retry_after_s=None, ratelimit={}, now=at(answered), left_at=at(left))
+def note(*, left: float, answered: float, status_code: int = 201) -> None:
+    pacing_note_answer(
+        retry_after_s=None,
+        ratelimit={},
+        now=at(answered),
+        left_at=at(left),
+        status_code=status_code,
+    )
 
 
 def next_slot() -> dt.datetime:
@@ -141,44 +158,47 @@ def test_a_request_that_left_on_its_slot_keeps_the_next_slot(db, paced):
     assert next_slot() == at(5 + MARGIN_S)
 
 
-def test_a_far_slower_answer_than_usual_moves_the_next_slot_back_by_the_difference(db, paced):
+def test_a_slow_answer_does_not_move_the_next_slot(db, paced):
     warm(-5, round_trips=(0.03, 0.04, 0.04, 0.05, 0.06))
     pacing_reserve(now=at(0))
 
-    # Usually 0.04 s; this one took 0.3 s: Masivo may have counted it 0.26 s late.
-    note(left=0, answered=0.3)
-
-    assert next_slot() == at(5.26 + MARGIN_S)
-
-
-def test_a_somewhat_slower_answer_keeps_the_next_slot(db, paced):
-    warm(-5, round_trips=(0.03, 0.04, 0.04, 0.05, 0.06))
-    pacing_reserve(now=at(0))
-
-    # Slower than usual, but less than twice: the difference is Masivo's work after
-    # counting, not a late count.
-    note(left=0, answered=0.07)
+    # Masivo counts a request when it arrives: a slow answer is its work after counting.
+    note(left=0, answered=3.0)
 
     assert next_slot() == at(5 + MARGIN_S)
 
 
-@pytest.mark.parametrize(
-    "known",
-    [
-        pytest.param(None, id="first request"),
-        pytest.param((-IDLE_S - 1, (0.04,) * 10), id="after an idle spell"),
-        pytest.param((-5, (0.04,) * (ROUND_TRIPS_KNOWN - 1)), id="too few round trips known"),
-    ],
-)
-def test_without_a_usual_round_trip_the_next_slot_waits_for_the_answer(db, paced, known):
-    if known is not None:
-        warm(*known)
+def test_the_first_request_does_not_wait_for_its_answer(db, paced):
     pacing_reserve(now=at(0))
 
-    # A cold server took 0.4 s to answer: it may have counted the request that late.
-    note(left=0, answered=0.4)
+    note(left=0, answered=7.5)
 
-    assert next_slot() == at(5.4 + MARGIN_S)
+    assert next_slot() == at(5 + MARGIN_S)
+
+
+def test_a_request_that_left_late_holds_back_the_next_booking_before_its_answer(db, paced):
+    pacing_reserve(now=at(0))
+    # Its slot opened at 0 s, but it left at 0.4 s (its fence marked it); no answer yet.
+    assert pacing_depart(now=at(0.4)) == 0
+
+    assert pacing_reserve(now=at(5 + MARGIN_S)) == waits(0.4 - LEAD_S)
+    assert pacing_reserve(now=at(5.4 + MARGIN_S)) == booked(5.4 + MARGIN_S)
+
+
+def test_no_request_leaves_within_the_spacing_of_the_last_one_whatever_its_booking(db, paced):
+    assert pacing_depart(now=at(0)) == 0
+
+    # A request booked long ago, delayed on its way to the fence, is held back there.
+    assert pacing_depart(now=at(4)) == pytest.approx(1 + MARGIN_S)
+    assert PacingState.objects.get().last_left_at == at(0)
+    assert pacing_depart(now=at(5 + MARGIN_S)) == 0
+    assert PacingState.objects.get().last_left_at == at(5 + MARGIN_S)
+
+
+def test_without_an_interval_requests_leave_at_once(db, settings):
+    settings.MIGRATION_MIN_INTERVAL_S = 0
+
+    assert [pacing_depart(now=at(0)) for _ in range(3)] == [0, 0, 0]
 
 
 def test_round_trips_are_remembered_up_to_a_limit(db, paced):
@@ -205,6 +225,63 @@ def test_a_request_that_never_left_moves_nothing(db, paced):
 )
 def test_margin_is_a_fiftieth_of_the_interval_and_at_most_50_ms(interval, margin):
     assert pacing_margin_s(interval_s=interval) == pytest.approx(margin)
+
+
+@pytest.mark.parametrize(
+    ("interval", "spread", "margin"),
+    [
+        pytest.param(5, 0.08, 0.08, id="round trips spread wider than the base"),
+        pytest.param(5, 0.01, MARGIN_S, id="narrower: the base"),
+        pytest.param(0.2, 0.05, 0.2 * SPREAD_MAX_FRACTION, id="at most a 25th of the interval"),
+    ],
+)
+def test_margin_covers_the_spread_of_the_round_trips(interval, spread, margin):
+    assert pacing_margin_s(interval_s=interval, spread_s=spread) == pytest.approx(margin)
+
+
+def test_until_the_round_trips_are_known_the_margin_is_twice_the_base(db, settings):
+    settings.MIGRATION_MIN_INTERVAL_S = 5.0
+    settings.MIGRATION_HOURLY_CAP = 0
+
+    assert pacing_reserve(now=at(0)) == booked(0)
+    assert pacing_reserve(now=at(1)) == waits(4 + 2 * MARGIN_S - LEAD_S)
+    assert pacing_margin_s(interval_s=0.2, spread_s=None) == pytest.approx(0.008)
+
+
+def test_the_spread_counts_once_enough_round_trips_are_known():
+    assert round_trip_spread_s([0.1] * (ROUND_TRIPS_KNOWN - 2) + [0.5]) is None
+    assert round_trip_spread_s([0.1] * ROUND_TRIPS_KNOWN + [0.15]) == pytest.approx(
+        0.05 + SPREAD_EXTRA_S
+    )
+
+
+def test_a_429_grows_the_learnt_margin_and_other_answers_let_it_decay():
+    grown = margin_learn(learnt_s=0.0, interval_s=1.0, rate_limited=True)
+    assert grown == pytest.approx(LEARN_STEP_FRACTION)
+    assert margin_learn(learnt_s=grown, interval_s=1.0, rate_limited=True) == pytest.approx(
+        2 * LEARN_STEP_FRACTION
+    )
+    assert margin_learn(learnt_s=0.2, interval_s=1.0, rate_limited=True) == pytest.approx(
+        LEARNT_MAX_FRACTION
+    )
+    decayed = margin_learn(learnt_s=grown, interval_s=1.0, rate_limited=False)
+    assert decayed == pytest.approx(grown * LEARNT_DECAY)
+    assert margin_learn(learnt_s=LEARNT_FLOOR_S, interval_s=1.0, rate_limited=False) == 0
+
+
+def test_a_429_spaces_every_later_request_further_until_it_is_forgotten(db, paced):
+    pacing_reserve(now=at(0))
+
+    pacing_note_answer(retry_after_s=1, ratelimit={}, now=at(0.1), left_at=at(0), status_code=429)
+
+    state = PacingState.objects.get()
+    assert state.rate_limited_count == 1
+    assert state.learnt_margin_s == pytest.approx(5 * LEARN_STEP_FRACTION)
+    # Retry-After (1 s) is shorter than the interval: the interval and the learnt margin rule.
+    assert next_slot() == at(5 + MARGIN_S + 5 * LEARN_STEP_FRACTION)
+    for n in range(1, 300):
+        note(left=10 * n, answered=10 * n + 0.05)
+    assert PacingState.objects.get().learnt_margin_s == 0
 
 
 def test_defer_never_brings_the_next_slot_closer(db, paced):
