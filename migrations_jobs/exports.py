@@ -59,14 +59,13 @@ def customer_outcome_detail(customer: StagedCustomer) -> str:
         values = {"batch": customer.other_batch_name or "?", "job": customer.outcome_other_job_id}
         status = customer.other_delivery_status
         if status == Delivery.Status.SENT:
-            return gettext("Skipped: sent by batch “%(batch)s”, job #%(job)s.") % values
+            return gettext("Sent by batch “%(batch)s”, job #%(job)s.") % values
         if status == Delivery.Status.BOOKED:
-            return gettext("Skipped: being sent by batch “%(batch)s”, job #%(job)s.") % values
+            return gettext("Being sent by batch “%(batch)s”, job #%(job)s.") % values
         if status == Delivery.Status.UNCERTAIN:
             return (
                 gettext(
-                    "Skipped: batch “%(batch)s”, job #%(job)s, may have sent it (its outcome is "
-                    "unknown)."
+                    "Batch “%(batch)s”, job #%(job)s, may have sent it (its outcome is unknown)."
                 )
                 % values
             )

@@ -97,33 +97,40 @@ class StagingBatchForm(forms.ModelForm):
 
 def overlap_lines(batch: StagingBatch) -> list[str]:
     """What a confirmation page says of the other batches, approved or submitted, that
-    hold customers this batch would send: how many, which batch, and a link to them."""
-    lines = []
-    for overlap in batch_overlaps(batch=batch):
+    hold customers this batch would send: how it works once, then how many, which batch,
+    and a link to them, one line per batch."""
+    overlaps = batch_overlaps(batch=batch)
+    if not overlaps:
+        return []
+    lines = [
+        gettext(
+            "Some customers of this batch are also in other batches that are approved or "
+            "submitted. The console sends a customer once: whichever job reaches it first "
+            "sends it, and the other job skips it. Nothing is refused."
+        )
+    ]
+    for overlap in overlaps:
         url = (
             reverse("admin:customers_stagedcustomer_changelist")
             + "?"
             + urlencode({"batch__id__exact": batch.pk, "also_in": overlap.batch_id})
         )
-        text = ngettext(
-            "%(n)s customer of this batch is also in batch “%(other)s” (%(status)s). The "
-            "console sends a customer once: whichever job reaches it first sends it, and the "
-            "other job skips it. Nothing is refused.",
-            "%(n)s customers of this batch are also in batch “%(other)s” (%(status)s). The "
-            "console sends a customer once: whichever job reaches them first sends them, and "
-            "the other job skips them. Nothing is refused.",
-            overlap.customers,
-        ) % {
+        values = {
             "n": grouped(overlap.customers),
             "other": overlap.name,
             "status": Status(overlap.status).label.lower(),
         }
+        text = ngettext(
+            "%(n)s customer is also in batch “%(other)s” (%(status)s).",
+            "%(n)s customers are also in batch “%(other)s” (%(status)s).",
+            overlap.customers,
+        )
         lines.append(
             format_html(
                 '<span class="console-overlap">{}</span> <a href="{}">{}</a>',
-                text,
+                text % values,
                 url,
-                gettext("See them"),
+                gettext("See the customers also in “%(other)s”") % values,
             )
         )
     return lines

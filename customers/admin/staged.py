@@ -82,7 +82,7 @@ class AlsoInBatchFilter(admin.SimpleListFilter):
     """Customers whose legacy id is also staged in the chosen batch (an overlap between
     batches: see ``selectors.batch_overlaps``)."""
 
-    title = _("also in batch")
+    title = _("other batch sharing them")
     parameter_name = "also_in"
 
     def lookups(self, request, model_admin):
@@ -104,6 +104,29 @@ class AlsoInBatchFilter(admin.SimpleListFilter):
         return queryset.filter(legacy_id__in=others).exclude(batch_id=int(value))
 
 
+class JobFilter(admin.SimpleListFilter):
+    """Customers whose outcome a job decided (the job page's links narrow the list so)."""
+
+    title = _("job")
+    parameter_name = "outcome_job_id"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"#{value}")] if _is_id(value) else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.filter(outcome_job_id=int(value)) if _is_id(value) else queryset.none()
+
+
+class PossiblyTwiceFilter(admin.BooleanFieldListFilter):
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = _("possible duplicate in Masivo")
+
+
 @admin.register(StagedCustomer)
 class StagedCustomerAdmin(admin.ModelAdmin):
     list_display = [
@@ -121,7 +144,8 @@ class StagedCustomerAdmin(admin.ModelAdmin):
         "is_valid",
         "is_excluded",
         "outcome",
-        "outcome_maybe_twice",
+        JobFilter,
+        ("outcome_maybe_twice", PossiblyTwiceFilter),
         "status",
         "gender",
     ]

@@ -38,7 +38,7 @@ from migrations_jobs.selectors import (
 from migrations_jobs.templatetags.console_jobs import (
     duration_text,
     grouped,
-    progress_bar,
+    job_progress_bar,
     status_badge,
 )
 
@@ -52,6 +52,7 @@ SUBMIT_STEP = BatchStep(
     services.SUBMIT_PERMISSION,
     "run_submit",
     "describe_submit",
+    _("Yes, submit the batch to Masivo"),
 )
 
 
@@ -197,7 +198,7 @@ class SubmittableBatchAdmin(StagingBatchAdmin):
                     reverse("admin:migrations_jobs_migrationjob_change", args=[job.pk]),
                     str(job),
                     status_badge(job.status, job.get_status_display()),
-                    progress_bar(job.sent_customers, job.failed_customers, job.total_customers),
+                    job_progress_bar(job),
                     gettext("started %(when)s by %(user)s")
                     % {
                         "when": localize(timezone.localtime(job.started_at or job.created_at)),

@@ -16,7 +16,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from customers.admin.staged import StagedCustomerAdmin
-from customers.models import StagedCustomer
+from customers.models import StagedCustomer, StagingBatch
 from migrations_jobs import services
 from migrations_jobs.services.actions import REASON_CHARS
 from migrations_jobs.templatetags.console_jobs import grouped
@@ -28,6 +28,7 @@ class SendAgainForm(forms.Form):
         max_length=REASON_CHARS,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Recorded with your name and the customers."),
+        error_messages={"required": services.ERR_SEND_AGAIN_REASON},
     )
 
 
@@ -82,7 +83,10 @@ class SendableCustomerAdmin(StagedCustomerAdmin):
         self, request: HttpRequest, queryset: QuerySet[StagedCustomer], form: SendAgainForm
     ) -> TemplateResponse:
         count = queryset.count()
+        statuses = set(queryset.values_list("batch__status", flat=True).distinct())
         context = {
+            "in_submitted": StagingBatch.Status.SUBMITTED in statuses,
+            "in_unsubmitted": bool(statuses - {StagingBatch.Status.SUBMITTED}),
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": gettext("Send customers again?"),

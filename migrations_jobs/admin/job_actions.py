@@ -66,7 +66,7 @@ JOB_ACTIONS = [
     ),
     JobAction(
         "held-arrived",
-        _("They are in Masivo"),
+        _("Held chunks are in Masivo"),
         services.RETRY_PERMISSION,
         (JobStatus.HELD,),
         services.job_held_mark_arrived,

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.admin.mixins import ReadOnlyAdminMixin
 from customers.models import Outcome
+from migrations_jobs import services
 from migrations_jobs.admin.job_actions import JobActionsMixin
 from migrations_jobs.exports import customer_outcome_detail, customers_csv_response
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
@@ -43,7 +44,7 @@ from migrations_jobs.templatetags.console_jobs import (
     duration_text,
     eta_text,
     grouped,
-    progress_bar,
+    job_progress_bar,
     status_badge,
 )
 
@@ -117,9 +118,9 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def status_display(self, job: MigrationJob) -> str:
         return status_badge(job.status, job.get_status_display())
 
-    @admin.display(description=_("sent"))
+    @admin.display(description=_("progress"))
     def progress_display(self, job: MigrationJob) -> str:
-        return progress_bar(job.sent_customers, job.failed_customers, job.total_customers)
+        return job_progress_bar(job)
 
     @admin.display(description=_("failed"), ordering="failed_customers")
     def failed_display(self, job: MigrationJob) -> str:
@@ -211,11 +212,11 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             0,
             job.total_customers - job.sent_customers - job.failed_customers - job.skipped_customers,
         )
-        sent_width, failed_width = bar_widths(
-            sent=job.sent_customers, failed=job.failed_customers, total=job.total_customers
-        )
-        skipped_width, _failed = bar_widths(
-            sent=job.skipped_customers, failed=0, total=job.total_customers
+        widths = bar_widths(
+            sent=job.sent_customers,
+            failed=job.failed_customers,
+            total=job.total_customers,
+            skipped=job.skipped_customers,
         )
         return {
             **progress,
@@ -229,7 +230,7 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "duration_s": duration,
             "duration": duration_text(duration) or DASH,
             "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-            "bar": {"sent": sent_width, "failed": failed_width, "skipped": skipped_width},
+            "bar": widths,
             "text": {
                 "total": grouped(job.total_customers),
                 "sent": grouped(job.sent_customers),
@@ -347,6 +348,7 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 }
             ),
             "held_chunks": progress["chunks"][ChunkStatus.HELD],
+            "can_decide_held": request.user.has_perm(services.RETRY_PERMISSION),
             "chunk_counts": [
                 {
                     "status": status,

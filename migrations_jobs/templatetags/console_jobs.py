@@ -109,37 +109,59 @@ def status_badge(status: str, label) -> SafeString:
     return format_html('<span class="console-badge console-badge-{}">{}</span>', status, label)
 
 
-def bar_widths(*, sent: int, failed: int, total: int) -> tuple[str, str]:
-    """CSS widths of the sent and failed parts of a progress bar, as "12.34%"."""
+def bar_widths(*, sent: int, failed: int, total: int, skipped: int = 0) -> dict[str, str]:
+    """CSS widths of a progress bar's parts (sent, skipped, failed), as "12.34%"."""
     if total <= 0:
-        return "0%", "0%"
-    sent_part = min(100.0, 100.0 * sent / total)
-    failed_part = min(100.0 - sent_part, 100.0 * failed / total)
-    return f"{sent_part:.2f}%", f"{failed_part:.2f}%"
+        return {"sent": "0%", "skipped": "0%", "failed": "0%"}
+    left = 100.0
+    widths = {}
+    for part, count in (("sent", sent), ("skipped", skipped), ("failed", failed)):
+        width = min(left, 100.0 * count / total)
+        widths[part] = f"{width:.2f}%"
+        left -= width
+    return widths
+
+
+def job_progress_bar(job) -> SafeString:
+    """``progress_bar`` of a job's counts."""
+    return progress_bar(
+        job.sent_customers, job.failed_customers, job.total_customers, job.skipped_customers
+    )
 
 
 @register.simple_tag
-def progress_bar(sent: int, failed: int, total: int) -> SafeString:
-    """A bar with the sent part in green and the failed part in red, and its numbers."""
-    sent_width, failed_width = bar_widths(sent=sent, failed=failed, total=total)
-    title = _("%(sent)s sent, %(failed)s failed of %(total)s") % {
-        "sent": grouped(sent),
-        "failed": grouped(failed),
-        "total": grouped(total),
-    }
+def progress_bar(sent: int, failed: int, total: int, skipped: int = 0) -> SafeString:
+    """A bar with the sent part in green, the skipped part in grey and the failed part in
+    red, and its numbers (customers with an outcome, of all)."""
+    widths = bar_widths(sent=sent, failed=failed, total=total, skipped=skipped)
+    if skipped:
+        title = _("%(sent)s sent, %(skipped)s skipped, %(failed)s failed of %(total)s") % {
+            "sent": grouped(sent),
+            "skipped": grouped(skipped),
+            "failed": grouped(failed),
+            "total": grouped(total),
+        }
+    else:
+        title = _("%(sent)s sent, %(failed)s failed of %(total)s") % {
+            "sent": grouped(sent),
+            "failed": grouped(failed),
+            "total": grouped(total),
+        }
     return format_html(
         '<span class="console-progress" title="{title}">'
         '<span class="console-bar" role="progressbar" aria-valuemin="0" aria-valuemax="{total}" '
         'aria-valuenow="{done}" aria-label="{title}">'
         '<span class="console-bar-sent" style="width: {sent_width}"></span>'
+        '<span class="console-bar-skipped" style="width: {skipped_width}"></span>'
         '<span class="console-bar-failed" style="width: {failed_width}"></span></span>'
-        '<span class="console-progress-text">{sent} / {total_text}</span></span>',
+        '<span class="console-progress-text">{done_text} / {total_text}</span></span>',
         title=title,
         total=total,
-        done=sent + failed,
-        sent_width=sent_width,
-        failed_width=failed_width,
-        sent=grouped(sent),
+        done=sent + skipped + failed,
+        sent_width=widths["sent"],
+        skipped_width=widths["skipped"],
+        failed_width=widths["failed"],
+        done_text=grouped(sent + skipped) if skipped else grouped(sent),
         total_text=grouped(total),
     )
 

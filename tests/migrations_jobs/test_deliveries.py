@@ -113,7 +113,7 @@ def test_a_chunk_whose_customers_another_batch_holds_is_skipped_without_a_reques
         10,
     )
     detail = customer_outcome_detail(job_customers(job=second, outcome=Outcome.SKIPPED).first())
-    assert detail == f"Skipped: sent by batch “{first.batch.name}”, job #{first.pk}."
+    assert detail == f"Sent by batch “{first.batch.name}”, job #{first.pk}."
 
 
 def test_a_customer_being_sent_by_another_job_is_skipped(sandboxed, stager, operator, settings):
@@ -130,7 +130,7 @@ def test_a_customer_being_sent_by_another_job_is_skipped(sandboxed, stager, oper
     second.refresh_from_db()
     assert second.skipped_customers == 3
     customer = job_customers(job=second, outcome=Outcome.SKIPPED).first()
-    assert customer_outcome_detail(customer).startswith("Skipped: being sent by batch")
+    assert customer_outcome_detail(customer).startswith("Being sent by batch")
 
 
 def test_a_refused_chunk_frees_its_ids_for_another_batch(sandboxed, stager, operator, settings):
