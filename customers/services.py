@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import zoneinfo
 
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from console.errors import InvalidInput, NotPermitted, StateConflict
 from customers.models import StagedCustomer, StagingBatch
 
 Status = StagingBatch.Status
@@ -26,7 +26,7 @@ ERR_TRANSITION = _("Batch “%(batch)s” is %(status)s and cannot become %(targ
 ERR_TIME_ZONE = _("“%(value)s” is not a time zone name such as UTC or America/Bogota.")
 
 
-class BatchStateError(ValidationError):
+class BatchStateError(StateConflict):
     """The batch is not in a state that allows what was asked."""
 
 
@@ -34,7 +34,7 @@ def batch_create(*, name: str, user, time_zone: str = "UTC") -> StagingBatch:
     try:
         zoneinfo.ZoneInfo(time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationError(ERR_TIME_ZONE % {"value": time_zone}, code="time_zone") from exc
+        raise InvalidInput(ERR_TIME_ZONE % {"value": time_zone}, code="time_zone") from exc
     batch = StagingBatch(name=name, time_zone=time_zone, created_by=user)
     batch.full_clean()
     batch.save()
@@ -175,21 +175,28 @@ def batch_is_staged_by(*, batch: StagingBatch, user) -> bool:
     )
 
 
+def batch_may_approve(*, batch: StagingBatch, user) -> bool:
+    """The four-eyes rule: unless ``MIGRATION_FOUR_EYES`` is off, nobody who put data into
+    ``batch`` may approve it."""
+    from django.conf import settings
+
+    return not (settings.MIGRATION_FOUR_EYES and batch_is_staged_by(batch=batch, user=user))
+
+
 def batch_approve(*, batch: StagingBatch, user) -> StagingBatch:
     """Approve a validated batch, freezing it with a fingerprint of its exact payloads.
 
     The approver needs the approve permission and, unless ``MIGRATION_FOUR_EYES`` is off,
     must be neither the batch's creator nor its last importer.
     """
-    from django.conf import settings
 
     from customers.payload import payload_fingerprint
 
     if not user.has_perm("customers.approve_stagingbatch"):
-        raise PermissionDenied(ERR_APPROVE_PERMISSION)
+        raise NotPermitted(ERR_APPROVE_PERMISSION)
     batch.refresh_from_db()
-    if settings.MIGRATION_FOUR_EYES and batch_is_staged_by(batch=batch, user=user):
-        raise PermissionDenied(ERR_APPROVE_OWN_BATCH % {"batch": batch.name})
+    if not batch_may_approve(batch=batch, user=user):
+        raise NotPermitted(ERR_APPROVE_OWN_BATCH % {"batch": batch.name})
     if batch.status != Status.VALIDATED:
         raise BatchStateError(
             ERR_APPROVE_NOT_VALIDATED
@@ -216,7 +223,7 @@ def batch_reopen(*, batch: StagingBatch, user) -> StagingBatch:
         user.has_perm("customers.approve_stagingbatch")
         or user.has_perm("customers.import_stagingbatch")
     ):
-        raise PermissionDenied(ERR_REOPEN_PERMISSION)
+        raise NotPermitted(ERR_REOPEN_PERMISSION)
     return batch_transition(
         batch=batch,
         to=Status.DRAFT,

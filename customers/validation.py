@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from console.errors import InvalidInput
 from customers.contract import customer_checker
 from customers.models import (
     CustomerProblem,
@@ -402,7 +402,7 @@ def customers_set_excluded(
     """
     reason = reason.strip() if excluded else ""
     if len(reason) > _REASON_MAX:
-        raise ValidationError(ERR_REASON_TOO_LONG % {"max": _REASON_MAX}, code="reason")
+        raise InvalidInput(ERR_REASON_TOO_LONG % {"max": _REASON_MAX}, code="reason")
     updated = 0
     with transaction.atomic():
         locked = batch_mark_edited(batch=batch, user=user)

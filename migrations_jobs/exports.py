@@ -1,20 +1,17 @@
-"""Files offered for download, written as they are streamed: one writer, formula-safe, and
-the same columns whichever door (admin or API) asks."""
+"""A job's customers as a CSV download: the same file and columns whichever door (admin or
+API) asks, written by ``console.exports``."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext
 
+from console.exports import csv_lines
 from customers.models import Outcome, StagedCustomer
 from migrations_jobs.models import Delivery, MigrationJob
 from migrations_jobs.selectors import job_customers
-
-# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 JOB_CUSTOMER_COLUMNS = [
     "legacy_id",
@@ -27,27 +24,6 @@ JOB_CUSTOMER_COLUMNS = [
     "possibly_twice",
     "detail",
 ]
-
-
-def spreadsheet_safe(value) -> str:
-    """``value`` as CSV cell text a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-class _Line:
-    """A file-like object for ``csv.writer`` that hands back what it is given."""
-
-    def write(self, text: str) -> str:
-        return text
-
-
-def csv_lines(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    """The CSV document, one line at a time, every cell made spreadsheet-safe."""
-    writer = csv.writer(_Line(), lineterminator="\r\n")
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([spreadsheet_safe(cell) for cell in row])
 
 
 def customer_outcome_detail(customer: StagedCustomer) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
@@ -24,6 +23,8 @@ from django.utils.text import slugify
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from console.admin import Step, StepsMixin
+from console.errors import error_text
 from customers import services, uploads
 from customers.admin.imports import BatchImportMixin
 from customers.models import StagingBatch, StagingUpload
@@ -33,48 +34,29 @@ from customers.staging import grouped
 Status = StagingBatch.Status
 
 
-@dataclass(frozen=True)
-class BatchStep:
-    """A next step offered on the batch page, run by POST from a confirmation page."""
-
-    name: str
-    label: str
-    statuses: tuple[str, ...]
-    permission: str
-    # Method of the admin that runs the step and answers the message to show.
-    handler: str
-    # Method of the admin that says, on the confirmation page, what will happen.
-    describe: str
-    # The confirmation button.
-    confirm: str = ""
-
-
 BATCH_STEPS = [
-    BatchStep(
+    Step(
         "validate",
         _("Validate"),
-        (Status.DRAFT, Status.VALIDATED),
         "customers.change_stagingbatch",
-        "run_validate",
-        "describe_validate",
+        (Status.DRAFT, Status.VALIDATED),
+        _("Validate batch “%(batch)s”?"),
         _("Yes, validate the batch"),
     ),
-    BatchStep(
+    Step(
         "approve",
         _("Approve"),
-        (Status.VALIDATED,),
         "customers.approve_stagingbatch",
-        "run_approve",
-        "describe_approve",
+        (Status.VALIDATED,),
+        _("Approve batch “%(batch)s”?"),
         _("Yes, approve the batch"),
     ),
-    BatchStep(
+    Step(
         "reopen",
         _("Reopen"),
-        (Status.VALIDATED, Status.APPROVED),
         "customers.change_stagingbatch",
-        "run_reopen",
-        "describe_reopen",
+        (Status.VALIDATED, Status.APPROVED),
+        _("Reopen batch “%(batch)s”?"),
         _("Yes, reopen the batch"),
     ),
 ]
@@ -137,7 +119,7 @@ def overlap_lines(batch: StagingBatch) -> list[str]:
 
 
 @admin.register(StagingBatch)
-class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
+class StagingBatchAdmin(StepsMixin, BatchImportMixin, admin.ModelAdmin):
     form = StagingBatchForm
     list_display = [
         "name",
@@ -226,11 +208,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         return [
-            path(
-                "<int:object_id>/step/<slug:step>/",
-                self.admin_site.admin_view(self.step_view),
-                name="{}_{}_step".format(*info),
-            ),
+            *self.step_urls(),
             path(
                 "<int:object_id>/uploads/progress/",
                 self.admin_site.admin_view(self.uploads_progress_view),
@@ -249,61 +227,11 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def allowed_steps(self, request: HttpRequest, batch: StagingBatch) -> list[BatchStep]:
-        """The steps this user may take on this batch now; only these are shown."""
-        user = request.user
-        allowed = []
-        for step in self.steps:
-            if batch.status not in step.statuses or not user.has_perm(step.permission):
-                continue
-            if step.name == "approve" and not self.may_approve(user, batch):
-                continue
-            allowed.append(step)
-        return allowed
+    def step_values(self, batch: StagingBatch) -> dict:
+        return {"object": gettext("batch “%(batch)s”") % {"batch": batch.name}, "batch": batch.name}
 
-    @staticmethod
-    def may_approve(user, batch: StagingBatch) -> bool:
-        from django.conf import settings
-
-        return not (
-            settings.MIGRATION_FOUR_EYES and services.batch_is_staged_by(batch=batch, user=user)
-        )
-
-    def step_view(self, request: HttpRequest, object_id: int, step: str) -> HttpResponse:
-        batch = get_object_or_404(StagingBatch, pk=object_id)
-        if not self.has_view_permission(request, batch):
-            raise PermissionDenied
-        chosen = next((s for s in self.steps if s.name == step), None)
-        if chosen is None or not request.user.has_perm(chosen.permission):
-            raise PermissionDenied
-        change_url = reverse("admin:customers_stagingbatch_change", args=[batch.pk])
-        if request.method == "POST":
-            try:
-                level, message = getattr(self, chosen.handler)(request, batch)
-            except (PermissionDenied, ValidationError) as exc:
-                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-                messages.error(request, text)
-            else:
-                messages.add_message(request, level, message)
-            return HttpResponseRedirect(change_url)
-        if chosen not in self.allowed_steps(request, batch):
-            messages.error(
-                request,
-                _("“%(step)s” is not possible for batch “%(batch)s” now.")
-                % {"step": chosen.label, "batch": batch.name},
-            )
-            return HttpResponseRedirect(change_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": batch,
-            "step_label": chosen.label,
-            "confirm_label": chosen.confirm,
-            "title": _("%(step)s batch “%(batch)s”?") % {"step": chosen.label, "batch": batch.name},
-            "description": getattr(self, chosen.describe)(batch),
-            "change_url": change_url,
-        }
-        return TemplateResponse(request, "admin/console/confirm.html", context)
+    def step_is_allowed(self, request: HttpRequest, batch: StagingBatch, step: Step) -> bool:
+        return step.name != "approve" or services.batch_may_approve(batch=batch, user=request.user)
 
     def describe_validate(self, batch: StagingBatch) -> list[str]:
         return [
@@ -428,7 +356,7 @@ class StagingBatchAdmin(BatchImportMixin, admin.ModelAdmin):
             try:
                 uploads.upload_confirm(upload=upload, user=request.user)
             except ValidationError as exc:
-                messages.error(request, " ".join(exc.messages))
+                messages.error(request, error_text(exc))
             else:
                 messages.info(
                     request,

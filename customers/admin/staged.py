@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from console.errors import error_text
 from customers import services
 from customers.admin.imports import editable_batches
 from customers.models import (
@@ -213,7 +214,7 @@ class StagedCustomerAdmin(admin.ModelAdmin):
         try:
             services.customer_save(customer=obj, user=request.user)
         except services.BatchStateError as exc:
-            raise PermissionDenied(" ".join(exc.messages)) from exc
+            raise PermissionDenied(error_text(exc)) from exc
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -234,7 +235,7 @@ class StagedCustomerAdmin(admin.ModelAdmin):
             try:
                 done += change(batch, [c.pk for c in customers])
             except (PermissionDenied, ValidationError) as exc:
-                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                text = error_text(exc)
                 self.message_user(request, text, messages.ERROR)
         if done:
             self.message_user(

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import CommandError
 
+from console.errors import ApplicationError, error_text
 from customers.models import StagingBatch
 from customers.selectors import batch_find, batch_overlaps
 
@@ -41,13 +42,12 @@ def user_from_argument(username: str, *, permission: str | None = None):
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """A service's refusal (permission, four-eyes, state, bad value) as a ``CommandError``."""
+    """A service's refusal (permission, four-eyes, state, bad value) as a ``CommandError``:
+    one line, exit status 1."""
     try:
         yield
-    except PermissionDenied as exc:
-        raise CommandError(str(exc)) from exc
-    except ValidationError as exc:
-        raise CommandError(" ".join(exc.messages)) from exc
+    except (ApplicationError, PermissionDenied, ValidationError) as exc:
+        raise CommandError(error_text(exc)) from exc
 
 
 def overlap_warnings(batch: StagingBatch) -> list[str]:

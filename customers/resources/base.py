@@ -15,6 +15,7 @@ from import_export import resources
 from import_export.fields import Field
 from import_export.results import Result
 
+from console.errors import error_text
 from customers import bulk, services
 from customers.formats import FileReadError, NestedDocument, SourceTable
 from customers.models import (
@@ -178,7 +179,7 @@ class StagingResource(resources.ModelResource):
         except Rollback:
             result.staged = {}
         except services.BatchStateError as exc:
-            result.add_problem(None, "", " ".join(exc.messages))
+            result.add_problem(None, "", error_text(exc))
         except FileReadError as exc:
             # Rows are read lazily: the file may turn out unreadable halfway (an unclosed
             # quote, a broken sheet). Whatever was written is rolled back with it.

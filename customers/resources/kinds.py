@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
+from console.errors import error_text
 from customers import bulk, nested, selectors, services
 from customers.formats import NestedDocument
 from customers.models import (
@@ -303,7 +304,7 @@ class NestedResource(StagingResource):
         except Rollback:
             result.staged = {}
         except services.BatchStateError as exc:
-            result.add_problem(None, "", " ".join(exc.messages))
+            result.add_problem(None, "", error_text(exc))
         return result
 
 

@@ -20,7 +20,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from customers.admin.batches import BATCH_STEPS, BatchStep, StagingBatchAdmin, overlap_lines
+from console.admin import Step
+from customers.admin.batches import BATCH_STEPS, StagingBatchAdmin, overlap_lines
 from customers.contract import MAX_CUSTOMERS_PER_REQUEST
 from customers.models import Outcome, StagingBatch
 from migrations_jobs import services
@@ -45,13 +46,12 @@ from migrations_jobs.templatetags.console_jobs import (
 BatchStatus = StagingBatch.Status
 VIEW_JOB = "migrations_jobs.view_migrationjob"
 
-SUBMIT_STEP = BatchStep(
+SUBMIT_STEP = Step(
     "submit",
     _("Submit to Masivo"),
-    (BatchStatus.APPROVED,),
     services.SUBMIT_PERMISSION,
-    "run_submit",
-    "describe_submit",
+    (BatchStatus.APPROVED,),
+    _("Submit batch “%(batch)s” to Masivo?"),
     _("Yes, submit the batch to Masivo"),
 )
 

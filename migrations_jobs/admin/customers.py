@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from console.errors import error_text
 from customers.admin.staged import StagedCustomerAdmin
 from customers.models import StagedCustomer, StagingBatch
 from migrations_jobs import services
@@ -60,10 +61,8 @@ class SendableCustomerAdmin(StagedCustomerAdmin):
                     reason=form.cleaned_data["reason"],
                     user=request.user,
                 )
-            except ValidationError as error:
-                self.message_user(request, " ".join(error.messages), messages.ERROR)
-            except PermissionDenied as error:
-                self.message_user(request, str(error), messages.ERROR)
+            except (PermissionDenied, ValidationError) as error:
+                self.message_user(request, error_text(error), messages.ERROR)
             else:
                 sent += record.customer_count
         if sent:

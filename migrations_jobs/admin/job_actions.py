@@ -1,22 +1,21 @@
-"""The operators' actions on a job: cancel, retry failed chunks, resume. On the job's page
-each is a POST from a confirmation page that says what will happen; on the history they are
-bulk actions gated by their permissions. Both call the services."""
+"""The operators' actions on a job: cancel, decide on held chunks, retry failed chunks,
+resume. On the job's page each is a step (``console.admin``): a POST from a confirmation
+page that says what will happen; on the history they are bulk actions gated by their
+permissions. Both call the services."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from console.admin import Step, StepsMixin
+from console.errors import error_text
 from migrations_jobs import services
 from migrations_jobs.models import JobChunk, MigrationJob
 from migrations_jobs.selectors import (
@@ -31,85 +30,55 @@ from migrations_jobs.templatetags.console_jobs import duration_text, grouped
 JobStatus = MigrationJob.Status
 ChunkStatus = JobChunk.Status
 
-ERR_ACTION_NOT_POSSIBLE = _("“%(action)s” is not possible for job #%(job)s now: it is %(status)s.")
-
-
-@dataclass(frozen=True)
-class JobAction:
-    """An operator's action on a job, offered on its page and run by POST from a
-    confirmation page."""
-
-    name: str
-    label: str
-    permission: str
-    statuses: tuple[str, ...]
-    service: Callable[..., MigrationJob]
-    # Method of the admin that says, on the confirmation page, what will happen.
-    describe: str
-    # The confirmation page's question and button, and the message once done.
-    question: str
-    confirm: str
-    done: str
-
-
-JOB_ACTIONS = [
-    JobAction(
+JOB_STEPS = [
+    Step(
         "cancel",
         _("Cancel job"),
         services.CANCEL_PERMISSION,
         (*MigrationJob.ACTIVE_STATUSES, JobStatus.HELD),
-        services.job_cancel,
-        "describe_cancel",
         _("Cancel job #%(job)s of batch “%(batch)s”?"),
         _("Yes, cancel the job"),
-        _("Job #%(job)s is cancelled: no new request starts."),
+        is_danger=True,
     ),
-    JobAction(
+    Step(
         "held-arrived",
         _("Held chunks are in Masivo"),
         services.RETRY_PERMISSION,
         (JobStatus.HELD,),
-        services.job_held_mark_arrived,
-        "describe_held_arrived",
         _("Count the held chunks of job #%(job)s of batch “%(batch)s” as arrived?"),
         _("Yes, they are in Masivo"),
-        _("The held chunks of job #%(job)s count as sent."),
     ),
-    JobAction(
+    Step(
         "held-send-again",
         _("Send held chunks again"),
         services.RETRY_PERMISSION,
         (JobStatus.HELD,),
-        services.job_held_resend,
-        "describe_held_send_again",
         _("Send the held chunks of job #%(job)s of batch “%(batch)s” again?"),
         _("Yes, send them again"),
-        _("The held chunks of job #%(job)s are queued to be sent again."),
     ),
-    JobAction(
+    Step(
         "retry-failed",
         _("Retry failed chunks"),
         services.RETRY_PERMISSION,
         (JobStatus.RUNNING, JobStatus.HELD, JobStatus.PARTIALLY_FAILED, JobStatus.FAILED),
-        services.job_retry_failed,
-        "describe_retry",
         _("Retry the failed chunks of job #%(job)s of batch “%(batch)s”?"),
         _("Yes, send them again"),
-        _("The failed chunks of job #%(job)s are queued to be sent again."),
     ),
-    JobAction(
+    Step(
         "resume",
         _("Resume"),
         services.RETRY_PERMISSION,
         MigrationJob.ACTIVE_STATUSES,
-        services.job_resume,
-        "describe_resume",
         _("Resume job #%(job)s of batch “%(batch)s”?"),
         _("Yes, resume the job"),
-        _("Job #%(job)s is resumed: a worker picks it up."),
     ),
 ]
-ACTIONS_BY_NAME = {action.name: action for action in JOB_ACTIONS}
+
+MSG_CANCELLED = _("Job #%(job)s is cancelled: no new request starts.")
+MSG_HELD_ARRIVED = _("The held chunks of job #%(job)s count as sent.")
+MSG_HELD_SENT_AGAIN = _("The held chunks of job #%(job)s are queued to be sent again.")
+MSG_RETRIED = _("The failed chunks of job #%(job)s are queued to be sent again.")
+MSG_RESUMED = _("Job #%(job)s is resumed: a worker picks it up.")
 
 
 def _run_action(
@@ -125,16 +94,19 @@ def _run_action(
         try:
             service(job=job, user=request.user)
         except (ValidationError, PermissionDenied) as error:
-            text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-            modeladmin.message_user(request, text, messages.ERROR)
+            modeladmin.message_user(request, error_text(error), messages.ERROR)
         else:
             done += 1
     if done:
         modeladmin.message_user(request, done_message % {"count": done}, messages.SUCCESS)
 
 
-class JobActionsMixin:
-    """The actions, for ``MigrationJobAdmin``; ``job_or_404`` and ``change_url`` are its own."""
+class JobActionsMixin(StepsMixin):
+    """The actions, for ``MigrationJobAdmin``: steps on the job's page (``StepsMixin``)
+    and bulk actions on the history."""
+
+    steps = JOB_STEPS
+    step_url_part = "action"
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(services.CANCEL_PERMISSION)
@@ -172,67 +144,38 @@ class JobActionsMixin:
             done_message=_("%(count)d job(s) resumed."),
         )
 
-    def allowed_actions(
-        self, request: HttpRequest, job: MigrationJob, *, retryable_chunks: int
-    ) -> list[JobAction]:
-        """The actions this user may take on this job now; only these are offered."""
-        return [
-            action
-            for action in JOB_ACTIONS
-            if job.status in action.statuses
-            and request.user.has_perm(action.permission)
-            and (action.name != "retry-failed" or retryable_chunks)
-        ]
+    # --- the steps ------------------------------------------------------------------------
 
-    # --- actions through confirmation pages ----------------------------------------------
-
-    def action_view(self, request: HttpRequest, object_id: int, action: str) -> HttpResponse:
-        job = self.job_or_404(request, object_id)
-        chosen = ACTIONS_BY_NAME.get(action)
-        if chosen is None:
-            raise Http404
-        if not request.user.has_perm(chosen.permission):
-            raise PermissionDenied
-        change_url = self.change_url(job)
-        if request.method == "POST":
-            try:
-                chosen.service(job=job, user=request.user)
-            except PermissionDenied as error:
-                messages.error(request, str(error))
-            except ValidationError as error:
-                messages.error(request, " ".join(error.messages))
-            else:
-                messages.success(request, chosen.done % {"job": job.pk})
-            return HttpResponseRedirect(change_url)
-        retryable_chunks, retryable_customers = job_retryable_chunks(job=job)
-        if chosen not in self.allowed_actions(request, job, retryable_chunks=retryable_chunks):
-            messages.error(
-                request,
-                ERR_ACTION_NOT_POSSIBLE
-                % {
-                    "action": chosen.label,
-                    "job": job.pk,
-                    "status": job.get_status_display().lower(),
-                },
-            )
-            return HttpResponseRedirect(change_url)
-        describe = getattr(self, chosen.describe)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": job,
-            "step_label": chosen.label,
-            "confirm_label": chosen.confirm,
-            "danger": chosen.name == "cancel",
-            "title": chosen.question % {"job": job.pk, "batch": job.batch.name},
-            "description": describe(
-                job, retryable_chunks=retryable_chunks, retryable_customers=retryable_customers
-            ),
-            "change_url": change_url,
+    def step_values(self, job: MigrationJob) -> dict:
+        return {
+            "object": gettext("job #%(job)s") % {"job": job.pk},
+            "job": job.pk,
+            "batch": job.batch.name,
         }
-        return TemplateResponse(request, "admin/console/confirm.html", context)
 
-    def describe_cancel(self, job: MigrationJob, **_counts) -> list[str]:
+    def step_is_allowed(self, request: HttpRequest, job: MigrationJob, step: Step) -> bool:
+        return step.name != "retry-failed" or job_retryable_chunks(job=job)[0] > 0
+
+    def _done(self, service, request: HttpRequest, job: MigrationJob, message: str):
+        service(job=job, user=request.user)
+        return messages.SUCCESS, message % {"job": job.pk}
+
+    def run_cancel(self, request: HttpRequest, job: MigrationJob):
+        return self._done(services.job_cancel, request, job, MSG_CANCELLED)
+
+    def run_held_arrived(self, request: HttpRequest, job: MigrationJob):
+        return self._done(services.job_held_mark_arrived, request, job, MSG_HELD_ARRIVED)
+
+    def run_held_send_again(self, request: HttpRequest, job: MigrationJob):
+        return self._done(services.job_held_resend, request, job, MSG_HELD_SENT_AGAIN)
+
+    def run_retry_failed(self, request: HttpRequest, job: MigrationJob):
+        return self._done(services.job_retry_failed, request, job, MSG_RETRIED)
+
+    def run_resume(self, request: HttpRequest, job: MigrationJob):
+        return self._done(services.job_resume, request, job, MSG_RESUMED)
+
+    def describe_cancel(self, job: MigrationJob) -> list[str]:
         chunks = job_progress(job=job)["chunks"]
         pending, sending = chunks[ChunkStatus.PENDING], chunks[ChunkStatus.SENDING]
         left = max(0, job.total_customers - job.sent_customers - job.failed_customers)
@@ -259,9 +202,8 @@ class JobActionsMixin:
             gettext("Cancelling is final: a cancelled job cannot be resumed or retried."),
         ]
 
-    def describe_retry(
-        self, job: MigrationJob, *, retryable_chunks: int, retryable_customers: int, **_counts
-    ) -> list[str]:
+    def describe_retry_failed(self, job: MigrationJob) -> list[str]:
+        retryable_chunks, retryable_customers = job_retryable_chunks(job=job)
         interval, cap = configured_pace()
         duration = pace_duration_s(requests=retryable_chunks, interval_s=interval, hourly_cap=cap)
         lines = [
@@ -302,7 +244,7 @@ class JobActionsMixin:
             chunks,
         ) % {"chunks": grouped(chunks), "customers": grouped(customers)}
 
-    def describe_held_arrived(self, job: MigrationJob, **_counts) -> list[str]:
+    def describe_held_arrived(self, job: MigrationJob) -> list[str]:
         return [
             self._held_line(job),
             gettext(
@@ -311,7 +253,7 @@ class JobActionsMixin:
             ),
         ]
 
-    def describe_held_send_again(self, job: MigrationJob, **_counts) -> list[str]:
+    def describe_held_send_again(self, job: MigrationJob) -> list[str]:
         return [
             self._held_line(job),
             gettext(
@@ -320,7 +262,7 @@ class JobActionsMixin:
             ),
         ]
 
-    def describe_resume(self, job: MigrationJob, **_counts) -> list[str]:
+    def describe_resume(self, job: MigrationJob) -> list[str]:
         now = timezone.now()
         lines = [
             gettext(

@@ -37,7 +37,6 @@ from migrations_jobs.selectors import (
     job_history,
     job_possibly_twice_count,
     job_progress,
-    job_retryable_chunks,
 )
 from migrations_jobs.templatetags.console_jobs import (
     bar_widths,
@@ -170,11 +169,7 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.progress_view),
                 name="{}_{}_progress".format(*info),
             ),
-            path(
-                "<int:object_id>/action/<slug:action>/",
-                self.admin_site.admin_view(self.action_view),
-                name="{}_{}_action".format(*info),
-            ),
+            *self.step_urls(),
             path(
                 "<int:object_id>/customers.csv",
                 self.admin_site.admin_view(self.customers_csv_view),
@@ -316,7 +311,6 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def job_page_context(self, request: HttpRequest, job: MigrationJob) -> dict:
         progress = self.progress_data(job)
-        retryable_chunks, _customers = job_retryable_chunks(job=job)
         can_see_customers = request.user.has_perm(VIEW_CUSTOMER)
         failed, skipped = [], []
         if can_see_customers:
@@ -325,7 +319,7 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         customers_url = reverse("admin:customers_stagedcustomer_changelist")
         return {
             "progress": progress,
-            "job_actions": self.allowed_actions(request, job, retryable_chunks=retryable_chunks),
+            "job_actions": self.allowed_steps(request, job),
             "can_see_customers": can_see_customers,
             "failed_customers": failed,
             "failed_customers_more": job.failed_customers > len(failed),

@@ -1,9 +1,9 @@
 """One error shape for the whole API, whatever raised the error.
 
 Every error answers ``{"error": "<short code>", "details": "<a sentence>"}``, plus
-``"fields": {...}`` when input fields were refused. Services raise Django's exceptions
-(``PermissionDenied``, ``ValidationError`` and its state-conflict subclasses); this
-handler turns them, and DRF's own exceptions, into that shape with the right status:
+``"fields": {...}`` when input fields were refused. Services raise the families of
+``console.errors.ApplicationError``; this handler turns them, Django's exceptions and DRF's
+own into that shape with the right status:
 
 - 400 ``invalid``: DRF's or Django's ``ValidationError`` (``parse_error`` for a body
   that does not parse);
@@ -11,7 +11,7 @@ handler turns them, and DRF's own exceptions, into that shape with the right sta
 - 403 ``permission_denied``: Django's or DRF's ``PermissionDenied`` (a missing permission,
   the four-eyes rule);
 - 404 ``not_found``: ``Http404``, ``NotFound``;
-- 409 ``conflict``: a state error of the services (``CONFLICT_ERRORS``);
+- 409 ``conflict``: a state conflict of the services (``console.errors.StateConflict``);
 - any other DRF ``APIException``: its status and default code.
 
 Anything else is a bug, left to Django's 500.
@@ -30,8 +30,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
-from customers.services import BatchStateError
-from migrations_jobs.services import JobStateError
+from console.errors import StateConflict, error_text
 
 ERR_FIELDS = _("Some fields are not valid: %(fields)s.")
 ERR_NOT_FOUND = _("Nothing was found at this address.")
@@ -45,10 +44,6 @@ class ConflictError(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
     default_detail = _("The object is not in a state that allows this.")
-
-
-# State errors of the services, answered with 409.
-CONFLICT_ERRORS: tuple[type[Exception], ...] = (BatchStateError, JobStateError)
 
 
 def _text(value) -> str:
@@ -84,8 +79,8 @@ def _from_django(exc: Exception) -> exceptions.APIException | None:
         return exceptions.NotFound(ERR_NOT_FOUND)
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or ERR_PERMISSION)
-    if isinstance(exc, CONFLICT_ERRORS):
-        return ConflictError(" ".join(exc.messages))
+    if isinstance(exc, StateConflict):
+        return ConflictError(error_text(exc))
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(as_serializer_error(exc))
     return None

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from console.errors import InvalidInput, NotPermitted
 from customers.contract import MAX_CUSTOMERS_PER_REQUEST
 from customers.models import Outcome, StagedCustomer, StagingBatch
 from customers.outcomes import customers_outcome_transition
@@ -70,7 +70,7 @@ def job_cancel(*, job: MigrationJob, user) -> MigrationJob:
     """Stop a job: no new request starts, pending and held chunks are cancelled, requests
     in flight finish and are recorded. Customers not sent stay ``not_sent``."""
     if not user.has_perm(CANCEL_PERMISSION):
-        raise PermissionDenied(ERR_CANCEL_PERMISSION)
+        raise NotPermitted(ERR_CANCEL_PERMISSION)
     now = timezone.now()
     with transaction.atomic():
         locked = MigrationJob.objects.select_for_update().get(pk=job.pk)
@@ -98,7 +98,7 @@ def job_retry_failed(*, job: MigrationJob, user) -> MigrationJob:
     """Send the failed chunks of a job again: each gets a new pending chunk with the same
     customers (back to ``not_sent``), and the job runs again."""
     if not user.has_perm(RETRY_PERMISSION):
-        raise PermissionDenied(ERR_RETRY_PERMISSION)
+        raise NotPermitted(ERR_RETRY_PERMISSION)
     now = timezone.now()
     with transaction.atomic():
         locked = MigrationJob.objects.select_for_update().get(pk=job.pk)
@@ -146,7 +146,7 @@ def job_resume(*, job: MigrationJob, user) -> MigrationJob:
     """Get a job going again after its worker died: chunks whose worker is gone go back
     to pending, and the job's task is enqueued again."""
     if not user.has_perm(RETRY_PERMISSION):
-        raise PermissionDenied(ERR_RETRY_PERMISSION)
+        raise NotPermitted(ERR_RETRY_PERMISSION)
     now = timezone.now()
     with transaction.atomic():
         locked = MigrationJob.objects.select_for_update().get(pk=job.pk)
@@ -173,7 +173,7 @@ def job_resume(*, job: MigrationJob, user) -> MigrationJob:
 def _held_chunks(*, job: MigrationJob, user) -> tuple[MigrationJob, list[JobChunk]]:
     """Lock the job (inside the caller's transaction) and read its held chunks."""
     if not user.has_perm(RETRY_PERMISSION):
-        raise PermissionDenied(ERR_RETRY_PERMISSION)
+        raise NotPermitted(ERR_RETRY_PERMISSION)
     locked = MigrationJob.objects.select_for_update().get(pk=job.pk)
     held = list(JobChunk.objects.filter(job_id=locked.pk, status=ChunkStatus.HELD))
     if not held:
@@ -225,10 +225,10 @@ def job_held_mark_arrived(*, job: MigrationJob, user) -> MigrationJob:
 
 def _send_again_check(*, user, reason: str) -> str:
     if not user.has_perm(SEND_AGAIN_PERMISSION):
-        raise PermissionDenied(ERR_SEND_AGAIN_PERMISSION)
+        raise NotPermitted(ERR_SEND_AGAIN_PERMISSION)
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError(ERR_SEND_AGAIN_REASON, code="reason")
+        raise InvalidInput(ERR_SEND_AGAIN_REASON, code="reason")
     return reason[:REASON_CHARS]
 
 

@@ -4,11 +4,11 @@ through which every status change of a job or chunk goes."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from console.errors import StateConflict
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
 from migrations_jobs.notifications import notify_job_finished
 
@@ -86,7 +86,7 @@ LEASE_CLEARED = {
 }
 
 
-class JobStateError(ValidationError):
+class JobStateError(StateConflict):
     """The job is not in a state that allows what was asked."""
 
 

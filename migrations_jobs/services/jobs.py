@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from console.errors import NotPermitted
 from customers.models import StagingBatch
 from customers.payload import batch_chunks, payload_fingerprint
 from customers.services import BatchStateError, batch_transition
@@ -70,7 +70,7 @@ def job_start(*, batch: StagingBatch, user) -> MigrationJob:
     exactly what was approved (its payload fingerprint).
     """
     if not user.has_perm(SUBMIT_PERMISSION):
-        raise PermissionDenied(ERR_SUBMIT_PERMISSION)
+        raise NotPermitted(ERR_SUBMIT_PERMISSION)
     now = timezone.now()
     with transaction.atomic():
         locked = StagingBatch.objects.select_for_update().get(pk=batch.pk)

@@ -5,10 +5,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from console.exports import spreadsheet_safe
 from customers.models import Outcome, StagedCustomer, StagingBatch
 from customers.services import batch_approve, batch_transition
 from migrations_jobs.api.views.jobs import ERR_JOB_NOT_FOUND
-from migrations_jobs.exports import JOB_CUSTOMER_COLUMNS, spreadsheet_safe
+from migrations_jobs.exports import JOB_CUSTOMER_COLUMNS
 from migrations_jobs.models import JobChunk, MigrationJob
 from migrations_jobs.services import ERR_NOTHING_TO_RETRY
 from tests.factories import BatchFactory, CustomerFactory, UserFactory

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections import Counter
 import signal
 import time
+from collections import Counter
 
 import pytest
 from django.utils import timezone

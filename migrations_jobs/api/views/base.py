@@ -11,9 +11,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
+from console.exports import csv_lines
 from migrations_jobs.api import serializers as s
 from migrations_jobs.api.permissions import ModelPermissions
-from migrations_jobs.exports import csv_lines
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
