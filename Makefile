@@ -24,9 +24,15 @@ run: $(STAMP)
 	@echo "Console: http://$(HOST):$(PORT)/admin/  (Ctrl-C stops the web server, the worker and beat)"
 	$(PY) manage.py console_run --host $(HOST) --port $(PORT)
 
-## Run the whole suite (DATABASE_URL and CELERY_BROKER_URL choose the services).
+## Run the whole suite (DATABASE_URL and CELERY_BROKER_URL choose the services), or only
+## T (a test file, folder or test id): then the test database is kept and reused between
+## runs (pass --create-db in PYTEST_ARGS after a new migration).
 test: $(STAMP)
+ifdef T
+	MIGRATION_TEST_DB_REUSE=1 $(VENV)/bin/pytest --reuse-db $(PYTEST_ARGS) $(T)
+else
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+endif
 
 ## Benchmarks, not tests: PostgreSQL at DATABASE_URL (default below) and SQLite under
 ## var/bench, Redis database 9; prints the table and writes docs/BENCHMARKS.md.

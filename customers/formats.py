@@ -266,7 +266,8 @@ def check_xlsx_archive(data: bytes) -> None:
 
 
 def _xml_problem(exc: BaseException, *, message) -> FileReadError:
-    """An openpyxl failure as a FileReadError; a DOCTYPE refused by defusedxml says so."""
+    """An openpyxl failure as a FileReadError (``message`` names the exception's type); a
+    DOCTYPE refused by defusedxml says so."""
     from defusedxml import DefusedXmlException
 
     seen: BaseException | None = exc
@@ -274,7 +275,7 @@ def _xml_problem(exc: BaseException, *, message) -> FileReadError:
         if isinstance(seen, DefusedXmlException):
             return FileReadError(ERR_XLSX_ENTITIES)
         seen = seen.__cause__ or seen.__context__
-    return FileReadError(message)
+    return FileReadError(message % {"error": type(exc).__name__})
 
 
 def _cell_value(cell):
@@ -286,6 +287,28 @@ def _cell_value(cell):
         if _ZERO_PADDED_FORMAT.match(number_format) and float(value).is_integer():
             return str(int(value)).zfill(len(number_format))
     return value
+
+
+def _sheet_rows(book, sheet, *, width: int) -> Iterator[tuple[int, list]]:
+    """The sheet's rows after the header, by row number, read lazily (blank rows left
+    out, short rows padded to ``width``); the book is closed once they are read."""
+    row_number = 1
+    try:
+        for row_number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):  # noqa: B007
+            values = [_cell_value(cell) for cell in cells]
+            if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+                continue
+            extra = values[width:]
+            if any(v is not None and str(v).strip() for v in extra):
+                yield row_number, values
+            else:
+                yield row_number, values[:width] + [None] * (width - len(values))
+    except Exception as exc:
+        problem = _xml_problem(exc, message=ERR_XLSX_SHEET_UNREADABLE)
+        problem.row = row_number + 1
+        raise problem from exc
+    finally:
+        book.close()
 
 
 class XLSX(_StagingFormat):
@@ -302,9 +325,7 @@ class XLSX(_StagingFormat):
         try:
             book = openpyxl.load_workbook(io.BytesIO(in_stream), read_only=True, data_only=True)
         except Exception as exc:
-            raise _xml_problem(
-                exc, message=ERR_XLSX_UNREADABLE % {"error": type(exc).__name__}
-            ) from exc
+            raise _xml_problem(exc, message=ERR_XLSX_UNREADABLE) from exc
         if not book.worksheets:
             book.close()
             raise FileReadError(ERR_XLSX_NO_SHEET)
@@ -313,39 +334,18 @@ class XLSX(_StagingFormat):
             header_row = next(sheet.iter_rows(max_row=1, values_only=True), None)
         except Exception as exc:
             book.close()
-            raise _xml_problem(
-                exc, message=ERR_XLSX_UNREADABLE % {"error": type(exc).__name__}
-            ) from exc
+            raise _xml_problem(exc, message=ERR_XLSX_UNREADABLE) from exc
         if not header_row:
             book.close()
             raise FileReadError(ERR_EMPTY)
         headers = [_normalise_header(h) for h in header_row]
         while headers and not headers[-1]:
             headers.pop()
-        width = len(headers)
-
-        def rows() -> Iterator[tuple[int, list]]:
-            row_number = 1
-            try:
-                for row_number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):  # noqa: B007
-                    values = [_cell_value(cell) for cell in cells]
-                    if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-                        continue
-                    extra = values[width:]
-                    if any(v is not None and str(v).strip() for v in extra):
-                        yield row_number, values
-                    else:
-                        yield row_number, values[:width] + [None] * (width - len(values))
-            except Exception as exc:
-                problem = _xml_problem(
-                    exc, message=ERR_XLSX_SHEET_UNREADABLE % {"error": type(exc).__name__}
-                )
-                problem.row = row_number + 1
-                raise problem from exc
-            finally:
-                book.close()
-
-        return SourceTable(headers=headers, _rows=rows, encoding="XLSX")
+        return SourceTable(
+            headers=headers,
+            _rows=lambda: _sheet_rows(book, sheet, width=len(headers)),
+            encoding="XLSX",
+        )
 
 
 class JSON(_StagingFormat):

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from customers.models import StagedCustomer, StagingBatch
 
 # Batches whose customers are, or will be, sent by a job.
 OVERLAPPING_STATUSES = (StagingBatch.Status.APPROVED, StagingBatch.Status.SUBMITTED)
+
+
+def editable_batches() -> QuerySet[StagingBatch]:
+    """The batches that accept imports and edits (``StagingBatch.is_editable``)."""
+    return StagingBatch.objects.filter(status__in=StagingBatch.EDITABLE_STATUSES)
 
 
 def batch_customer_ids(*, batch: StagingBatch) -> dict[str, int]:

@@ -12,6 +12,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from console.types import Operator
 from customers.formats import STAGING_FORMATS, FileReadError
 from customers.models import StagingBatch
 from customers.resources import RESOURCES_BY_KIND, StagingResult
@@ -34,7 +35,7 @@ def batch_stage_file(
     kind: str,
     file_name: str,
     content: bytes,
-    user,
+    user: Operator,
     dry_run: bool = False,
     progress=None,
 ) -> StagingResult:

@@ -84,7 +84,13 @@ def job_outcome_message(*, job: MigrationJob) -> tuple[str, str]:
         {
             "job": job,
             "outcome": job_outcome_text(job=job),
-            "not_sent": max(0, job.total_customers - job.sent_customers - job.failed_customers),
+            "not_sent": max(
+                0,
+                job.total_customers
+                - job.sent_customers
+                - job.failed_customers
+                - job.skipped_customers,
+            ),
             "duration": duration_text(job_duration_s(job=job)),
             "job_url": console_url(job_path),
             "failed_csv_url": console_url(csv_path),

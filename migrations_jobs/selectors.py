@@ -78,15 +78,6 @@ def job_progress(*, job: MigrationJob) -> dict[str, Any]:
     }
 
 
-def job_attempts(*, job: MigrationJob) -> QuerySet[ChunkAttempt]:
-    """Every request made for the job, oldest first."""
-    return (
-        ChunkAttempt.objects.filter(chunk__job=job)
-        .select_related("chunk")
-        .order_by("started_at", "pk")
-    )
-
-
 # --- pace and time left ---------------------------------------------------------------------
 
 HOUR_S = 3600.0

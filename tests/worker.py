@@ -221,7 +221,9 @@ def validated_batch(
         batch_size=1000,
     )
     StagingBatch.objects.filter(pk=batch.pk).update(customer_count=size, valid_count=size)
-    return batch_transition(batch=batch, to=StagingBatch.Status.VALIDATED)
+    batch_transition(pk=batch.pk, to=StagingBatch.Status.VALIDATED)
+    batch.refresh_from_db()
+    return batch
 
 
 def approved_batch(

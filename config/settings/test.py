@@ -14,5 +14,7 @@ MASIVO_SANDBOX = True
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a Celery worker process started by a test shares it; one
-    # file per test run so concurrent runs on one machine never collide.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+    # file per test run so concurrent runs on one machine never collide, except when a
+    # quick run reuses the last one (``make test T=...``).
+    _name = "test-reuse" if os.environ.get("MIGRATION_TEST_DB_REUSE") else f"test-{os.getpid()}"
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"{_name}.sqlite3")}

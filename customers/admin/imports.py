@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
-from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
-from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
-from customers import uploads
+from console.errors import StateConflict, error_text
 from customers.formats import STAGING_FORMATS, FileReadError
-from customers.models import StagingBatch
 from customers.resources import STAGING_RESOURCES
+from customers.selectors import editable_batches
+from customers.services import needs_background, upload_create, upload_size_check
 from customers.staging import grouped, staged_text
-
-ERR_FILE_TOO_BIG = _("The file is %(size)s; files up to %(max)s can be imported.")
-
-
-def editable_batches() -> QuerySet[StagingBatch]:
-    return StagingBatch.objects.filter(status__in=StagingBatch.EDITABLE_STATUSES)
 
 
 class BatchImportForm(ImportForm):
@@ -43,13 +35,7 @@ class BatchImportForm(ImportForm):
 
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]
-        limit = settings.MIGRATION_UPLOAD_MAX_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(
-                ERR_FILE_TOO_BIG
-                % {"size": filesizeformat(upload.size), "max": filesizeformat(limit)},
-                code="too_big",
-            )
+        upload_size_check(size=upload.size)
         return upload
 
 
@@ -97,30 +83,38 @@ class BatchImportMixin(ImportMixin):
             if form.is_valid():
                 upload_file = form.cleaned_data["import_file"]
                 content = b"".join(upload_file.chunks())
-                if uploads.needs_background(file_name=upload_file.name, content=content):
-                    batch = form.cleaned_data["batch"]
-                    resource = self.get_import_resource_classes(request)[
-                        int(form.cleaned_data.get("resource") or 0)
-                    ]
-                    upload = uploads.upload_create(
-                        batch=batch,
-                        kind=resource.kind,
-                        file_name=upload_file.name,
-                        content=content,
-                        user=request.user,
-                    )
-                    messages.info(
-                        request,
-                        _(
-                            "%(file)s has about %(rows)s rows: a worker is checking it in the "
-                            "background. Its progress shows below; you can leave this page."
-                        )
-                        % {"file": upload.file_name, "rows": grouped(upload.row_estimate)},
-                    )
-                    url = reverse("admin:customers_stagingbatch_change", args=[batch.pk])
-                    return HttpResponseRedirect(url + "#uploads")
+                if needs_background(file_name=upload_file.name, content=content):
+                    return self._background_import(request, form, content)
                 upload_file.seek(0)
         return super().import_action(request, **kwargs)
+
+    def _background_import(self, request, form, content: bytes) -> HttpResponseRedirect:
+        """Hand the file to a worker, and go back to the batch's page to watch it."""
+        batch = form.cleaned_data["batch"]
+        resource = self.get_import_resource_classes(request)[
+            int(form.cleaned_data.get("resource") or 0)
+        ]
+        url = reverse("admin:customers_stagingbatch_change", args=[batch.pk])
+        try:
+            upload = upload_create(
+                batch=batch,
+                kind=resource.kind,
+                file_name=form.cleaned_data["import_file"].name,
+                content=content,
+                user=request.user,
+            )
+        except StateConflict as error:
+            messages.error(request, error_text(error))
+            return HttpResponseRedirect(url)
+        messages.info(
+            request,
+            _(
+                "%(file)s has about %(rows)s rows: a worker is checking it in the "
+                "background. Its progress shows below; you can leave this page."
+            )
+            % {"file": upload.file_name, "rows": grouped(upload.row_estimate)},
+        )
+        return HttpResponseRedirect(url + "#uploads")
 
     def add_data_read_fail_error_to_form(self, form, e):
         if isinstance(e, FileReadError):

@@ -12,8 +12,6 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from console.errors import error_text
-from customers import services
-from customers.admin.imports import editable_batches
 from customers.models import (
     CustomerProblem,
     StagedBalance,
@@ -21,6 +19,14 @@ from customers.models import (
     StagedDevice,
     StagedMetric,
     StagingBatch,
+)
+from customers.selectors import editable_batches
+from customers.services import (
+    BatchStateError,
+    batch_refresh_counts,
+    customer_delete,
+    customer_save,
+    customers_set_excluded,
 )
 
 
@@ -212,20 +218,20 @@ class StagedCustomerAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            services.customer_save(customer=obj, user=request.user)
-        except services.BatchStateError as exc:
+            customer_save(customer=obj, user=request.user)
+        except BatchStateError as exc:
             raise PermissionDenied(error_text(exc)) from exc
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        services.batch_refresh_counts(batch=form.instance.batch)
+        batch_refresh_counts(batch=form.instance.batch)
 
     def delete_model(self, request, obj):
-        services.customer_delete(customer=obj, user=request.user)
+        customer_delete(customer=obj, user=request.user)
 
     def delete_queryset(self, request, queryset):
         for customer in queryset.select_related("batch"):
-            services.customer_delete(customer=customer, user=request.user)
+            customer_delete(customer=customer, user=request.user)
 
     def _per_batch(self, request, queryset, change) -> None:
         """Apply ``change(batch, ids)`` to the selection, batch by batch."""
@@ -248,8 +254,6 @@ class StagedCustomerAdmin(admin.ModelAdmin):
         description=_("Exclude selected customers from the migration"), permissions=["change"]
     )
     def exclude_customers(self, request, queryset):
-        from customers.validation import customers_set_excluded
-
         self._per_batch(
             request,
             queryset,
@@ -264,8 +268,6 @@ class StagedCustomerAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Include selected customers again"), permissions=["change"])
     def include_customers(self, request, queryset):
-        from customers.validation import customers_set_excluded
-
         self._per_batch(
             request,
             queryset,

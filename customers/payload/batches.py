@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from customers.contract import MAX_CUSTOMERS_PER_REQUEST
 from customers.models import StagedCustomer, StagingBatch
+from customers.payload.body import customers_body
 
 
 def batch_send_queryset(batch: StagingBatch) -> QuerySet[StagedCustomer]:
@@ -45,8 +46,6 @@ def batch_chunks(*, batch: StagingBatch, chunk_size: int | None = None) -> Itera
 
 def batch_dry_run_lines(*, batch: StagingBatch, chunk_size: int | None = None) -> Iterator[bytes]:
     """Every request body the batch would send, one per line (JSON Lines), built lazily."""
-    from customers.payload import customers_body
-
     for ids in batch_chunks(batch=batch, chunk_size=chunk_size):
         yield customers_body(ids) + b"\n"
 

@@ -119,17 +119,17 @@ def _period_key(entry: tuple[str, dict]) -> tuple[int, str]:
     return spec.PERIOD_ORDER.get(entry[0], len(spec.PERIOD_ORDER)), entry[0]
 
 
-def payloads_from_rows(ids: list[int]) -> dict[int, dict]:
-    """Payloads of the customers ``ids`` (distinct, not empty) keyed by pk, in their order."""
+def _customers(ids: list[int]) -> dict[int, dict]:
+    """The customers' own fields (and ``metrics.updated_at``), keyed by pk, as read."""
     wanted = set(ids)
     payloads: dict[int, dict] = {}
     # ``order_by()``: the models' default orderings would join the batch table for nothing.
-    customer_rows = (
+    rows = (
         StagedCustomer.objects.filter(_ids_filter("pk", ids))
         .order_by()
         .values_list("pk", *_CUSTOMERS.select)
     )
-    for pk, *values in customer_rows:
+    for pk, *values in rows:
         if pk not in wanted:
             continue
         payload = _CUSTOMERS.fill(values)
@@ -138,17 +138,18 @@ def payloads_from_rows(ids: list[int]) -> dict[int, dict]:
         if _UPDATED_AT in payload:
             payload["metrics"] = {_UPDATED_AT: payload.pop(_UPDATED_AT)}
         payloads[pk] = payload
-    if not payloads:
-        return {}
-    children = _ids_filter("customer_id", ids)
+    return payloads
 
-    metric_rows = (
+
+def _metrics_add(payloads: dict[int, dict], children: Q) -> None:
+    """``metrics``: the periods in the contract's order, then ``updated_at``."""
+    rows = (
         StagedMetric.objects.filter(children)
         .order_by()
         .values_list("customer_id", "period", *_METRICS.select)
     )
     periods: dict[int, list[tuple[str, dict]]] = {}
-    for customer_id, period, *values in metric_rows:
+    for customer_id, period, *values in rows:
         periods.setdefault(customer_id, []).append((period, _METRICS.fill(values)))
     for customer_id, found in periods.items():
         payload = payloads.get(customer_id)
@@ -160,22 +161,29 @@ def payloads_from_rows(ids: list[int]) -> dict[int, dict]:
             metrics[_UPDATED_AT] = payload["metrics"][_UPDATED_AT]
         payload["metrics"] = metrics
 
-    balance_rows = (
+
+def _balances_add(payloads: dict[int, dict], children: Q) -> None:
+    """``balance``: one entry per staged row, in pk order."""
+    rows = (
         StagedBalance.objects.filter(children)
         .order_by("customer_id", "pk")
         .values_list("customer_id", *_BALANCES.select)
     )
-    for customer_id, *values in balance_rows:
+    for customer_id, *values in rows:
         payload = payloads.get(customer_id)
         if payload is not None:
             payload.setdefault("balance", []).append(_BALANCES.fill(values))
 
-    device_rows = (
+
+def _devices_add(payloads: dict[int, dict], children: Q) -> None:
+    """``devices``: one entry per staged row, in pk order; ``device_info`` gathers the
+    platform, model and OS version, and is left out when none of them is there."""
+    rows = (
         StagedDevice.objects.filter(children)
         .order_by("customer_id", "pk")
         .values_list("customer_id", *_DEVICES.select)
     )
-    for customer_id, *values in device_rows:
+    for customer_id, *values in rows:
         payload = payloads.get(customer_id)
         if payload is None:
             continue
@@ -187,4 +195,14 @@ def payloads_from_rows(ids: list[int]) -> dict[int, dict]:
             device.update(dates)
         payload.setdefault("devices", []).append(device)
 
+
+def payloads_from_rows(ids: list[int]) -> dict[int, dict]:
+    """Payloads of the customers ``ids`` (distinct, not empty) keyed by pk, in their order."""
+    payloads = _customers(ids)
+    if not payloads:
+        return {}
+    children = _ids_filter("customer_id", ids)
+    _metrics_add(payloads, children)
+    _balances_add(payloads, children)
+    _devices_add(payloads, children)
     return {pk: payloads[pk] for pk in ids if pk in payloads}

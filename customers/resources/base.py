@@ -16,10 +16,15 @@ from import_export.fields import Field
 from import_export.results import Result
 
 from console.errors import error_text
-from customers import bulk, services
+from customers import bulk
 from customers.formats import FileReadError, NestedDocument, SourceTable
 from customers.models import (
     StagingBatch,
+)
+from customers.services.batches import (
+    BatchStateError,
+    batch_add_counts,
+    batch_lock_for_import,
 )
 from customers.widgets import (
     DateTimeWidget,
@@ -48,9 +53,6 @@ ERR_NESTED_EXPECTED = gettext_lazy(
 )
 ERR_FLAT_EXPECTED = gettext_lazy(
     'A nested import takes one JSON document shaped like the request body: {"customers": [...]}.'
-)
-ERR_NOT_EDITABLE_BATCH = gettext_lazy(
-    "Batch “%(batch)s” no longer accepts imports: it is %(status)s."
 )
 
 # Rows are written in blocks of this many inside the import's transaction.
@@ -170,15 +172,15 @@ class StagingResource(resources.ModelResource):
                 self._check(dataset, columns, result)
                 return result
             with transaction.atomic():
-                batch = services.batch_lock_for_import(batch=self.batch, user=self.user)
+                batch = batch_lock_for_import(batch=self.batch, user=self.user)
                 self._write(dataset, columns, result, batch)
                 if result.has_errors():
                     raise Rollback
-                services.batch_add_counts(batch=batch, counts=result.staged)
+                batch_add_counts(batch=batch, counts=result.staged)
                 bulk.tables_analyze_after_commit(written={self._meta.model: result.staged_total})
         except Rollback:
             result.staged = {}
-        except services.BatchStateError as exc:
+        except BatchStateError as exc:
             result.add_problem(None, "", error_text(exc))
         except FileReadError as exc:
             # Rows are read lazily: the file may turn out unreadable halfway (an unclosed

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
 from console.errors import error_text
-from customers import bulk, nested, selectors, services
+from customers import bulk, nested, selectors
 from customers.formats import NestedDocument
 from customers.models import (
     AMOUNT_DECIMALS,
@@ -26,6 +26,11 @@ from customers.resources.base import (
     Rollback,
     StagingResource,
     StagingResult,
+)
+from customers.services.batches import (
+    BatchStateError,
+    batch_add_counts,
+    batch_lock_for_import,
 )
 from customers.widgets import (
     ChoiceWidget,
@@ -292,18 +297,18 @@ class NestedResource(StagingResource):
             return result
         try:
             with transaction.atomic():
-                batch = services.batch_lock_for_import(batch=self.batch, user=self.user)
+                batch = batch_lock_for_import(batch=self.batch, user=self.user)
                 nested.nested_write(batch=batch, staging=staged, result=result)
                 if result.has_errors():
                     raise Rollback
                 result.staged = staged.counts()
-                services.batch_add_counts(batch=batch, counts=result.staged)
+                batch_add_counts(batch=batch, counts=result.staged)
                 bulk.tables_analyze_after_commit(
                     written={model: result.staged[kind] for kind, model in NESTED_TABLES.items()}
                 )
         except Rollback:
             result.staged = {}
-        except services.BatchStateError as exc:
+        except BatchStateError as exc:
             result.add_problem(None, "", error_text(exc))
         return result
 

@@ -21,7 +21,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from console.admin import Step
-from customers.admin.batches import BATCH_STEPS, StagingBatchAdmin, overlap_lines
+from customers.admin.batches import StagingBatchAdmin
+from customers.admin.steps import BATCH_STEPS, overlap_lines
 from customers.contract import MAX_CUSTOMERS_PER_REQUEST
 from customers.models import Outcome, StagingBatch
 from migrations_jobs import services

@@ -1,4 +1,4 @@
-"""Chunks and their attempts in the admin: read-only records reached from a job's page."""
+"""Chunks, their attempts and the send-again decisions in the admin: read-only records."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from customers.admin.mixins import ReadOnlyAdminMixin
-from migrations_jobs.models import ChunkAttempt, JobChunk
+from migrations_jobs.models import ChunkAttempt, JobChunk, SendAgain
 
 
 class ChunkAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -68,3 +68,15 @@ class JobChunkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         # Reached from a job's page; not listed on its own in the index.
         return False
+
+
+@admin.register(SendAgain)
+class SendAgainAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who decided to send which customers again, when and why: a record, never changed."""
+
+    list_display = ("requested_at", "batch", "job", "requested_by", "customer_count", "reason")
+    list_filter = ("batch",)
+    list_select_related = ("batch", "job", "requested_by")
+    search_fields = ("reason", "batch__name", "requested_by__username")
+    date_hierarchy = "requested_at"
+    exclude = ("customer_ids",)

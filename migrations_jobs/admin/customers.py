@@ -29,7 +29,7 @@ class SendAgainForm(forms.Form):
         max_length=REASON_CHARS,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Recorded with your name and the customers."),
-        error_messages={"required": services.ERR_SEND_AGAIN_REASON},
+        error_messages={"required": services.base.ERR_SEND_AGAIN_REASON},
     )
 
 

@@ -59,6 +59,36 @@ ERR_NO_JOB = _("There is no job with id %(id)s.")
 ERR_NO_OUTCOME = _("“%(outcome)s” is not an outcome of a customer.")
 
 
+def _chunks_link(*, status: str, page: int = 1) -> str:
+    """The job page's address showing chunks of ``status`` (all when empty), on ``page``."""
+    query: dict = {"chunks": status} if status else {}
+    if page > 1:
+        query["chunks_page"] = page
+    return ("?" + urlencode(query) if query else "?") + "#chunks"
+
+
+def _chunk_filters(*, counts: dict[str, int], status: str) -> list[dict]:
+    """The job page's chunk filters: all, then each status that has chunks."""
+    every = {
+        "label": gettext("All"),
+        "count": grouped(sum(counts.values())),
+        "url": _chunks_link(status=""),
+        "selected": not status,
+        "status": "",
+    }
+    return [every] + [
+        {
+            "label": ChunkStatus(value).label,
+            "count": grouped(counts[value]),
+            "url": _chunks_link(status=value),
+            "selected": status == value,
+            "status": value,
+        }
+        for value in ChunkStatus.values
+        if counts[value]
+    ]
+
+
 @admin.register(MigrationJob)
 class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -255,32 +285,6 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             page = min(max(1, int(request.GET.get("chunks_page", "1"))), pages)
         except ValueError:
             page = 1
-
-        def link(*, status: str, page: int = 1) -> str:
-            query = {key: value for key, value in (("chunks", status),) if value}
-            if page > 1:
-                query["chunks_page"] = page
-            return ("?" + urlencode(query) if query else "?") + "#chunks"
-
-        filters = [
-            {
-                "label": gettext("All"),
-                "count": grouped(sum(counts.values())),
-                "url": link(status=""),
-                "selected": not status,
-                "status": "",
-            }
-        ] + [
-            {
-                "label": ChunkStatus(value).label,
-                "count": grouped(counts[value]),
-                "url": link(status=value),
-                "selected": status == value,
-                "status": value,
-            }
-            for value in ChunkStatus.values
-            if counts[value]
-        ]
         offset = (page - 1) * CHUNKS_PER_PAGE
         chunks = job_chunk_page(
             job=job, status=status or None, offset=offset, limit=CHUNKS_PER_PAGE
@@ -290,15 +294,15 @@ class MigrationJobAdmin(JobActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             chunk.last_outcome_label = outcomes.get(chunk.last_outcome, chunk.last_outcome)
         return {
             "chunks": chunks,
-            "chunk_filters": filters,
+            "chunk_filters": _chunk_filters(counts=counts, status=status),
             "chunk_status": status,
             "chunk_page": page,
             "chunk_pages": pages,
             "chunk_first": offset + 1 if total else 0,
             "chunk_last": min(offset + CHUNKS_PER_PAGE, total),
             "chunk_total": total,
-            "chunk_previous_url": link(status=status, page=page - 1) if page > 1 else "",
-            "chunk_next_url": link(status=status, page=page + 1) if page < pages else "",
+            "chunk_previous_url": _chunks_link(status=status, page=page - 1) if page > 1 else "",
+            "chunk_next_url": _chunks_link(status=status, page=page + 1) if page < pages else "",
         }
 
     def _customers_shown(self, job: MigrationJob, outcome: str, count: int) -> list:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch
+from customers.services import upload_size_check
 from customers.staging import KINDS
 from migrations_jobs.models import MigrationJob, SendAgain
 
-ERR_FILE_TOO_BIG = _("The file is %(size)s; files up to %(max)s can be staged.")
 ERR_EMPTY_FILE = _("The file is empty.")
 
 
@@ -96,13 +94,7 @@ class FileUploadSerializer(serializers.Serializer):
     )
 
     def validate_file(self, upload):
-        limit = settings.MIGRATION_UPLOAD_MAX_BYTES
-        if upload.size > limit:
-            raise serializers.ValidationError(
-                ERR_FILE_TOO_BIG
-                % {"size": filesizeformat(upload.size), "max": filesizeformat(limit)},
-                code="too_big",
-            )
+        upload_size_check(size=upload.size)
         return upload
 
 

@@ -6,9 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import math
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -38,16 +36,7 @@ from migrations_jobs.client.results import (
     outcome_for_error,
     outcome_for_status,
 )
-from migrations_jobs.client.tokens import (
-    CACHE_KEY_PREFIX,
-    DEFAULT_TOKEN_LIFETIME_S,
-    TOKEN_LOCK_TIMEOUT_S,
-    TOKEN_WAIT_FIRST_SLEEP_S,
-    TOKEN_WAIT_MAX_SLEEP_S,
-    TOKEN_WAIT_S,
-    token_expiry,
-    token_refresh_at,
-)
+from migrations_jobs.client.tokens import CACHE_KEY_PREFIX, SharedToken
 from migrations_jobs.client.transport import (
     BODY_READ_LIMIT,
     DeadlineTimeouts,
@@ -96,11 +85,13 @@ class MasivoClient:
         self._total_timeout_s = float(pick(total_timeout_s, "MASIVO_TOTAL_TIMEOUT_S", 90.0))
         self._refresh_margin_s = float(pick(refresh_margin_s, "MASIVO_TOKEN_REFRESH_MARGIN_S", 300))
         self._timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
-        self._cache = cache if cache is not None else caches["default"]
-        # The key names the account without holding its key in the clear.
+        # The cache key names the account without holding its key in the clear.
         digest = hashlib.sha256(f"{self._auth_url}\0{self._api_key.value}".encode()).hexdigest()
-        self._token_key = f"{CACHE_KEY_PREFIX}{digest[:32]}"
-        self._lock_key = f"{self._token_key}:lock"
+        self._shared = SharedToken(
+            cache=cache if cache is not None else caches["default"],
+            key=f"{CACHE_KEY_PREFIX}{digest[:32]}",
+            refresh_margin_s=self._refresh_margin_s,
+        )
         self._http = httpx.Client(
             timeout=self._timeout,
             transport=transport,
@@ -142,32 +133,23 @@ class MasivoClient:
         raised.
         """
         started = time.monotonic()
-        url = f"{self._base_url}{MIGRATE_PATH}"
-        refreshed = False
         departure = Departure()
-        try:
-            token, _fetched = self._token()
-        except SEND_ERRORS as error:
-            return self._error_result(
-                error=error,
-                started=started,
-                outcome=SendOutcome.RETRY_NOT_SENT,
-                note=NOTE_AUTH_REQUEST_FAILED % {"error": type(error).__name__},
-            )
-        while True:
+        token: str | None = None
+        for refreshed in (False, True):
+            try:
+                token, _fetched = self._token(reject=token)
+            except SEND_ERRORS as error:
+                return self._error_result(
+                    error=error,
+                    started=started,
+                    outcome=SendOutcome.RETRY_NOT_SENT,
+                    refreshed=refreshed,
+                    note=NOTE_AUTH_REQUEST_FAILED % {"error": type(error).__name__},
+                )
             if may_send is not None and not may_send():
                 raise SendFenced
             try:
-                answer = self._exchange(
-                    method="POST",
-                    url=url,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/json",
-                    },
-                    content=body,
-                    departure=departure,
-                )
+                answer = self._post(body=body, token=token, departure=departure)
             except SEND_ERRORS as error:
                 return self._error_result(
                     error=error,
@@ -176,28 +158,26 @@ class MasivoClient:
                     token=token,
                     left_at=departure.at,
                 )
-            if answer.status_code == 401 and not refreshed and not self._static_token:
-                logger.info("Masivo answered 401: fetching a fresh token and sending once more.")
-                self._forget_token(token=token)
-                refreshed = True
-                try:
-                    token, _fetched = self._token(reject=token)
-                except SEND_ERRORS as error:
-                    return self._error_result(
-                        error=error,
-                        started=started,
-                        outcome=SendOutcome.RETRY_NOT_SENT,
-                        refreshed=True,
-                        note=NOTE_AUTH_REQUEST_FAILED % {"error": type(error).__name__},
-                    )
-                continue
-            return self._answer_result(
-                answer=answer,
-                started=started,
-                refreshed=refreshed,
-                token=token,
-                left_at=departure.at,
-            )
+            if answer.status_code != 401 or refreshed or self._static_token:
+                break
+            logger.info("Masivo answered 401: fetching a fresh token and sending once more.")
+            self._forget_token(token=token)
+        return self._answer_result(
+            answer=answer,
+            started=started,
+            refreshed=refreshed,
+            token=token,
+            left_at=departure.at,
+        )
+
+    def _post(self, *, body: bytes, token: str, departure: Departure) -> RawAnswer:
+        return self._exchange(
+            method="POST",
+            url=f"{self._base_url}{MIGRATE_PATH}",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            content=body,
+            departure=departure,
+        )
 
     def _exchange(
         self,
@@ -314,82 +294,27 @@ class MasivoClient:
         had to be fetched. Raises :class:`MasivoAuthError` or an ``httpx.HTTPError``."""
         return self._token()[1]
 
+    @property
+    def shared_token(self) -> SharedToken:
+        """The account's token as every process shares it."""
+        return self._shared
+
     def clear_cached_token(self) -> None:
         """Drop this account's cached token, so the next send fetches a new one."""
-        self._cache.delete(self._token_key)
+        self._shared.clear()
 
     def _token(self, *, reject: str | None = None) -> tuple[str, bool]:
-        """A usable token (the static one, the cached one, or a fresh one) and whether it
+        """A usable token (the static one, the shared one, or a fresh one) and whether it
         was fetched now. ``reject`` is a token Masivo just refused: never handed out again.
         """
         if self._static_token:
             return self._static_token.value, False
         if not self._api_key:
             raise MasivoAuthError(ERR_NO_CREDENTIALS)
-        cached = self._cached_token(reject=reject)
-        if cached is not None:
-            return cached, False
-        owner = uuid.uuid4().hex
-        wait_until = time.monotonic() + TOKEN_WAIT_S
-        pause = TOKEN_WAIT_FIRST_SLEEP_S
-        while True:
-            if self._cache.add(self._lock_key, owner, timeout=TOKEN_LOCK_TIMEOUT_S):
-                try:
-                    # Someone may have refreshed between our read and our lock.
-                    cached = self._cached_token(reject=reject)
-                    if cached is not None:
-                        return cached, False
-                    return self._fetch_and_store(), True
-                finally:
-                    if self._cache.get(self._lock_key) == owner:
-                        self._cache.delete(self._lock_key)
-            time.sleep(pause)
-            pause = min(pause * 2, TOKEN_WAIT_MAX_SLEEP_S)
-            cached = self._cached_token(reject=reject)
-            if cached is not None:
-                return cached, False
-            if time.monotonic() >= wait_until:
-                logger.warning("Gave up waiting for another process to refresh the token.")
-                return self._fetch_and_store(), True
-
-    def _cached_token(self, *, reject: str | None) -> str | None:
-        entry = self._cache.get(self._token_key)
-        if not isinstance(entry, dict):
-            return None
-        token = entry.get("token")
-        if not isinstance(token, str) or not token or token == reject:
-            return None
-        if time.time() >= float(entry.get("refresh_at", 0)):
-            return None
-        return token
+        return self._shared.get(fetch=self._fetch_token, reject=reject)
 
     def _forget_token(self, *, token: str) -> None:
-        """Drop the cached token, but only if it is still the one Masivo refused."""
-        entry = self._cache.get(self._token_key)
-        if isinstance(entry, dict) and entry.get("token") == token:
-            self._cache.delete(self._token_key)
-
-    def _fetch_and_store(self) -> str:
-        token = self._fetch_token()
-        now = time.time()
-        expires_at = token_expiry(token=token)
-        if expires_at is None:
-            logger.warning("The token carries no readable exp claim: assuming one hour.")
-            expires_at = now + DEFAULT_TOKEN_LIFETIME_S
-        refresh_at = token_refresh_at(
-            expires_at=expires_at, now=now, margin_s=self._refresh_margin_s
-        )
-        self._cache.set(
-            self._token_key,
-            {"token": token, "refresh_at": refresh_at, "expires_at": expires_at},
-            timeout=max(1, math.ceil(refresh_at - now)),
-        )
-        logger.info(
-            "Fetched a Masivo token: expires in %.0f s, refreshed in %.0f s",
-            expires_at - now,
-            refresh_at - now,
-        )
-        return token
+        self._shared.forget(token=token)
 
     def _fetch_token(self) -> str:
         answer = self._exchange(

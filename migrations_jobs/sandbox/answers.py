@@ -1,12 +1,13 @@
-"""What a sandbox endpoint answers, and the refusal that stops a migrate request early."""
+"""What a sandbox endpoint answers, the rate-limit figures its headers carry, and the
+refusal that stops a migrate request early.
 
-from __future__ import annotations
+The rate limiter (``ratelimit``) builds ``RateState`` and raises ``Refusal``; both live
+here so that the limiter imports this module and this module imports nothing of the
+sandbox's.
+"""
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from migrations_jobs.sandbox.ratelimit import RateState
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,22 @@ class SandboxAnswer:
     payload: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+
+
+@dataclass
+class RateState:
+    """The hour window as the ``X-RateLimit-*`` headers tell it."""
+
+    limit: int
+    remaining: int
+    reset_s: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_s),
+        }
 
 
 class Refusal(Exception):

@@ -7,13 +7,16 @@ import datetime as dt
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from migrations_jobs.sandbox.answers import Refusal, SandboxAnswer
+from customers.contract import MigrateRequestSerializer
+from migrations_jobs.sandbox.answers import RateState, Refusal, SandboxAnswer
 from migrations_jobs.sandbox.models import (
     SINGLETON_PK,
     SandboxConfig,
@@ -21,7 +24,6 @@ from migrations_jobs.sandbox.models import (
     SandboxRateWindow,
     SandboxRequest,
 )
-from migrations_jobs.sandbox.ratelimit import RateState
 
 MAX_CUSTOMERS = 1000
 LOOKUP_BLOCK = 500
@@ -124,8 +126,6 @@ def _entry_errors(errors: Any) -> dict[int, Any]:
 
 def contract_check(*, payload: dict, customers: list) -> None:
     """The contract, as the console's own serializer states it, in strict mode."""
-    from customers.contract import MigrateRequestSerializer
-
     serializer = MigrateRequestSerializer(data=payload, context={"strict": True})
     if serializer.is_valid():
         return
@@ -174,6 +174,100 @@ def _conflict(details: str) -> Refusal:
     )
 
 
+@dataclass(frozen=True)
+class _Identities:
+    """Who a request names: how often each id comes, each id's email (case-folded), and
+    each email's id."""
+
+    receipts: Counter[str]
+    emails: dict[str, str | None]
+    owners: dict[str, str]
+
+
+def _request_identities(customers: list[dict]) -> _Identities:
+    """The request's own uniqueness rules: an id keeps one email, an email one id."""
+    receipts = Counter(str(c["id"]) for c in customers)
+    emails: dict[str, str | None] = {}
+    owners: dict[str, str] = {}
+    for entry in customers:
+        legacy_id, email = str(entry["id"]), _email_key(entry.get("email"))
+        if legacy_id in emails and email and emails[legacy_id] and emails[legacy_id] != email:
+            raise _conflict(DETAIL_ID_TWO_EMAILS)
+        emails[legacy_id] = email or emails.get(legacy_id)
+        if email and owners.setdefault(email, legacy_id) != legacy_id:
+            raise _conflict(DETAIL_EMAIL_TAKEN)
+    return _Identities(receipts=receipts, emails=emails, owners=owners)
+
+
+def _blocks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), LOOKUP_BLOCK):
+        yield values[start : start + LOOKUP_BLOCK]
+
+
+def _known_customers(ids: list[str]) -> dict[str, SandboxCustomer]:
+    """The account's customers among ``ids``, by legacy id."""
+    known: dict[str, SandboxCustomer] = {}
+    for block in _blocks(ids):
+        for customer in SandboxCustomer.objects.filter(legacy_id__in=block).only(
+            "pk", "legacy_id", "email"
+        ):
+            known[customer.legacy_id] = customer
+    return known
+
+
+def _emails_check(owners: dict[str, str]) -> None:
+    """Refuse the request when one of its emails belongs to another id of the account."""
+    for block in _blocks(list(owners)):
+        found = SandboxCustomer.objects.filter(email__in=block).values_list("legacy_id", "email")
+        for legacy_id, email in found:
+            if owners[email] != legacy_id:
+                raise _conflict(DETAIL_EMAIL_TAKEN)
+
+
+def _customers_create(
+    *, new_ids: list[str], who: _Identities, request: SandboxRequest, now: dt.datetime
+) -> None:
+    SandboxCustomer.objects.bulk_create(
+        [
+            SandboxCustomer(
+                legacy_id=legacy_id,
+                email=who.emails[legacy_id],
+                request=request,
+                last_request=request,
+                times_received=who.receipts[legacy_id],
+                first_received_at=now,
+                last_received_at=now,
+            )
+            for legacy_id in new_ids
+        ],
+        batch_size=LOOKUP_BLOCK,
+    )
+
+
+def _customers_receive_again(
+    *,
+    known: dict[str, SandboxCustomer],
+    who: _Identities,
+    request: SandboxRequest,
+    now: dt.datetime,
+) -> None:
+    """Count another receipt of customers the account holds; a new email replaces theirs."""
+    by_times: dict[int, list[str]] = {}
+    for legacy_id, customer in known.items():
+        by_times.setdefault(who.receipts[legacy_id], []).append(legacy_id)
+        email = who.emails[legacy_id]
+        if email and email != customer.email:
+            # Migrating an id again with a new email updates it.
+            SandboxCustomer.objects.filter(pk=customer.pk).update(email=email)
+    for times, group in by_times.items():
+        for block in _blocks(group):
+            SandboxCustomer.objects.filter(legacy_id__in=block).update(
+                times_received=F("times_received") + times,
+                last_request=request,
+                last_received_at=now,
+            )
+
+
 def customers_accept(
     *,
     config: SandboxConfig,
@@ -185,40 +279,17 @@ def customers_accept(
     rate: RateState,
 ) -> SandboxAnswer:
     """Check the account's uniqueness rules, then keep the customers (bulk writes)."""
-    receipts = Counter(str(c["id"]) for c in customers)
-    emails: dict[str, str | None] = {}
-    owners: dict[str, str] = {}
-    for entry in customers:
-        legacy_id, email = str(entry["id"]), _email_key(entry.get("email"))
-        if legacy_id in emails and email and emails[legacy_id] and emails[legacy_id] != email:
-            raise _conflict(DETAIL_ID_TWO_EMAILS)
-        emails[legacy_id] = email or emails.get(legacy_id)
-        if email and owners.setdefault(email, legacy_id) != legacy_id:
-            raise _conflict(DETAIL_EMAIL_TAKEN)
-    if set(map(str, config.reject_ids or ())) & receipts.keys():
+    who = _request_identities(customers)
+    if set(map(str, config.reject_ids or ())) & who.receipts.keys():
         raise _conflict(DETAIL_REJECTED)
-
-    ids = list(receipts)
     with transaction.atomic():
         # The rate window's row doubles as the account's lock: one acceptance at a time,
         # so two requests never both create the same id or email.
         SandboxRateWindow.objects.select_for_update().filter(pk=SINGLETON_PK).first()
-        known: dict[str, SandboxCustomer] = {}
-        for start in range(0, len(ids), LOOKUP_BLOCK):
-            for customer in SandboxCustomer.objects.filter(
-                legacy_id__in=ids[start : start + LOOKUP_BLOCK]
-            ).only("pk", "legacy_id", "email"):
-                known[customer.legacy_id] = customer
-        wanted = list(owners)
-        for start in range(0, len(wanted), LOOKUP_BLOCK):
-            for legacy_id, email in SandboxCustomer.objects.filter(
-                email__in=wanted[start : start + LOOKUP_BLOCK]
-            ).values_list("legacy_id", "email"):
-                if owners[email] != legacy_id:
-                    raise _conflict(DETAIL_EMAIL_TAKEN)
-
+        known = _known_customers(list(who.receipts))
+        _emails_check(who.owners)
         now = timezone.now()
-        new_ids = [legacy_id for legacy_id in ids if legacy_id not in known]
+        new_ids = [legacy_id for legacy_id in who.receipts if legacy_id not in known]
         request = SandboxRequest.objects.create(
             received_at=received_at,
             status_code=201,
@@ -231,37 +302,8 @@ def customers_accept(
             jitter_s=jitter_s,
             is_accepted=True,
         )
-        SandboxCustomer.objects.bulk_create(
-            [
-                SandboxCustomer(
-                    legacy_id=legacy_id,
-                    email=emails[legacy_id],
-                    request=request,
-                    last_request=request,
-                    times_received=receipts[legacy_id],
-                    first_received_at=now,
-                    last_received_at=now,
-                )
-                for legacy_id in new_ids
-            ],
-            batch_size=LOOKUP_BLOCK,
-        )
-        by_times: dict[int, list[str]] = {}
-        for legacy_id, customer in known.items():
-            by_times.setdefault(receipts[legacy_id], []).append(legacy_id)
-            email = emails[legacy_id]
-            if email and email != customer.email:
-                # Migrating an id again with a new email updates it.
-                SandboxCustomer.objects.filter(pk=customer.pk).update(email=email)
-        for times, group in by_times.items():
-            for start in range(0, len(group), LOOKUP_BLOCK):
-                SandboxCustomer.objects.filter(
-                    legacy_id__in=group[start : start + LOOKUP_BLOCK]
-                ).update(
-                    times_received=F("times_received") + times,
-                    last_request=request,
-                    last_received_at=now,
-                )
+        _customers_create(new_ids=new_ids, who=who, request=request, now=now)
+        _customers_receive_again(known=known, who=who, request=request, now=now)
         duration = time.monotonic() - started + delay
         SandboxRequest.objects.filter(pk=request.pk).update(duration_s=duration)
     return SandboxAnswer(

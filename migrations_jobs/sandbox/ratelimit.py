@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from migrations_jobs.sandbox.answers import Refusal
+from migrations_jobs.sandbox.answers import RateState, Refusal
 from migrations_jobs.sandbox.models import (
     SINGLETON_PK,
     RateClock,
@@ -50,20 +50,6 @@ MICROSECOND = dt.timedelta(microseconds=1)
 ERR_RATE_LIMITED = "Too many requests"
 DETAIL_RATE_INTERVAL = "At most one migration request every %(interval)g seconds"
 DETAIL_RATE_HOURLY = "At most %(cap)d migration requests an hour"
-
-
-@dataclass
-class RateState:
-    limit: int
-    remaining: int
-    reset_s: int
-
-    def headers(self) -> dict[str, str]:
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset_s),
-        }
 
 
 @dataclass(frozen=True)
@@ -171,6 +157,16 @@ def _window_count(*, window: SandboxRateWindow, now: dt.datetime) -> None:
     window.window_count += 1
 
 
+def _rate_refusal(*, details: str, wait_s: float) -> Refusal:
+    return Refusal(
+        status_code=429,
+        reason=SandboxRequest.Reason.RATE_LIMITED,
+        error=ERR_RATE_LIMITED,
+        details=details,
+        retry_after_s=max(1, math.ceil(wait_s)),
+    )
+
+
 def rate_window_take(*, config: SandboxConfig, now: dt.datetime | None = None) -> RateState:
     """Count a request that arrived at ``now`` (default: now) against the limits, or refuse
     it with 429 and Retry-After. What "arrived" means is the caller's: the configuration's
@@ -190,22 +186,12 @@ def rate_window_take(*, config: SandboxConfig, now: dt.datetime | None = None) -
         refusal: Refusal | None = None
         wait = _interval_wait_s(config=config, window=window, now=now)
         if wait > 0:
-            refusal = Refusal(
-                status_code=429,
-                reason=SandboxRequest.Reason.RATE_LIMITED,
-                error=ERR_RATE_LIMITED,
-                details=DETAIL_RATE_INTERVAL % {"interval": config.rate_interval_s},
-                retry_after_s=max(1, math.ceil(wait)),
-            )
+            details = DETAIL_RATE_INTERVAL % {"interval": config.rate_interval_s}
+            refusal = _rate_refusal(details=details, wait_s=wait)
         elif config.hourly_cap and window.window_count >= config.hourly_cap:
             wait = (window.window_started_at + HOUR - now).total_seconds()
-            refusal = Refusal(
-                status_code=429,
-                reason=SandboxRequest.Reason.RATE_LIMITED,
-                error=ERR_RATE_LIMITED,
-                details=DETAIL_RATE_HOURLY % {"cap": config.hourly_cap},
-                retry_after_s=max(1, math.ceil(wait)),
-            )
+            details = DETAIL_RATE_HOURLY % {"cap": config.hourly_cap}
+            refusal = _rate_refusal(details=details, wait_s=wait)
         else:
             _window_count(window=window, now=now)
             window.save()

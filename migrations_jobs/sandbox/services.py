@@ -17,6 +17,7 @@ import hmac
 import random
 import threading
 import time
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -25,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from migrations_jobs.sandbox.answers import Refusal, SandboxAnswer
+from migrations_jobs.sandbox.answers import RateState, Refusal, SandboxAnswer
 from migrations_jobs.sandbox.intake import (
     ERR_INVALID_ENTRY,
     body_parse,
@@ -43,7 +44,6 @@ from migrations_jobs.sandbox.models import (
 from migrations_jobs.sandbox.ratelimit import (
     ERR_RATE_LIMITED,
     Arrival,
-    RateState,
     rate_window_snapshot,
     rate_window_take,
     request_arrival,
@@ -193,6 +193,16 @@ def _bearer_problem(authorization: str | None) -> str:
 # --- migrate ----------------------------------------------------------------------------------
 
 
+@dataclass
+class _Progress:
+    """What a migrate request has come to so far, for the record of a refusal."""
+
+    started: float = field(default_factory=time.monotonic)
+    delay: float = 0.0
+    rate: RateState | None = None
+    customer_count: int = 0
+
+
 def sandbox_migrate(
     *,
     authorization: str | None,
@@ -217,79 +227,89 @@ def sandbox_migrate(
         # A packet held up on the network: nothing of the request happens meanwhile.
         time.sleep(max(0.0, (arrival.counted_at - timezone.now()).total_seconds()))
     with _serialized():
-        return _migrate(
-            config=config,
-            authorization=authorization,
-            content_type=content_type,
-            body=body,
-            arrival=arrival,
-        )
+        progress = _Progress()
+        try:
+            return _migrate_steps(
+                config=config,
+                authorization=authorization,
+                content_type=content_type,
+                body=body,
+                arrival=arrival,
+                progress=progress,
+            )
+        except Refusal as refusal:
+            return _refused(refusal=refusal, config=config, arrival=arrival, progress=progress)
 
 
-def _migrate(
+def _migrate_steps(
     *,
     config: SandboxConfig,
     authorization: str | None,
     content_type: str | None,
     body: bytes | None,
     arrival: Arrival,
+    progress: _Progress,
 ) -> SandboxAnswer:
-    started = time.monotonic()
-    received_at = arrival.counted_at
-    delay = 0.0
-    rate: RateState | None = None
-    customer_count = 0
-    try:
-        problem = _bearer_problem(authorization)
-        if problem:
-            raise Refusal(
-                status_code=401,
-                reason=SandboxRequest.Reason.UNAUTHORIZED,
-                error=ERR_UNAUTHORIZED,
-                details=problem,
-            )
-        scripted = _script_claim()
-        if scripted is not None:
-            delay = scripted.delay_s
-            if scripted.status_code != 201:
-                raise _scripted_refusal(scripted=scripted, config=config)
-        rate = rate_window_take(config=config, now=received_at)
-        if scripted is None:
-            delay = _inject_faults(config=config)
-        payload, customers = body_parse(content_type=content_type, body=body)
-        customer_count = len(customers)
-        contract_check(payload=payload, customers=customers)
-        return customers_accept(
-            config=config,
-            customers=customers,
-            received_at=received_at,
-            jitter_s=arrival.jitter_s,
-            started=started,
-            delay=delay,
-            rate=rate,
+    """The steps of the module's docstring, each raising ``Refusal`` to stop the request."""
+    problem = _bearer_problem(authorization)
+    if problem:
+        raise Refusal(
+            status_code=401,
+            reason=SandboxRequest.Reason.UNAUTHORIZED,
+            error=ERR_UNAUTHORIZED,
+            details=problem,
         )
-    except Refusal as refusal:
-        rate = rate or refusal.rate or rate_window_snapshot(config=config)
-        headers = rate.headers()
-        if refusal.retry_after_s is not None:
-            headers["Retry-After"] = str(refusal.retry_after_s)
-        SandboxRequest.objects.create(
-            received_at=received_at,
-            status_code=refusal.status_code,
-            reason=refusal.reason,
-            details=refusal.details[:2000],
-            customer_count=customer_count,
-            duration_s=time.monotonic() - started + delay,
-            delay_s=delay,
-            jitter_s=arrival.jitter_s,
-            is_accepted=False,
-        )
-        return SandboxAnswer(
-            status_code=refusal.status_code,
-            payload={"error": refusal.error, "details": refusal.details},
-            headers=headers,
-            delay_s=delay,
-        )
+    scripted = _script_claim()
+    if scripted is not None:
+        progress.delay = scripted.delay_s
+        if scripted.status_code != 201:
+            raise _scripted_refusal(scripted=scripted, config=config)
+    progress.rate = rate_window_take(config=config, now=arrival.counted_at)
+    if scripted is None:
+        progress.delay = _inject_faults(config=config)
+    payload, customers = body_parse(content_type=content_type, body=body)
+    progress.customer_count = len(customers)
+    contract_check(payload=payload, customers=customers)
+    return customers_accept(
+        config=config,
+        customers=customers,
+        received_at=arrival.counted_at,
+        jitter_s=arrival.jitter_s,
+        started=progress.started,
+        delay=progress.delay,
+        rate=progress.rate,
+    )
+
+
+def _refused(
+    *,
+    refusal: Refusal,
+    config: SandboxConfig,
+    arrival: Arrival,
+    progress: _Progress,
+) -> SandboxAnswer:
+    """Record a refused request and answer it in Masivo's shape."""
+    rate = progress.rate or refusal.rate or rate_window_snapshot(config=config)
+    headers = rate.headers()
+    if refusal.retry_after_s is not None:
+        headers["Retry-After"] = str(refusal.retry_after_s)
+    SandboxRequest.objects.create(
+        received_at=arrival.counted_at,
+        status_code=refusal.status_code,
+        reason=refusal.reason,
+        details=refusal.details[:2000],
+        customer_count=progress.customer_count,
+        duration_s=time.monotonic() - progress.started + progress.delay,
+        delay_s=progress.delay,
+        jitter_s=arrival.jitter_s,
+        is_accepted=False,
+    )
+    return SandboxAnswer(
+        status_code=refusal.status_code,
+        payload={"error": refusal.error, "details": refusal.details},
+        headers=headers,
+        delay_s=progress.delay,
+    )
 
 
 def _script_claim() -> SandboxScriptedAnswer | None:

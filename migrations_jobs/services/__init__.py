@@ -25,7 +25,8 @@ Lock order, everywhere: pacing row, then job row, then chunk rows.
 Modules: ``base`` (permissions, tunables, messages, the guards), ``deliveries`` (a
 customer id sent once per account), ``leases`` (lease, heartbeat, fence), ``sending``
 (claim and send), ``outcomes`` (what an answer means), ``jobs`` (start, run, sweep),
-``actions`` (what operators do to a job). Callers import from here.
+``actions`` (what operators do to a job). Callers import the services from here; the
+messages they assert live in ``base``.
 """
 
 from migrations_jobs.services.actions import (
@@ -38,26 +39,9 @@ from migrations_jobs.services.actions import (
 )
 from migrations_jobs.services.base import (
     CANCEL_PERMISSION,
-    ERR_CANCEL_PERMISSION,
-    ERR_CANCELLED,
-    ERR_CHANGED_SINCE_APPROVAL,
-    ERR_GAVE_UP,
-    ERR_JOB_TRANSITION,
-    ERR_LEASE_EXPIRED,
-    ERR_NOT_APPROVED,
-    ERR_NOT_RESUMABLE,
-    ERR_NOTHING_TO_RETRY,
-    ERR_NOTHING_TO_SEND,
-    ERR_RETRY_PERMISSION,
-    ERR_SEND_AGAIN_REASON,
-    ERR_SUBMIT_PERMISSION,
     RETRY_PERMISSION,
-    RUN_BUDGET_S,
     SEND_AGAIN_PERMISSION,
-    SLEEP_MAX_S,
-    SPLIT_STATUS_CODES,
     SUBMIT_PERMISSION,
-    WAKE_MAX_S,
     JobStateError,
     chunks_transition,
     job_transition,
@@ -72,35 +56,15 @@ from migrations_jobs.services.jobs import (
     jobs_sweep,
 )
 from migrations_jobs.services.leases import lease_owner_name
-from migrations_jobs.services.outcomes import chunk_record
-from migrations_jobs.services.sending import ChunkSendReport, chunk_claim, chunk_send
+from migrations_jobs.services.sending import chunk_claim, chunk_send
 
 __all__ = [
     "CANCEL_PERMISSION",
-    "ERR_CANCELLED",
-    "ERR_CANCEL_PERMISSION",
-    "ERR_CHANGED_SINCE_APPROVAL",
-    "ERR_GAVE_UP",
-    "ERR_JOB_TRANSITION",
-    "ERR_LEASE_EXPIRED",
-    "ERR_NOTHING_TO_RETRY",
-    "ERR_NOTHING_TO_SEND",
-    "ERR_NOT_APPROVED",
-    "ERR_NOT_RESUMABLE",
-    "ERR_RETRY_PERMISSION",
-    "ERR_SEND_AGAIN_REASON",
-    "ERR_SUBMIT_PERMISSION",
     "RETRY_PERMISSION",
-    "RUN_BUDGET_S",
     "SEND_AGAIN_PERMISSION",
-    "SLEEP_MAX_S",
-    "SPLIT_STATUS_CODES",
     "SUBMIT_PERMISSION",
-    "WAKE_MAX_S",
-    "ChunkSendReport",
     "JobStateError",
     "chunk_claim",
-    "chunk_record",
     "chunk_send",
     "chunks_transition",
     "customers_send_again",

@@ -11,11 +11,14 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from console.errors import InvalidInput, NotPermitted
+from console.types import Operator
 from customers.contract import MAX_CUSTOMERS_PER_REQUEST
 from customers.models import Outcome, StagedCustomer, StagingBatch
-from customers.outcomes import customers_outcome_transition
-from customers.services import BatchStateError
-from customers.validation import customers_set_resend
+from customers.services import (
+    BatchStateError,
+    customers_outcome_transition,
+    customers_set_resend,
+)
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob, SendAgain
 from migrations_jobs.scheduling import job_run_enqueue
 from migrations_jobs.services.base import (
@@ -59,14 +62,14 @@ def _job_restart(*, job: MigrationJob) -> None:
     """An ended or held job has chunks to send again: it runs again."""
     if job.status != JobStatus.RUNNING:
         job_transition(
-            job_id=job.pk,
+            pk=job.pk,
             to=JobStatus.RUNNING,
             expected=MigrationJob.RESTARTABLE_STATUSES,
             finished_at=None,
         )
 
 
-def job_cancel(*, job: MigrationJob, user) -> MigrationJob:
+def job_cancel(*, job: MigrationJob, user: Operator) -> MigrationJob:
     """Stop a job: no new request starts, pending and held chunks are cancelled, requests
     in flight finish and are recorded. Customers not sent stay ``not_sent``."""
     if not user.has_perm(CANCEL_PERMISSION):
@@ -75,7 +78,7 @@ def job_cancel(*, job: MigrationJob, user) -> MigrationJob:
     with transaction.atomic():
         locked = MigrationJob.objects.select_for_update().get(pk=job.pk)
         if not job_transition(
-            job_id=locked.pk,
+            pk=locked.pk,
             to=JobStatus.CANCELLED,
             cancelled_by=user,
             finished_at=now,
@@ -94,7 +97,7 @@ def job_cancel(*, job: MigrationJob, user) -> MigrationJob:
     return job
 
 
-def job_retry_failed(*, job: MigrationJob, user) -> MigrationJob:
+def job_retry_failed(*, job: MigrationJob, user: Operator) -> MigrationJob:
     """Send the failed chunks of a job again: each gets a new pending chunk with the same
     customers (back to ``not_sent``), and the job runs again."""
     if not user.has_perm(RETRY_PERMISSION):
@@ -142,7 +145,7 @@ def job_retry_failed(*, job: MigrationJob, user) -> MigrationJob:
     return job
 
 
-def job_resume(*, job: MigrationJob, user) -> MigrationJob:
+def job_resume(*, job: MigrationJob, user: Operator) -> MigrationJob:
     """Get a job going again after its worker died: chunks whose worker is gone go back
     to pending, and the job's task is enqueued again."""
     if not user.has_perm(RETRY_PERMISSION):
@@ -170,7 +173,7 @@ def job_resume(*, job: MigrationJob, user) -> MigrationJob:
 # --- chunks held with an unknown outcome -----------------------------------------------------
 
 
-def _held_chunks(*, job: MigrationJob, user) -> tuple[MigrationJob, list[JobChunk]]:
+def _held_chunks(*, job: MigrationJob, user: Operator) -> tuple[MigrationJob, list[JobChunk]]:
     """Lock the job (inside the caller's transaction) and read its held chunks."""
     if not user.has_perm(RETRY_PERMISSION):
         raise NotPermitted(ERR_RETRY_PERMISSION)
@@ -181,7 +184,7 @@ def _held_chunks(*, job: MigrationJob, user) -> tuple[MigrationJob, list[JobChun
     return locked, held
 
 
-def job_held_resend(*, job: MigrationJob, user) -> MigrationJob:
+def job_held_resend(*, job: MigrationJob, user: Operator) -> MigrationJob:
     """Send again the chunks held with an unknown outcome: the operator checked Masivo and
     found the customers missing (or accepts that they may arrive twice)."""
     now = timezone.now()
@@ -202,7 +205,7 @@ def job_held_resend(*, job: MigrationJob, user) -> MigrationJob:
     return job
 
 
-def job_held_mark_arrived(*, job: MigrationJob, user) -> MigrationJob:
+def job_held_mark_arrived(*, job: MigrationJob, user: Operator) -> MigrationJob:
     """Count the held chunks as sent: the operator found their customers in Masivo."""
     now = timezone.now()
     with transaction.atomic():
@@ -223,7 +226,7 @@ def job_held_mark_arrived(*, job: MigrationJob, user) -> MigrationJob:
 # --- send again ------------------------------------------------------------------------------
 
 
-def _send_again_check(*, user, reason: str) -> str:
+def _send_again_check(*, user: Operator, reason: str) -> str:
     if not user.has_perm(SEND_AGAIN_PERMISSION):
         raise NotPermitted(ERR_SEND_AGAIN_PERMISSION)
     reason = (reason or "").strip()
@@ -233,7 +236,7 @@ def _send_again_check(*, user, reason: str) -> str:
 
 
 def customers_send_again(
-    *, batch: StagingBatch, customer_ids: list[int], reason: str, user
+    *, batch: StagingBatch, customer_ids: list[int], reason: str, user: Operator
 ) -> SendAgain:
     """Send chosen customers of ``batch`` again although the console already sent their
     ids (by this batch or another) or skipped them; recorded with the reason.
@@ -273,7 +276,7 @@ def customers_send_again(
 
 
 def _send_again_submitted(
-    *, batch: StagingBatch, customer_ids: list[int], reason: str, user
+    *, batch: StagingBatch, customer_ids: list[int], reason: str, user: Operator
 ) -> SendAgain:
     job = MigrationJob.objects.select_for_update().filter(batch=batch).order_by("-pk").first()
     if job is None or job.status not in MigrationJob.RESTARTABLE_STATUSES:

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from console.errors import StateConflict
+from console.states import rows_transition
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
 from migrations_jobs.notifications import notify_job_finished
 
@@ -90,31 +91,29 @@ class JobStateError(StateConflict):
     """The job is not in a state that allows what was asked."""
 
 
-def _sources(transitions: dict[str, tuple[str, ...]], to: str) -> tuple[str, ...]:
-    return tuple(status for status, targets in transitions.items() if to in targets)
-
-
-def job_transition(
-    *, job_id: int, to: str, expected: tuple[str, ...] | None = None, **fields
-) -> bool:
-    """Move job ``job_id`` to ``to`` if its status allows it (and is one of ``expected``),
-    in one conditional UPDATE that also writes ``fields``. True when it moved."""
-    allowed = _sources(MigrationJob.TRANSITIONS, to)
-    if expected is not None:
-        allowed = tuple(s for s in allowed if s in expected)
+def job_transition(*, pk: int, to: str, expected: tuple[str, ...] | None = None, **fields) -> bool:
+    """Move job ``pk`` to ``to`` if its status allows it (and is one of ``expected``), in
+    one conditional UPDATE that also writes ``fields``. True when it moved; a job that
+    moved to an end is announced once the transaction commits."""
     moved = bool(
-        MigrationJob.objects.filter(pk=job_id, status__in=allowed).update(status=to, **fields)
+        rows_transition(
+            MigrationJob.objects.filter(pk=pk),
+            transitions=MigrationJob.TRANSITIONS,
+            to=to,
+            expected=expected,
+            **fields,
+        )
     )
     if moved and to in MigrationJob.TERMINAL_STATUSES:
-        transaction.on_commit(lambda: notify_job_finished(job_id=job_id), robust=True)
+        transaction.on_commit(lambda: notify_job_finished(job_id=pk), robust=True)
     return moved
 
 
 def chunks_transition(*, chunks: QuerySet[JobChunk], to: str, **fields) -> int:
     """Move the chunks of ``chunks`` whose status allows it to ``to``, in one conditional
-    UPDATE that also writes ``fields``; ``chunks`` carries any further guard (owner, lease).
-    Returns how many moved."""
-    return chunks.filter(status__in=_sources(JobChunk.TRANSITIONS, to)).update(status=to, **fields)
+    UPDATE that also writes ``fields``; ``chunks`` carries any further guard (the lease's
+    owner and version). Returns how many moved."""
+    return rows_transition(chunks, transitions=JobChunk.TRANSITIONS, to=to, **fields)
 
 
 def transition_error(*, job: MigrationJob, to: str) -> JobStateError:

@@ -15,8 +15,9 @@ import math
 from django.conf import settings
 from django.db.models import F, QuerySet
 
+from console.states import sources_of
 from customers.models import Outcome
-from customers.outcomes import customers_outcome_transition
+from customers.services import customers_outcome_transition
 from migrations_jobs.client import backoff_delay
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
 from migrations_jobs.services.base import (
@@ -103,9 +104,9 @@ def chunks_cancel(
     """Cancel the chunks of ``chunks`` that may be, and settle their deliveries: released,
     or kept as uncertain for a chunk whose request may have reached Masivo."""
     rows = list(
-        chunks.filter(status__in=_sources_of(ChunkStatus.CANCELLED)).values_list(
-            "pk", "may_have_arrived"
-        )
+        chunks.filter(
+            status__in=sources_of(JobChunk.TRANSITIONS, ChunkStatus.CANCELLED)
+        ).values_list("pk", "may_have_arrived")
     )
     if not rows:
         return False
@@ -122,10 +123,6 @@ def chunks_cancel(
             may_have_arrived=may_have_arrived,
         )
     return bool(moved)
-
-
-def _sources_of(to: str) -> tuple[str, ...]:
-    return tuple(status for status, targets in JobChunk.TRANSITIONS.items() if to in targets)
 
 
 def chunk_split(
@@ -179,6 +176,16 @@ def chunk_hold(*, chunk: JobChunk, chunks: QuerySet[JobChunk], error: str) -> bo
     )
 
 
+def _retry_delay_s(*, chunk: JobChunk, retry_after_s: float | None) -> float:
+    """How long a chunk waits before its next attempt: its backoff, or Retry-After."""
+    delay = backoff_delay(
+        attempt=max(1, chunk.attempts),
+        base=settings.MIGRATION_BACKOFF_BASE_S,
+        cap=settings.MIGRATION_BACKOFF_MAX_S,
+    )
+    return max(delay, retry_after_s or 0.0)
+
+
 def chunk_retry_or_fail(
     *,
     job: MigrationJob,
@@ -210,12 +217,7 @@ def chunk_retry_or_fail(
             now=now,
         )
         return ChunkStatus.FAILED
-    delay = backoff_delay(
-        attempt=max(1, chunk.attempts),
-        base=settings.MIGRATION_BACKOFF_BASE_S,
-        cap=settings.MIGRATION_BACKOFF_MAX_S,
-    )
-    delay = max(delay, retry_after_s or 0.0)
+    delay = _retry_delay_s(chunk=chunk, retry_after_s=retry_after_s)
     extra = {"unknown_outcome_retries": F("unknown_outcome_retries") + 1} if is_unknown else {}
     moved = chunks_transition(
         chunks=chunks,
@@ -244,46 +246,48 @@ def chunks_release_expired(*, job: MigrationJob, now: dt.datetime) -> int:
     released = 0
     for chunk in sending.select_for_update():
         expired = chunk.lease_expires_at is None or chunk.lease_expires_at <= now
-        if not expired and not lease_owner_is_dead(chunk.lease_owner):
-            continue
-        still_held = JobChunk.objects.filter(
-            pk=chunk.pk,
-            status=ChunkStatus.SENDING,
-            lease_owner=chunk.lease_owner,
-            lease_version=chunk.lease_version,
-        )
-        if job.status == JobStatus.CANCELLED:
-            released += chunks_cancel(chunks=still_held, now=now)
-            continue
-        if chunk.request_left_at is None:
-            # Booked at most, never sent: safe to send by anyone, at once.
-            released += chunks_transition(
-                chunks=still_held, to=ChunkStatus.PENDING, not_before=now, **LEASE_CLEARED
-            )
-            continue
-        ChunkAttempt.objects.create(
-            chunk=chunk,
-            number=chunk.attempts,
-            worker=chunk.lease_owner,
-            customer_count=chunk.customer_count,
-            started_at=chunk.request_left_at,
-            outcome=AttemptOutcome.LEASE_EXPIRED,
-            error_class="LeaseExpired",
-            response_excerpt=ERR_LEASE_EXPIRED,
-        )
-        JobChunk.objects.filter(pk=chunk.pk).update(
-            last_outcome=AttemptOutcome.LEASE_EXPIRED, last_status_code=None
-        )
-        chunk_retry_or_fail(
-            job=job,
-            chunk=chunk,
-            chunks=still_held,
-            error=ERR_LEASE_EXPIRED,
-            is_unknown=True,
-            retry_after_s=None,
-            now=now,
-        )
-        released += 1
+        if expired or lease_owner_is_dead(chunk.lease_owner):
+            released += _release(job=job, chunk=chunk, now=now)
     if released:
         logger.warning("Job #%s: took back %s chunk(s) whose worker stopped", job.pk, released)
     return released
+
+
+def _release(*, job: MigrationJob, chunk: JobChunk, now: dt.datetime) -> int:
+    """Take back one chunk whose worker is gone (see ``chunks_release_expired``)."""
+    still_held = JobChunk.objects.filter(
+        pk=chunk.pk,
+        status=ChunkStatus.SENDING,
+        lease_owner=chunk.lease_owner,
+        lease_version=chunk.lease_version,
+    )
+    if job.status == JobStatus.CANCELLED:
+        return int(chunks_cancel(chunks=still_held, now=now))
+    if chunk.request_left_at is None:
+        # Booked at most, never sent: safe to send by anyone, at once.
+        return chunks_transition(
+            chunks=still_held, to=ChunkStatus.PENDING, not_before=now, **LEASE_CLEARED
+        )
+    ChunkAttempt.objects.create(
+        chunk=chunk,
+        number=chunk.attempts,
+        worker=chunk.lease_owner,
+        customer_count=chunk.customer_count,
+        started_at=chunk.request_left_at,
+        outcome=AttemptOutcome.LEASE_EXPIRED,
+        error_class="LeaseExpired",
+        response_excerpt=ERR_LEASE_EXPIRED,
+    )
+    JobChunk.objects.filter(pk=chunk.pk).update(
+        last_outcome=AttemptOutcome.LEASE_EXPIRED, last_status_code=None
+    )
+    chunk_retry_or_fail(
+        job=job,
+        chunk=chunk,
+        chunks=still_held,
+        error=ERR_LEASE_EXPIRED,
+        is_unknown=True,
+        retry_after_s=None,
+        now=now,
+    )
+    return 1

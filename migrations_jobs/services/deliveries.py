@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db.models import F
 
 from customers.models import Outcome, StagedCustomer
-from customers.outcomes import customers_outcome_transition, customers_resend_consume
+from customers.services import customers_outcome_transition, customers_resend_consume
 from migrations_jobs.models import Delivery, JobChunk, MigrationJob
 
 DeliveryStatus = Delivery.Status
@@ -81,72 +81,101 @@ def chunk_book(*, job: MigrationJob, chunk: JobChunk, now: dt.datetime) -> Chunk
     """Take the deliveries of the chunk's customers, inside the caller's transaction (the
     claim's, holding the job's row lock); record the skipped ones and shrink the chunk to
     the customers it keeps. The chunk's own status is the caller's to change."""
-    account = masivo_account()
-    rows = list(
-        StagedCustomer.objects.filter(pk__in=chunk.customer_ids).values_list(
-            "pk", "legacy_id", "resend"
-        )
-    )
+    plan = _BookingPlan(job=job, chunk=chunk, now=now)
+    rows = plan.customers()
     Delivery.objects.bulk_create(
-        [
-            Delivery(
-                account=account,
-                legacy_id=legacy_id,
-                customer_id=pk,
-                job_id=job.pk,
-                chunk_id=chunk.pk,
-                status=DeliveryStatus.BOOKED,
-                booked_at=now,
-            )
-            for pk, legacy_id, _resend in rows
-        ],
+        [plan.delivery(pk=pk, legacy_id=legacy_id) for pk, legacy_id, _resend in rows],
         ignore_conflicts=True,
         batch_size=1000,
     )
-    holders = {
-        legacy_id: (delivery_pk, customer_pk, job_pk, status)
-        for legacy_id, delivery_pk, customer_pk, job_pk, status in Delivery.objects.filter(
-            account=account, legacy_id__in=[row[1] for row in rows]
-        ).values_list("legacy_id", "pk", "customer_id", "job_id", "status")
-    }
+    holders = plan.holders([legacy_id for _pk, legacy_id, _resend in rows])
     booking = ChunkBooking()
-    order = {pk: position for position, pk in enumerate(chunk.customer_ids)}
-    for pk, legacy_id, resend in sorted(rows, key=lambda row: order[row[0]]):
+    for pk, legacy_id, resend in rows:
         if legacy_id not in holders:
             # Released by another transaction between our insert and our read.
-            holders[legacy_id] = _holder(
-                Delivery.objects.get_or_create(
-                    account=account,
-                    legacy_id=legacy_id,
-                    defaults={
-                        "customer_id": pk,
-                        "job_id": job.pk,
-                        "chunk_id": chunk.pk,
-                        "status": DeliveryStatus.BOOKED,
-                        "booked_at": now,
-                    },
-                )[0]
-            )
+            holders[legacy_id] = plan.hold_again(pk=pk, legacy_id=legacy_id)
         take = _decide(pk=pk, resend=resend, holder=holders[legacy_id], booking=booking)
         if take is None:
             continue
-        # Guarded: a job that booked the id meanwhile keeps it.
-        if (
-            Delivery.objects.filter(pk=take)
-            .exclude(status=DeliveryStatus.BOOKED)
-            .update(customer_id=pk, status=DeliveryStatus.BOOKED, booked_at=now)
-        ):
+        if plan.take_over(delivery_pk=take, customer_pk=pk):
             booking.taken_over.append(pk)
             booking.kept.append(pk)
         else:
             booking.skipped[holders[legacy_id][2]].append(pk)
-    booking.kept.sort(key=order.__getitem__)
-    Delivery.objects.filter(customer_id__in=booking.kept, account=account).exclude(
-        chunk_id=chunk.pk, job_id=job.pk, status=DeliveryStatus.BOOKED
-    ).update(chunk_id=chunk.pk, job_id=job.pk, status=DeliveryStatus.BOOKED)
+    booking.kept.sort(key=plan.order.__getitem__)
+    plan.point_at_chunk(booking.kept)
     customers_resend_consume(customer_ids=booking.taken_over)
     _record_skipped(job=job, chunk=chunk, booking=booking, now=now)
     return booking
+
+
+@dataclass
+class _BookingPlan:
+    """The queries of one chunk's booking, for ``chunk_book``."""
+
+    job: MigrationJob
+    chunk: JobChunk
+    now: dt.datetime
+    account: str = field(default_factory=masivo_account)
+
+    @property
+    def order(self) -> dict[int, int]:
+        return {pk: position for position, pk in enumerate(self.chunk.customer_ids)}
+
+    def customers(self) -> list[tuple[int, str, bool]]:
+        """``(pk, legacy id, send again)`` of the chunk's customers, in the chunk's order."""
+        order = self.order
+        rows = StagedCustomer.objects.filter(pk__in=self.chunk.customer_ids).values_list(
+            "pk", "legacy_id", "resend"
+        )
+        return sorted(rows, key=lambda row: order[row[0]])
+
+    def delivery(self, *, pk: int, legacy_id: str) -> Delivery:
+        return Delivery(
+            account=self.account,
+            legacy_id=legacy_id,
+            customer_id=pk,
+            job_id=self.job.pk,
+            chunk_id=self.chunk.pk,
+            status=DeliveryStatus.BOOKED,
+            booked_at=self.now,
+        )
+
+    def holders(self, legacy_ids: list[str]) -> dict[str, tuple[int, int, int, str]]:
+        """Who holds each id now: the delivery's pk, staged customer, job and status."""
+        rows = Delivery.objects.filter(account=self.account, legacy_id__in=legacy_ids)
+        return {
+            legacy_id: (delivery_pk, customer_pk, job_pk, status)
+            for legacy_id, delivery_pk, customer_pk, job_pk, status in rows.values_list(
+                "legacy_id", "pk", "customer_id", "job_id", "status"
+            )
+        }
+
+    def hold_again(self, *, pk: int, legacy_id: str) -> tuple[int, int, int, str]:
+        fresh = self.delivery(pk=pk, legacy_id=legacy_id)
+        defaults = {
+            name: getattr(fresh, name)
+            for name in ("customer_id", "job_id", "chunk_id", "status", "booked_at")
+        }
+        found, _created = Delivery.objects.get_or_create(
+            account=self.account, legacy_id=legacy_id, defaults=defaults
+        )
+        return _holder(found)
+
+    def take_over(self, *, delivery_pk: int, customer_pk: int) -> bool:
+        """An operator's send again: guarded, a job that booked the id meanwhile keeps it."""
+        return bool(
+            Delivery.objects.filter(pk=delivery_pk)
+            .exclude(status=DeliveryStatus.BOOKED)
+            .update(customer_id=customer_pk, status=DeliveryStatus.BOOKED, booked_at=self.now)
+        )
+
+    def point_at_chunk(self, kept: list[int]) -> None:
+        """The kept customers' deliveries belong to this chunk now (a retried or split
+        chunk's customers were booked by an earlier one)."""
+        Delivery.objects.filter(customer_id__in=kept, account=self.account).exclude(
+            chunk_id=self.chunk.pk, job_id=self.job.pk, status=DeliveryStatus.BOOKED
+        ).update(chunk_id=self.chunk.pk, job_id=self.job.pk, status=DeliveryStatus.BOOKED)
 
 
 def _record_skipped(

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from console.errors import NotPermitted
+from console.types import Operator
 from customers.models import StagingBatch
 from customers.payload import batch_chunks, payload_fingerprint
 from customers.services import BatchStateError, batch_transition
@@ -62,7 +63,7 @@ def settings_snapshot() -> dict:
     }
 
 
-def job_start(*, batch: StagingBatch, user) -> MigrationJob:
+def job_start(*, batch: StagingBatch, user: Operator) -> MigrationJob:
     """Submit an approved batch: create its job and chunks, move the batch to submitted,
     and enqueue the job's tasks once all of that is committed.
 
@@ -99,7 +100,7 @@ def job_start(*, batch: StagingBatch, user) -> MigrationJob:
         job.total_customers = sum(chunk.customer_count for chunk in chunks)
         job.chunk_count = len(chunks)
         job.save(update_fields=["total_customers", "chunk_count"])
-        batch_transition(batch=locked, to=StagingBatch.Status.SUBMITTED, expected=(locked.status,))
+        batch_transition(pk=locked.pk, to=StagingBatch.Status.SUBMITTED, expected=(locked.status,))
         for _runner in range(min(max_in_flight(), len(chunks))):
             job_run_enqueue(job_id=job.pk)
     batch.refresh_from_db()
@@ -131,9 +132,7 @@ def job_process(
     """
     deadline = time.monotonic() + budget_s
     now = timezone.now()
-    job_transition(
-        job_id=job_id, to=JobStatus.RUNNING, expected=(JobStatus.QUEUED,), started_at=now
-    )
+    job_transition(pk=job_id, to=JobStatus.RUNNING, expected=(JobStatus.QUEUED,), started_at=now)
     if not MigrationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
         return None
     own_client = client is None
@@ -181,7 +180,7 @@ def job_finish_if_done(*, job_id: int) -> MigrationJob | None:
         if job.chunks.filter(status=ChunkStatus.HELD).exists():
             if job.status == JobStatus.RUNNING:
                 job_transition(
-                    job_id=job_id,
+                    pk=job_id,
                     to=JobStatus.HELD,
                     expected=(JobStatus.RUNNING,),
                     wake_at=None,
@@ -190,7 +189,7 @@ def job_finish_if_done(*, job_id: int) -> MigrationJob | None:
                 logger.warning("Job #%s waits for a decision on chunks of unknown outcome", job_id)
             return job
         job_transition(
-            job_id=job_id,
+            pk=job_id,
             to=job_end_status(job),
             expected=(JobStatus.RUNNING, JobStatus.HELD),
             finished_at=now,

@@ -11,7 +11,7 @@ from customers.services import batch_approve, batch_transition
 from migrations_jobs.api.views.jobs import ERR_JOB_NOT_FOUND
 from migrations_jobs.exports import JOB_CUSTOMER_COLUMNS
 from migrations_jobs.models import JobChunk, MigrationJob
-from migrations_jobs.services import ERR_NOTHING_TO_RETRY
+from migrations_jobs.services.base import ERR_NOTHING_TO_RETRY
 from tests.factories import BatchFactory, CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def approved(importer, approver) -> StagingBatch:
     batch = BatchFactory(name="approved", created_by=importer)
     for number in range(3):
         CustomerFactory(batch=batch, legacy_id=f"c-{number}", is_valid=True)
-    batch_transition(batch=batch, to=StagingBatch.Status.VALIDATED)
+    batch_transition(pk=batch.pk, to=StagingBatch.Status.VALIDATED)
     return batch_approve(batch=batch, user=approver)
 
 

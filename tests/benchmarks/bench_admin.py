@@ -58,12 +58,13 @@ def _insert_customers(batch: StagingBatch) -> None:
             batch_id, legacy_id, name, email, gender, dob, registration_date, status,
             document_type, document_number, country, metadata, metrics_updated_at,
             is_excluded, exclusion_reason, is_valid, resend, outcome, outcome_at,
-            outcome_error, outcome_job_id, outcome_chunk_id
+            outcome_error, outcome_job_id, outcome_chunk_id, outcome_maybe_twice,
+            outcome_other_job_id
         )
         SELECT %s, 'M' {concat} {pad}, 'Customer ' {concat} n,
             'customer' {concat} n {concat} '@example.com', 'FEMALE', NULL, %s, 'ACTIVE',
             'CC', '' {concat} (10000000 + n), 'CO', NULL, NULL,
-            FALSE, '', TRUE, FALSE, %s, NULL, '', NULL, NULL
+            FALSE, '', TRUE, FALSE, %s, NULL, '', NULL, NULL, FALSE, NULL
         FROM ({series}) AS numbers
     """  # noqa: S608
     with connection.cursor() as cursor:

@@ -49,8 +49,7 @@ from django.apps import apps
 from django.test import override_settings
 from django.utils import timezone
 
-from customers.services import batch_approve
-from customers.validation import batch_validate
+from customers.services import batch_approve, batch_validate
 from migrations_jobs.sandbox.models import RateClock, SandboxRequest
 from migrations_jobs.sandbox.services import sandbox_configure, sandbox_reset
 from migrations_jobs.services import job_cancel, job_start

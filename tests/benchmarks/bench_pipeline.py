@@ -22,9 +22,8 @@ from django.test.utils import CaptureQueriesContext
 
 from customers.models import StagingBatch
 from customers.payload import batch_chunks, customers_body
-from customers.services import batch_approve
+from customers.services import batch_approve, batch_validate
 from customers.staging import batch_stage_file
-from customers.validation import batch_validate
 from migrations_jobs.models import MigrationJob
 from migrations_jobs.sandbox.models import SandboxCustomer, SandboxRequest
 from migrations_jobs.sandbox.services import sandbox_reset

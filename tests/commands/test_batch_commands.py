@@ -148,6 +148,20 @@ def test_stage_file_refuses_a_missing_file_and_an_unknown_kind(importer, batch, 
         run("stage_file", batch.name, "pets", str(missing), "--user", "importer")
 
 
+def test_stage_file_refuses_a_file_over_the_size_limit(importer, batch, samples, settings):
+    settings.MIGRATION_UPLOAD_MAX_BYTES = 10
+    with pytest.raises(CommandError, match="; files up to 10\xa0bytes can be staged."):
+        run(
+            "stage_file",
+            batch.name,
+            "customers",
+            str(samples / "customers.csv"),
+            "--user",
+            "importer",
+        )
+    assert not StagedCustomer.objects.exists()
+
+
 def test_stage_file_into_an_approved_batch_is_refused(importer, samples):
     frozen = BatchFactory(name="frozen", created_by=importer, status=Status.APPROVED)
     err = StringIO()

@@ -9,7 +9,7 @@ from customers.services import batch_approve, batch_transition
 from migrations_jobs.management.commands import batch_submit
 from migrations_jobs.management.commands.job_status import progress_line
 from migrations_jobs.models import MigrationJob
-from migrations_jobs.services import ERR_SUBMIT_PERMISSION
+from migrations_jobs.services.base import ERR_SUBMIT_PERMISSION
 from tests.factories import BatchFactory, CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def approved(importer, approver) -> StagingBatch:
     batch = BatchFactory(name="approved", created_by=importer)
     for number in range(4):
         CustomerFactory(batch=batch, legacy_id=f"c-{number}", is_valid=True)
-    batch_transition(batch=batch, to=StagingBatch.Status.VALIDATED)
+    batch_transition(pk=batch.pk, to=StagingBatch.Status.VALIDATED)
     return batch_approve(batch=batch, user=approver)
 
 

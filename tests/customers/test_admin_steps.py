@@ -5,6 +5,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch
+from customers.services.batches import ERR_DRY_RUN_STATE
 from tests.customers.importing import stage_sample
 from tests.factories import BatchFactory, CustomerFactory, UserFactory
 
@@ -151,7 +152,8 @@ def test_dry_run_of_a_draft_is_refused(client, staged_batch):
     response = client.get(
         reverse("admin:customers_stagingbatch_dry_run", args=[staged_batch.pk]), follow=True
     )
-    assert "Validate the batch before downloading its dry run." in _messages(response)
+    refusal = ERR_DRY_RUN_STATE % {"batch": staged_batch.name, "status": "draft"}
+    assert refusal in _messages(response)
 
 
 def test_staged_customer_of_an_approved_batch_cannot_be_edited(client, importer):

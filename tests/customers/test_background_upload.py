@@ -10,6 +10,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def eager_tasks():
+    # Services send tasks by name; find them as a worker does, then run them in-process.
+    celery_app.loader.import_default_modules()
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = False

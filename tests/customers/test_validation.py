@@ -6,16 +6,25 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from customers import contract, validation
+from customers import contract
 from customers.models import CustomerProblem, Outcome, StagedCustomer, StagingBatch
 from customers.payload import batch_send_queryset
-from customers.services import BatchStateError
-from customers.validation import (
+from customers.services import (
+    BatchStateError,
     ValidationSummary,
     batch_validate,
     customers_set_excluded,
     customers_set_resend,
 )
+from customers.services import problems as validation_problems
+from customers.services.problems import (
+    ERR_ALREADY_SENT,
+    ERR_CHILD_ELSEWHERE,
+    ERR_DUPLICATE_EMAIL,
+    ERR_DUPLICATE_EMAIL_MORE,
+    EXCLUSION_ALREADY_SENT,
+)
+from customers.services.validation import ERR_REASON_TOO_LONG, ERR_VALIDATE_STATE
 from tests.factories import (
     BalanceFactory,
     BatchFactory,
@@ -177,9 +186,7 @@ def test_validation_of_an_approved_or_submitted_batch_is_refused(batch, importer
         batch_validate(batch=batch, user=importer)
 
     label = StagingBatch.Status(status).label.lower()
-    assert raised.value.messages == [
-        validation.ERR_VALIDATE_STATE % {"batch": batch.name, "status": label}
-    ]
+    assert raised.value.messages == [ERR_VALIDATE_STATE % {"batch": batch.name, "status": label}]
     assert not CustomerProblem.objects.exists()
     assert batch.customers.get().is_valid is None
 
@@ -216,7 +223,7 @@ def test_duplicate_email_case_variants_are_flagged(batch, importer):
     summary = batch_validate(batch=batch, user=importer)
 
     def message(email: str, others: str) -> str:
-        return validation.ERR_DUPLICATE_EMAIL % {"email": email, "others": others}
+        return ERR_DUPLICATE_EMAIL % {"email": email, "others": others}
 
     assert problem_rows(batch) == {
         ("a-1", "email", Code.DUPLICATE_EMAIL, message("Ana@Example.com", "“a-2”, “a-3”")),
@@ -237,8 +244,8 @@ def test_a_large_duplicate_group_names_some_ids_and_counts_the_rest(batch, impor
 
     message = CustomerProblem.objects.get(batch=batch, legacy_id="d-0").message
     named = ", ".join(f"“d-{index}”" for index in range(1, 6))
-    others = validation.ERR_DUPLICATE_EMAIL_MORE % {"named": named, "more": 2}
-    assert message == validation.ERR_DUPLICATE_EMAIL % {
+    others = ERR_DUPLICATE_EMAIL_MORE % {"named": named, "more": 2}
+    assert message == ERR_DUPLICATE_EMAIL % {
         "email": "same@example.com",
         "others": others,
     }
@@ -273,10 +280,10 @@ def test_customer_sent_by_an_earlier_batch_is_excluded_with_other_batch_set(batc
     assert problem.code == Code.ALREADY_SENT
     assert problem.field == "id"
     assert problem.other_batch == earlier
-    assert problem.message == validation.ERR_ALREADY_SENT % {"batch": earlier.name}
+    assert problem.message == ERR_ALREADY_SENT % {"batch": earlier.name}
     again.refresh_from_db()
     assert again.is_excluded
-    assert again.exclusion_reason == validation.EXCLUSION_ALREADY_SENT % {"batch": earlier.name}
+    assert again.exclusion_reason == EXCLUSION_ALREADY_SENT % {"batch": earlier.name}
     assert summary == ValidationSummary(
         valid=1, invalid=0, excluded=1, problem_count=1, status=Status.VALIDATED
     )
@@ -413,7 +420,7 @@ def test_child_staged_with_a_customer_of_another_batch_is_flagged(batch, importe
 
     def message(kind: str) -> str:
         values = {"kind": kind, "legacy_id": "stranger-1", "other": stranger.batch.name}
-        return validation.ERR_CHILD_ELSEWHERE % values
+        return ERR_CHILD_ELSEWHERE % values
 
     assert problem_rows(batch) == {
         ("stranger-1", "balance", Code.MISSING_CUSTOMER, message("balance")),
@@ -425,7 +432,7 @@ def test_child_staged_with_a_customer_of_another_batch_is_flagged(batch, importe
 
 
 def test_validation_works_through_many_chunks(batch, importer, monkeypatch):
-    monkeypatch.setattr(validation, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(validation_problems, "CHUNK_SIZE", 2)
     sent_elsewhere("legacy-sent")
     CustomerFactory(batch=batch, legacy_id="legacy-sent")
     CustomerFactory(batch=batch, legacy_id="dup-1", email="dup@example.com")
@@ -525,4 +532,4 @@ def test_exclusion_reason_longer_than_its_column_is_refused(batch, importer):
         customers_set_excluded(
             batch=batch, customer_ids=[customer.pk], excluded=True, reason="x" * 256, user=importer
         )
-    assert raised.value.messages == [validation.ERR_REASON_TOO_LONG % {"max": 255}]
+    assert raised.value.messages == [ERR_REASON_TOO_LONG % {"max": 255}]

@@ -13,17 +13,16 @@ import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
 from migrations_jobs.client import (
-    ERR_AUTH_STATUS,
-    REDACTED,
     MasivoAuthError,
     MasivoClient,
     SendOutcome,
     backoff_delay,
     redact,
-    retry_after_seconds,
-    token_expiry,
-    token_refresh_at,
 )
+from migrations_jobs.client.headers import retry_after_seconds
+from migrations_jobs.client.redaction import REDACTED
+from migrations_jobs.client.results import ERR_AUTH_STATUS
+from migrations_jobs.client.tokens import token_expiry, token_refresh_at
 from migrations_jobs.sandbox.models import SandboxRequest, SandboxTokenRequest
 from migrations_jobs.sandbox.services import (
     sandbox_arrivals,
@@ -316,7 +315,7 @@ def test_no_secret_in_reprs_excerpts_errors_or_logs(make_client, settings, caplo
     refreshed = client.send_customers(body_for("c-1"))
     with pytest.raises(MasivoAuthError) as caught:
         make_client(api_key=f"{api_key}-wrong").send_customers(body_for("c-2"))
-    issued = client._cache.get(client._token_key)["token"]
+    issued = client.shared_token.entry()["token"]
     shown = "\n".join(
         [
             repr(client),

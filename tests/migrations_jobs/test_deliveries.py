@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from customers.models import Outcome, StagedCustomer, StagingBatch
 from customers.selectors import batch_overlaps
-from customers.services import BatchStateError, batch_approve
-from customers.validation import batch_validate
+from customers.services import BatchStateError, batch_approve, batch_validate
 from migrations_jobs.exports import customer_outcome_detail
 from migrations_jobs.models import ChunkAttempt, Delivery, JobChunk, MigrationJob, SendAgain
 from migrations_jobs.sandbox.models import SandboxCustomer, SandboxRequest
@@ -121,7 +120,7 @@ def test_a_customer_being_sent_by_another_job_is_skipped(sandboxed, stager, oper
     first = submitted(stager=stager, operator=operator, size=3)
     second = submitted(stager=stager, operator=operator, size=3)
     for job in (first, second):
-        job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+        job_transition(pk=job.pk, to=JobStatus.RUNNING)
     held = chunk_claim(job_id=first.pk, worker="w1")
 
     assert chunk_claim(job_id=second.pk, worker="w2") is None
@@ -331,7 +330,7 @@ def test_a_worker_that_lost_its_lease_after_booking_its_slot_never_sends(
 ):
     settings.MIGRATION_CHUNK_SIZE = 2
     job = submitted(stager=stager, operator=operator, size=2)
-    job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+    job_transition(pk=job.pk, to=JobStatus.RUNNING)
     chunk = chunk_claim(job_id=job.pk, worker="stalled")
     begin = sending._request_begin
     taken = []
@@ -363,7 +362,7 @@ def test_a_worker_that_lost_its_lease_after_booking_its_slot_never_sends(
 
 def test_the_fence_refuses_a_lease_of_an_older_version(transactional_db, stager, operator):
     job = submitted(stager=stager, operator=operator, size=1)
-    job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+    job_transition(pk=job.pk, to=JobStatus.RUNNING)
     chunk = chunk_claim(job_id=job.pk, worker="w")
     old = Lease(chunk_id=chunk.pk, worker="w", version=chunk.lease_version)
     JobChunk.objects.filter(pk=chunk.pk).update(status=ChunkStatus.PENDING, lease_owner="")
@@ -382,7 +381,7 @@ def test_a_chunk_held_by_a_dead_process_of_this_host_is_free_at_once(
     transactional_db, stager, operator
 ):
     job = submitted(stager=stager, operator=operator, size=2)
-    job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+    job_transition(pk=job.pk, to=JobStatus.RUNNING)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
     gone.wait()
     owner = lease_owner_name(run="dead").replace(f":{os.getpid()}:", f":{gone.pid}:")
@@ -398,7 +397,7 @@ def test_a_chunk_held_by_a_dead_process_of_this_host_is_free_at_once(
 
 def test_a_chunk_held_by_a_live_process_keeps_its_lease(transactional_db, stager, operator):
     job = submitted(stager=stager, operator=operator, size=2)
-    job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+    job_transition(pk=job.pk, to=JobStatus.RUNNING)
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # noqa: S603
     try:
         owner = lease_owner_name(run="alive").replace(f":{os.getpid()}:", f":{alive.pid}:")

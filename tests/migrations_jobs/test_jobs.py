@@ -108,7 +108,7 @@ def test_start_without_submit_permission_is_refused(stager, operator):
     batch = approved_batch(creator=stager, approver=operator, size=3)
     outsider = UserFactory(username="outsider", perms=["customers.approve_stagingbatch"])
 
-    with pytest.raises(PermissionDenied, match=str(services.ERR_SUBMIT_PERMISSION)):
+    with pytest.raises(PermissionDenied, match=str(services.base.ERR_SUBMIT_PERMISSION)):
         job_start(batch=batch, user=outsider)
 
     batch.refresh_from_db()
@@ -123,7 +123,7 @@ def test_start_of_a_batch_that_is_not_approved_is_refused(stager, operator):
         job_start(batch=batch, user=operator)
 
     assert refused.value.messages == [
-        services.ERR_NOT_APPROVED % {"batch": batch.name, "status": "validated"}
+        services.base.ERR_NOT_APPROVED % {"batch": batch.name, "status": "validated"}
     ]
     assert not MigrationJob.objects.exists()
 
@@ -135,7 +135,9 @@ def test_start_of_a_batch_changed_after_approval_is_refused(stager, operator):
     with pytest.raises(BatchStateError) as refused:
         job_start(batch=batch, user=operator)
 
-    assert refused.value.messages == [services.ERR_CHANGED_SINCE_APPROVAL % {"batch": batch.name}]
+    assert refused.value.messages == [
+        services.base.ERR_CHANGED_SINCE_APPROVAL % {"batch": batch.name}
+    ]
     batch.refresh_from_db()
     assert batch.status == StagingBatch.Status.APPROVED
     assert not MigrationJob.objects.exists()
@@ -214,7 +216,7 @@ def test_job_moves_only_along_its_transitions(stager, operator, source, target):
     batch = BatchFactory(created_by=stager)
     job = MigrationJob.objects.create(batch=batch, started_by=operator, status=source)
 
-    moved = job_transition(job_id=job.pk, to=target)
+    moved = job_transition(pk=job.pk, to=target)
 
     job.refresh_from_db()
     assert moved == (target in MigrationJob.TRANSITIONS[source])
@@ -241,7 +243,7 @@ def test_chunk_moves_only_along_its_transitions(stager, operator, source, target
 @pytest.fixture
 def running_job(stager, operator, quick):
     job = make_job(operator=operator, stager=stager, size=10, settings=quick, chunk_size=2)
-    job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+    job_transition(pk=job.pk, to=JobStatus.RUNNING)
     job.refresh_from_db()
     return job
 
@@ -337,7 +339,7 @@ def test_expired_lease_of_the_last_attempt_fails_the_chunk(running_job, quick):
     assert errors == {
         (
             Outcome.FAILED,
-            services.ERR_GAVE_UP % {"attempts": 1, "error": services.ERR_LEASE_EXPIRED},
+            services.base.ERR_GAVE_UP % {"attempts": 1, "error": services.base.ERR_LEASE_EXPIRED},
         )
     }
     running_job.refresh_from_db()
@@ -349,7 +351,7 @@ def test_concurrent_claims_never_share_a_chunk(transactional_db, stager, operato
     quick.MIGRATION_MAX_IN_FLIGHT = 1000
     job = make_job(operator=operator, stager=stager, size=40, settings=quick, chunk_size=1)
     broker_purge()
-    job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+    job_transition(pk=job.pk, to=JobStatus.RUNNING)
     barrier = threading.Barrier(4)
     claimed: dict[str, list[int]] = {}
     errors: list[Exception] = []
@@ -466,7 +468,7 @@ def test_429_holds_back_the_chunk_and_every_worker_for_retry_after(
     sandboxed, stager, operator, quick
 ):
     job = make_job(operator=operator, stager=stager, size=2, settings=quick, chunk_size=2)
-    job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+    job_transition(pk=job.pk, to=JobStatus.RUNNING)
     sandbox_script(status_code=429, retry_after_s=3)
     chunk = chunk_claim(job_id=job.pk, worker="w1")
 
@@ -545,7 +547,7 @@ def test_201_that_comes_back_after_the_lease_was_lost_is_never_sent_again(
     # The first worker's renewals never reach the database (a stalled worker).
     monkeypatch.setattr(leases, "lease_renew", lambda **_kwargs: True)
     job = make_job(operator=operator, stager=stager, size=2, settings=quick, chunk_size=2)
-    job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+    job_transition(pk=job.pk, to=JobStatus.RUNNING)
     # Masivo keeps the customers, then answers after the first worker's lease expired.
     sandbox_script(status_code=201, delay_s=2.0)
     chunk = chunk_claim(job_id=job.pk, worker="slow")
@@ -580,7 +582,7 @@ def test_201_that_comes_back_after_the_lease_was_lost_is_never_sent_again(
 def test_pacing_wait_beyond_a_short_sleep_hands_the_chunk_back(sandboxed, stager, operator, quick):
     quick.MIGRATION_MIN_INTERVAL_S = 30
     job = make_job(operator=operator, stager=stager, size=2, settings=quick, chunk_size=1)
-    job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+    job_transition(pk=job.pk, to=JobStatus.RUNNING)
 
     first = job_process(job_id=job.pk, worker="w1", budget_s=10)
 
@@ -595,7 +597,7 @@ def test_pacing_wait_beyond_a_short_sleep_hands_the_chunk_back(sandboxed, stager
 
 
 def test_cancel_needs_permission(running_job, stager):
-    with pytest.raises(PermissionDenied, match=str(services.ERR_CANCEL_PERMISSION)):
+    with pytest.raises(PermissionDenied, match=str(services.base.ERR_CANCEL_PERMISSION)):
         job_cancel(job=running_job, user=stager)
 
 
@@ -614,7 +616,8 @@ def test_cancel_cancels_pending_chunks_and_leaves_requests_in_flight(running_job
     with pytest.raises(services.JobStateError) as again:
         job_cancel(job=job, user=operator)
     assert again.value.messages == [
-        services.ERR_JOB_TRANSITION % {"job": job.pk, "status": "cancelled", "target": "cancelled"}
+        services.base.ERR_JOB_TRANSITION
+        % {"job": job.pk, "status": "cancelled", "target": "cancelled"}
     ]
     # The claimed chunk never starts its request.
     report = chunk_send(chunk_id=in_flight.pk, worker="w1")
@@ -666,13 +669,13 @@ def test_resume_takes_back_dead_leases_and_enqueues_a_run(
 
 
 def test_resume_needs_permission_and_an_active_job(running_job, operator, stager):
-    with pytest.raises(PermissionDenied, match=str(services.ERR_RETRY_PERMISSION)):
+    with pytest.raises(PermissionDenied, match=str(services.base.ERR_RETRY_PERMISSION)):
         job_resume(job=running_job, user=stager)
     job = job_cancel(job=running_job, user=operator)
     with pytest.raises(services.JobStateError) as refused:
         job_resume(job=job, user=operator)
     assert refused.value.messages == [
-        services.ERR_NOT_RESUMABLE % {"job": job.pk, "status": "cancelled"}
+        services.base.ERR_NOT_RESUMABLE % {"job": job.pk, "status": "cancelled"}
     ]
 
 

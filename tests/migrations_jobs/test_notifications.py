@@ -173,7 +173,7 @@ def test_only_endings_are_emailed(operator, notify, mailoutbox, django_capture_o
     MigrationJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        job_transition(job_id=job.pk, to=JobStatus.RUNNING)
+        job_transition(pk=job.pk, to=JobStatus.RUNNING)
 
     assert callbacks == []
     assert notify_job_finished(job_id=job.pk) is False

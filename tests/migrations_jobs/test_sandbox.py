@@ -9,7 +9,7 @@ import httpx
 import pytest
 from django.urls import reverse
 
-from migrations_jobs.client import token_expiry
+from migrations_jobs.client.tokens import token_expiry
 from migrations_jobs.sandbox.intake import (
     ACCEPTED_MESSAGE,
     DETAIL_EMAIL_TAKEN,

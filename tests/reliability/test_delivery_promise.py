@@ -184,17 +184,20 @@ def test_a_worker_killed_on_this_host_is_replaced_without_waiting_for_its_lease(
         timeout_s=DEFAULT_LEASE_S,
     )
     sent_after_s = round(time.monotonic() - killed_at, 1)
-    job = job_wait(job=job, worker=replacement, timeout_s=60)
+    job = job_wait(job=job, worker=replacement, timeout_s=DEAD_WORKER_BOUND_S)
+    ended_after_s = round(time.monotonic() - killed_at, 1)
     lost = ChunkAttempt.objects.filter(chunk=cut, outcome=ChunkAttempt.Outcome.LEASE_EXPIRED)
     figures = figure(
         "killed_here",
         moment=moment,
         chunk_sent_after_kill_s=sent_after_s,
+        job_ended_after_kill_s=ended_after_s,
         lease_s=DEFAULT_LEASE_S,
         cut_chunk_receipts=tally(chunk_receipts(cut)),
     )
     assert job.status == JobStatus.SUCCEEDED, figures
     assert sent_after_s < DEFAULT_LEASE_S, figures
+    assert ended_after_s <= DEAD_WORKER_BOUND_S, figures
     if moment == "in flight":
         # Its request may have reached Masivo: sent again, as an unknown outcome.
         assert lost.exists(), figures

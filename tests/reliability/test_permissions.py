@@ -27,10 +27,9 @@ from customers.models import (
     StagingBatch,
     StagingUpload,
 )
-from customers.services import ERR_APPROVE_OWN_BATCH, batch_transition
-from customers.validation import batch_validate
+from customers.services import ERR_APPROVE_OWN_BATCH, batch_transition, batch_validate
 from migrations_jobs.api import urls as api_urls
-from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
+from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob, SendAgain
 from migrations_jobs.sandbox.models import (
     SandboxConfig,
     SandboxCustomer,
@@ -66,7 +65,8 @@ def user_with(perms: list[str], *, name: str | None = None):
 @pytest.fixture
 def world(db, settings):
     """One of everything the pages and endpoints show: a submitted batch with a job, its
-    chunk and attempt, a validated batch, an upload, a problem, sandbox records."""
+    chunk and attempt, a send-again decision, a validated batch, an upload, a problem,
+    sandbox records."""
     settings.MIGRATION_CHUNK_SIZE = 2
     creator = user_with([], name="creator")
     operator = user_with(
@@ -82,6 +82,9 @@ def world(db, settings):
         started_at=timezone.now(),
         outcome=ChunkAttempt.Outcome.RETRY_UNKNOWN,
         status_code=500,
+    )
+    SendAgain.objects.create(
+        batch=sent, job=job, requested_by=operator, reason="checked in Masivo", customer_count=1
     )
     waiting = validated_batch(creator=creator, size=2, prefix="wait")
     customer = StagedCustomer.objects.filter(batch=waiting).first()
@@ -384,9 +387,9 @@ def test_an_earlier_importer_cannot_approve_rows_they_staged(client, db):
     creator = user_with([], name="creator")
     first = user_with(APPROVER_PERMS, name="first-importer")
     second = user_with(APPROVER_PERMS, name="second-importer")
-    batch = batch_transition(
-        batch=validated_batch(creator=creator, size=1, prefix="gap"), to=StagingBatch.Status.DRAFT
-    )
+    batch = validated_batch(creator=creator, size=1, prefix="gap")
+    batch_transition(pk=batch.pk, to=StagingBatch.Status.DRAFT)
+    batch.refresh_from_db()
     for user, legacy_id in ((first, b"gap-a"), (second, b"gap-b")):
         api = APIClient()
         api.force_authenticate(user)

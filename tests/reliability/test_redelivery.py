@@ -57,7 +57,7 @@ def test_the_same_send_of_a_chunk_twice_at_once_makes_one_request(
     batch = approved_batch(creator=stager, approver=submitter, size=10, prefix="twice")
     job = job_start(batch=batch, user=submitter)
     broker_purge()  # this test is the worker
-    job_transition(job_id=job.pk, to=MigrationJob.Status.RUNNING)
+    job_transition(pk=job.pk, to=MigrationJob.Status.RUNNING)
     # Slow answers keep the first request in flight while the second delivery runs.
     sandbox_configure(slow_rate=1.0, slow_s=0.5)
     worker = f"redelivered:{uuid.uuid4().hex[:8]}"

@@ -113,7 +113,7 @@ def running_job(*, stager, submitter, settings, customers: int) -> MigrationJob:
     settings.MIGRATION_CHUNK_SIZE = customers
     batch = approved_batch(creator=stager, approver=submitter, size=customers)
     job = job_start(batch=batch, user=submitter)
-    job_transition(job_id=job.pk, to=MigrationJob.Status.RUNNING)
+    job_transition(pk=job.pk, to=MigrationJob.Status.RUNNING)
     return job
 
 
@@ -150,10 +150,9 @@ def prime_expired_token() -> None:
     marked as still good (as a clock running behind would)."""
     client = MasivoClient()
     expired = sandbox_token_issue(lifetime_s=-60)
-    client._cache.set(  # noqa: SLF001 - the client's own cache entry, as it writes it
-        client._token_key,  # noqa: SLF001
+    client.shared_token.put(
         {"token": expired, "refresh_at": time.time() + 600, "expires_at": time.time() - 60},
-        timeout=600,
+        timeout_s=600,
     )
     client.close()
 

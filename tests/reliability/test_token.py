@@ -17,7 +17,8 @@ import math
 
 import pytest
 
-from migrations_jobs.client import SHORT_TOKEN_REFRESH_FRACTION, MasivoClient
+from migrations_jobs.client import MasivoClient
+from migrations_jobs.client.tokens import SHORT_TOKEN_REFRESH_FRACTION
 from migrations_jobs.models import ChunkAttempt
 from migrations_jobs.sandbox.models import SandboxRequest, SandboxTokenRequest
 from migrations_jobs.sandbox.services import sandbox_configure

@@ -11,11 +11,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from customers.management.arguments import BATCH_HELP, batch_from_argument
-from customers.models import StagingBatch
+from customers.management.arguments import BATCH_HELP, batch_from_argument, service_errors
 from customers.payload import batch_dry_run_lines
+from customers.services import batch_dry_run_check
 
-ERR_DRY_RUN_STATE = "Batch “{batch}” is {status}: validate it before asking for its dry run."
 ERR_CANNOT_WRITE = "Cannot write {path}: {reason}"
 
 
@@ -28,12 +27,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch: str, out: str, **options):
         found = batch_from_argument(batch)
-        if found.status not in StagingBatch.DRY_RUN_STATUSES:
-            raise CommandError(
-                ERR_DRY_RUN_STATE.format(
-                    batch=found.name, status=found.get_status_display().lower()
-                )
-            )
+        with service_errors():
+            batch_dry_run_check(batch=found)
         lines = batch_dry_run_lines(batch=found)
         if out == "-":
             for line in lines:

@@ -13,7 +13,7 @@ from customers.management.arguments import (
     service_errors,
     user_from_argument,
 )
-from customers.validation import batch_validate
+from customers.services import batch_validate
 
 ERR_NOT_VALIDATED = (
     "Batch “{batch}” is not validated: {invalid} customer(s) are invalid and {problems} "

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.template.defaultfilters import filesizeformat
 
-from customers.management.arguments import (
-    BATCH_HELP,
-    batch_find,
-    service_errors,
-    user_from_argument,
-)
-from customers.services import batch_create
+from customers.management.arguments import BATCH_HELP, service_errors, user_from_argument
+from customers.selectors import batch_find
+from customers.services import batch_create, upload_size_check
 from customers.staging import KINDS, batch_stage_file
 
 IMPORT = "customers.import_stagingbatch"
 ERR_NO_FILE = "There is no file at {path}."
-ERR_FILE_TOO_BIG = "{path} is {size}; files up to {max} can be staged."
 ERR_FILE_REFUSED = "{file} has {count} problem(s); nothing was staged."
 ERR_DRY_RUN_NEW_BATCH = (
     "No batch is named “{batch}”; a dry run checks files against an existing batch."
@@ -53,15 +46,8 @@ class Command(BaseCommand):
         file = Path(path)
         if not file.is_file():
             raise CommandError(ERR_NO_FILE.format(path=path))
-        limit = settings.MIGRATION_UPLOAD_MAX_BYTES
-        size = file.stat().st_size
-        if size > limit:
-            raise CommandError(
-                ERR_FILE_TOO_BIG.format(
-                    path=path, size=filesizeformat(size), max=filesizeformat(limit)
-                )
-            )
-
+        with service_errors():
+            upload_size_check(size=file.stat().st_size)
         target = batch_find(reference=batch)
         if target is None and dry_run:
             raise CommandError(ERR_DRY_RUN_NEW_BATCH.format(batch=batch))

@@ -20,8 +20,8 @@ from customers import services as batch_services
 from customers.models import StagingBatch
 from customers.payload import batch_dry_run_lines
 from customers.selectors import batch_overlaps
+from customers.services import batch_validate, customers_set_excluded
 from customers.staging import batch_stage_file
-from customers.validation import batch_validate, customers_set_excluded
 from migrations_jobs import services
 from migrations_jobs.api import selectors
 from migrations_jobs.api import serializers as s
@@ -47,7 +47,6 @@ Status = StagingBatch.Status
 ERR_BATCH_NOT_FOUND = _("There is no batch with id %(id)s.")
 ERR_FILE_REFUSED = _("%(file)s has %(count)d problem(s); nothing was staged.")
 ERR_NOT_STAGED_HERE = _("Not staged in batch “%(batch)s”: %(ids)s.")
-ERR_DRY_RUN_STATE = _("Batch “%(batch)s” is %(status)s: validate it before asking for its dry run.")
 
 
 def batch_or_404(batch_id: int) -> StagingBatch:
@@ -128,12 +127,7 @@ class BatchFileView(ConsoleView):
     def post(self, request, batch_id: int):
         batch = batch_or_404(batch_id)
         data = request_data(s.FileUploadSerializer, request)
-        if not batch.is_editable:
-            raise batch_services.BatchStateError(
-                batch_services.ERR_NOT_EDITABLE
-                % {"batch": batch.name, "status": batch.get_status_display().lower()},
-                code="state",
-            )
+        batch_services.batch_edit_check(batch=batch)
         upload = data["file"]
         result = batch_stage_file(
             batch=batch,
@@ -296,8 +290,9 @@ class BatchApproveView(ConsoleView):
     @extend_schema(
         summary=_("Approve a validated batch"),
         description=_(
-            "Four-eyes rule: the approver must be neither the batch's creator nor the last "
-            "person who staged a file into it (403 otherwise)."
+            "Four-eyes rule: the approver must be none of the people who put data into the "
+            "batch: its creator, whoever imported a file into it or changed its rows (403 "
+            "otherwise)."
         ),
         request=None,
         responses={200: s.BatchApprovedSerializer, **error_responses(404, 409)},
@@ -339,12 +334,7 @@ class BatchDryRunView(ConsoleView):
     )
     def get(self, request, batch_id: int):
         batch = batch_or_404(batch_id)
-        if batch.status not in StagingBatch.DRY_RUN_STATUSES:
-            raise batch_services.BatchStateError(
-                ERR_DRY_RUN_STATE
-                % {"batch": batch.name, "status": batch.get_status_display().lower()},
-                code="state",
-            )
+        batch_services.batch_dry_run_check(batch=batch)
         response = StreamingHttpResponse(
             batch_dry_run_lines(batch=batch), content_type=JSONLinesRenderer.media_type
         )

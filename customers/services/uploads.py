@@ -1,9 +1,11 @@
-"""Files too big for one request: checked, then staged, by a Celery worker.
+"""Files too big for one request: checked, then staged, by a Celery worker; and the size
+limit of every file, whichever door it comes through.
 
 The same resources as the admin's import do the work, so the problems found and the
 all-or-nothing rule are the same; only the waiting moves out of the web request. Progress
 (rows read) is kept in the shared cache, since the staging transaction hides its own
-writes from every other connection until it commits.
+writes from every other connection until it commits. Every status change of an upload
+goes through ``upload_transition`` (the diagram: ``StagingUpload.Status``).
 """
 
 from __future__ import annotations
@@ -15,43 +17,66 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from console.errors import InvalidInput, StateConflict
+from console.scheduling import task_enqueue
+from console.states import rows_transition
+from console.types import Operator
 from customers.formats import FileReadError, check_xlsx_archive
 from customers.models import StagingBatch, StagingUpload
-from customers.services import BatchStateError, batch_lock_editable
+from customers.resources import StagingResult
+from customers.services.batches import batch_lock_editable
 from customers.staging import batch_stage_file
 
 Status = StagingUpload.Status
 ERR_NOT_READY = _("This file is %(status)s; only a checked file that is ready can be staged.")
+ERR_FILE_TOO_BIG = _("The file is %(size)s; files up to %(max)s can be staged.")
 # Stored problems are capped; the count of all of them is kept.
 MAX_STORED_PROBLEMS = 50_000
+# How long the rows read so far are kept in the cache.
+PROGRESS_TTL_S = 24 * 3600
+
+
+def upload_size_check(*, size: int) -> None:
+    """Refuse a file over ``MIGRATION_UPLOAD_MAX_BYTES`` (admin, API and command alike)."""
+    limit = settings.MIGRATION_UPLOAD_MAX_BYTES
+    if size > limit:
+        raise InvalidInput(
+            ERR_FILE_TOO_BIG % {"size": filesizeformat(size), "max": filesizeformat(limit)},
+            code="too_big",
+        )
+
+
+def _xlsx_rows(content: bytes) -> int:
+    """The ``<row>`` elements of a workbook's first sheet, counted without parsing the XML."""
+    try:
+        # Refuse a zip bomb before inflating anything: the import then says why.
+        check_xlsx_archive(content)
+    except FileReadError:
+        return 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            sheet = next(
+                (n for n in archive.namelist() if n.startswith("xl/worksheets/sheet")), None
+            )
+            if sheet is None:
+                return 0
+            with archive.open(sheet) as handle:
+                return sum(
+                    chunk.count(b"<row ") for chunk in iter(lambda: handle.read(1 << 20), b"")
+                )
+    except zipfile.BadZipFile:
+        return 0
 
 
 def estimate_rows(*, file_name: str, content: bytes) -> int:
     """A quick count of a file's rows, to decide whether it needs a worker."""
     name = file_name.lower()
     if name.endswith(".xlsx"):
-        try:
-            # Refuse a zip bomb before inflating anything: the import then says why.
-            check_xlsx_archive(content)
-        except FileReadError:
-            return 0
-        try:
-            with zipfile.ZipFile(io.BytesIO(content)) as archive:
-                sheet = next(
-                    (n for n in archive.namelist() if n.startswith("xl/worksheets/sheet")), None
-                )
-                if sheet is None:
-                    return 0
-                # Rows are <row> elements; counting them avoids parsing the XML.
-                with archive.open(sheet) as handle:
-                    return sum(
-                        chunk.count(b"<row ") for chunk in iter(lambda: handle.read(1 << 20), b"")
-                    )
-        except zipfile.BadZipFile:
-            return 0
+        return _xlsx_rows(content)
     if name.endswith(".json"):
         return content.count(b'"id"') or content.count(b"{")
     return content.count(b"\n")
@@ -75,12 +100,25 @@ def upload_progress(*, upload: StagingUpload) -> int:
     return int(cache.get(_progress_key(upload.pk)) or 0)
 
 
+def upload_transition(
+    *, pk: int, to: str, expected: tuple[str, ...] | None = None, **fields
+) -> bool:
+    """Move upload ``pk`` to ``to`` if its status allows it (and is one of ``expected``),
+    in one conditional UPDATE that also writes ``fields``. True when it moved."""
+    moved = rows_transition(
+        StagingUpload.objects.filter(pk=pk),
+        transitions=StagingUpload.TRANSITIONS,
+        to=to,
+        expected=expected,
+        **fields,
+    )
+    return bool(moved)
+
+
 def upload_create(
-    *, batch: StagingBatch, kind: str, file_name: str, content: bytes, user
+    *, batch: StagingBatch, kind: str, file_name: str, content: bytes, user: Operator
 ) -> StagingUpload:
     """Keep the file and have a worker check it (nothing is staged yet)."""
-    from customers.tasks import upload_check_task
-
     with transaction.atomic():
         batch_lock_editable(batch=batch)
         upload = StagingUpload(
@@ -92,13 +130,13 @@ def upload_create(
         )
         upload.file.save(file_name, ContentFile(content), save=False)
         upload.save()
-        transaction.on_commit(lambda: upload_check_task.delay(upload.pk))
+        task_enqueue("customers.tasks.upload_check_task", args=(upload.pk,))
     return upload
 
 
-def _run(upload: StagingUpload, *, dry_run: bool):
+def _run(upload: StagingUpload, *, dry_run: bool) -> StagingResult:
     key = _progress_key(upload.pk)
-    cache.set(key, 0, 24 * 3600)
+    cache.set(key, 0, PROGRESS_TTL_S)
     with upload.file.open("rb") as handle:
         content = handle.read()
     result = batch_stage_file(
@@ -108,20 +146,23 @@ def _run(upload: StagingUpload, *, dry_run: bool):
         content=content,
         user=upload.created_by,
         dry_run=dry_run,
-        progress=lambda rows: cache.set(key, rows, 24 * 3600),
+        progress=lambda rows: cache.set(key, rows, PROGRESS_TTL_S),
     )
     cache.delete(key)
     return result
 
 
-def _finish(upload: StagingUpload, result, *, success: str) -> StagingUpload:
+def _finish(upload: StagingUpload, result: StagingResult, *, success: str) -> StagingUpload:
+    """Record what the worker found: ``success``, or ``refused`` with every problem."""
     problems = result.messages()
-    StagingUpload.objects.filter(pk=upload.pk).update(
-        status=Status.REFUSED if problems else success,
+    to = Status.REFUSED if problems else success
+    upload_transition(
+        pk=upload.pk,
+        to=to,
         row_count=result.row_count,
         problems=problems[:MAX_STORED_PROBLEMS],
         staged=result.staged,
-        finished_at=timezone.now() if (problems or success == Status.STAGED) else None,
+        finished_at=timezone.now() if to in (Status.REFUSED, Status.STAGED) else None,
     )
     upload.refresh_from_db()
     return upload
@@ -135,21 +176,14 @@ def upload_check(*, upload_id: int) -> StagingUpload:
     return _finish(upload, _run(upload, dry_run=True), success=Status.READY)
 
 
-def upload_confirm(*, upload: StagingUpload, user) -> StagingUpload:
+def upload_confirm(*, upload: StagingUpload, user: Operator) -> StagingUpload:
     """Stage a checked file; a worker writes it, all or nothing."""
-    from customers.tasks import upload_stage_task
-
     with transaction.atomic():
-        updated = StagingUpload.objects.filter(pk=upload.pk, status=Status.READY).update(
-            status=Status.STAGING
-        )
-        if not updated:
-            upload.refresh_from_db()
-            raise BatchStateError(
-                ERR_NOT_READY % {"status": upload.get_status_display().lower()}, code="state"
-            )
-        transaction.on_commit(lambda: upload_stage_task.delay(upload.pk))
-    upload.refresh_from_db()
+        moved = upload_transition(pk=upload.pk, to=Status.STAGING)
+        upload.refresh_from_db()
+        if not moved:
+            raise StateConflict(ERR_NOT_READY % {"status": upload.get_status_display().lower()})
+        task_enqueue("customers.tasks.upload_stage_task", args=(upload.pk,))
     return upload
 
 

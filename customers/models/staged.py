@@ -1,123 +1,14 @@
-"""What is staged before it is sent: batches and the legacy records loaded into them.
+"""The legacy records staged into a batch: customers and their balances, devices and metrics.
 
 Every field of a Masivo customer (see CONTRACT.md) has a typed column here; children
 (balances, devices, metrics) point at their customer inside the same batch.
 """
 
-from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-
-class StagingBatch(models.Model):
-    class Status(models.TextChoices):
-        """Where a batch is in its life::
-
-            draft ──validate──> validated ──approve──> approved ──submit──> submitted
-              ^                     │                     │
-              └──── edit/import ────┘                     │
-              └───────────────────── reopen ──────────────┘
-
-        Only ``draft`` and ``validated`` batches accept imports and edits; any change
-        to a validated batch sends it back to ``draft``.
-        """
-
-        DRAFT = "draft", _("Draft")
-        VALIDATED = "validated", _("Validated")
-        APPROVED = "approved", _("Approved")
-        SUBMITTED = "submitted", _("Submitted")
-
-    EDITABLE_STATUSES = (Status.DRAFT, Status.VALIDATED)
-    # Statuses whose staged data has been validated: its exact request bodies can be shown.
-    DRY_RUN_STATUSES = (Status.VALIDATED, Status.APPROVED, Status.SUBMITTED)
-    TRANSITIONS: dict[str, tuple[str, ...]] = {
-        Status.DRAFT: (Status.VALIDATED,),
-        Status.VALIDATED: (Status.DRAFT, Status.APPROVED),
-        Status.APPROVED: (Status.DRAFT, Status.SUBMITTED),
-        Status.SUBMITTED: (),
-    }
-
-    name = models.CharField(_("name"), max_length=200, unique=True)
-    time_zone = models.CharField(
-        _("time zone"),
-        max_length=64,
-        default="UTC",
-        help_text=_("Dates without an offset in this batch's files are read in this time zone."),
-    )
-    status = models.CharField(
-        _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True
-    )
-
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    last_imported_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("last imported by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    last_imported_at = models.DateTimeField(_("last imported at"), null=True, blank=True)
-    # Everyone who imported into the batch or changed its staged rows: none of them may
-    # approve it (the four-eyes rule).
-    stagers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, verbose_name=_("staged by"), related_name="+", blank=True
-    )
-    validated_at = models.DateTimeField(_("validated at"), null=True, blank=True)
-    validated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("validated by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("approved by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    approval_fingerprint = models.CharField(_("approval fingerprint"), max_length=64, blank=True)
-
-    customer_count = models.PositiveIntegerField(_("customers"), default=0)
-    balance_count = models.PositiveIntegerField(_("balances"), default=0)
-    device_count = models.PositiveIntegerField(_("devices"), default=0)
-    metric_count = models.PositiveIntegerField(_("metrics"), default=0)
-    valid_count = models.PositiveIntegerField(_("valid"), default=0)
-    invalid_count = models.PositiveIntegerField(_("invalid"), default=0)
-    excluded_count = models.PositiveIntegerField(_("excluded"), default=0)
-
-    class Meta:
-        verbose_name = _("staging batch")
-        verbose_name_plural = _("staging batches")
-        ordering = ["-created_at", "-pk"]
-        permissions = [
-            ("import_stagingbatch", _("Can import files into a staging batch")),
-            ("approve_stagingbatch", _("Can approve a staging batch")),
-            ("submit_stagingbatch", _("Can submit a staging batch to Masivo")),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def is_editable(self) -> bool:
-        return self.status in self.EDITABLE_STATUSES
-
-    def can_move_to(self, status: str) -> bool:
-        return status in self.TRANSITIONS[self.status]
+from customers.models.batches import StagingBatch
 
 
 class Gender(models.TextChoices):
@@ -160,8 +51,9 @@ class Outcome(models.TextChoices):
            └──── send again (an operator, with a reason) ── sent | skipped
 
     ``skipped`` is not a failure: the console sends a customer id to a Masivo account at
-    most once (migrations_jobs.models.Delivery), and another batch holds it. Changed only
-    by ``customers.outcomes``, guarded by ``OUTCOME_TRANSITIONS``.
+    most once (migrations_jobs.models.Delivery), and another batch holds it.
+    ``OUTCOME_TRANSITIONS`` (below) is this diagram as a map; every change of an outcome
+    goes through ``customers.services.customers_outcome_transition``.
     """
 
     NOT_SENT = "not_sent", _("Not sent")
@@ -216,8 +108,10 @@ class StagedCustomer(models.Model):
     # Consumed when a chunk takes the customer's delivery over.
     resend = models.BooleanField(_("send again"), default=False)
 
-    # The customer's outcome in Masivo, written by migration jobs. Job and chunk are kept
-    # as plain ids: the jobs app depends on this one, never the reverse.
+    # The customer's outcome in Masivo, written by migration jobs through
+    # ``customers.services.customers_outcome_transition`` (its diagram: ``Outcome``; its map:
+    # ``OUTCOME_TRANSITIONS``). Job and chunk are kept as plain ids: the jobs app depends
+    # on this one, never the reverse.
     outcome = models.CharField(
         _("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.NOT_SENT
     )
@@ -351,104 +245,3 @@ class StagedMetric(models.Model):
 
     def __str__(self) -> str:
         return self.period
-
-
-class CustomerProblem(models.Model):
-    """One reason a staged customer would be refused by Masivo, found by validation."""
-
-    class Code(models.TextChoices):
-        REQUIRED = "required", _("Required")
-        INVALID = "invalid", _("Invalid value")
-        DUPLICATE_ID = "duplicate_id", _("Duplicate id")
-        DUPLICATE_EMAIL = "duplicate_email", _("Duplicate email")
-        MISSING_CUSTOMER = "missing_customer", _("Missing customer")
-        ALREADY_SENT = "already_sent", _("Already sent")
-
-    batch = models.ForeignKey(
-        StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="problems"
-    )
-    customer = models.ForeignKey(
-        StagedCustomer,
-        verbose_name=_("customer"),
-        on_delete=models.CASCADE,
-        related_name="problems",
-        null=True,
-        blank=True,
-    )
-    legacy_id = models.CharField(_("legacy id"), max_length=255)
-    field = models.CharField(_("field"), max_length=128)
-    code = models.CharField(_("problem"), max_length=32, choices=Code.choices)
-    message = models.TextField(_("message"))
-    other_batch = models.ForeignKey(
-        StagingBatch,
-        verbose_name=_("other batch"),
-        on_delete=models.SET_NULL,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-
-    class Meta:
-        verbose_name = _("problem")
-        verbose_name_plural = _("problems")
-        ordering = ["batch_id", "legacy_id", "field"]
-        indexes = [
-            models.Index(fields=["batch", "code"], name="problem_batch_code_idx"),
-            models.Index(fields=["batch", "field"], name="problem_batch_field_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.legacy_id}.{self.field}: {self.message}"
-
-
-class StagingUpload(models.Model):
-    """A file too big for one request, checked and staged by a worker in the background.
-
-    ::
-
-        checking ──> ready ──confirm──> staging ──> staged
-            │                              │
-            └──────────> refused <─────────┘
-
-    ``refused`` keeps every problem found; nothing is staged from a refused file.
-    """
-
-    class Status(models.TextChoices):
-        CHECKING = "checking", _("Checking")
-        READY = "ready", _("Ready to stage")
-        STAGING = "staging", _("Staging")
-        STAGED = "staged", _("Staged")
-        REFUSED = "refused", _("Refused")
-
-    ACTIVE_STATUSES = (Status.CHECKING, Status.STAGING)
-
-    batch = models.ForeignKey(
-        StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="uploads"
-    )
-    kind = models.CharField(_("kind"), max_length=16)
-    file = models.FileField(_("file"), upload_to="uploads/%Y/%m/")
-    file_name = models.CharField(_("file name"), max_length=255)
-    status = models.CharField(
-        _("status"), max_length=16, choices=Status.choices, default=Status.CHECKING
-    )
-    row_estimate = models.PositiveIntegerField(_("rows (estimate)"), default=0)
-    row_count = models.PositiveIntegerField(_("rows read"), default=0)
-    problems = models.JSONField(_("problems"), default=list, blank=True)
-    staged = models.JSONField(_("staged"), default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.PROTECT
-    )
-    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("background upload")
-        verbose_name_plural = _("background uploads")
-        ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return self.file_name
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE_STATUSES

@@ -1,7 +1,8 @@
 """Writes to a staged customer's outcome in Masivo: the one guarded transition.
 
 The jobs app decides what an answer means; it records it on the customers through
-``customers_outcome_transition``, never by writing the columns itself.
+``customers_outcome_transition``, never by writing the columns itself. The diagram is
+``customers.models.Outcome``'s, the map ``OUTCOME_TRANSITIONS``.
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from django.utils import timezone
 
+from console.states import rows_transition
 from customers.models import OUTCOME_TRANSITIONS, Outcome, StagedCustomer
 
 # Ids per UPDATE: a chunk's worth, whatever the caller passes.
 IDS_PER_UPDATE = 1000
 # What an outcome's error keeps of a longer text.
 ERROR_CHARS = 2000
-
-
-def outcome_sources(to: str) -> tuple[str, ...]:
-    """The outcomes a customer may move to ``to`` from."""
-    return tuple(source for source, targets in OUTCOME_TRANSITIONS.items() if to in targets)
 
 
 def _slices(ids: Sequence[int]) -> Iterator[Sequence[int]]:
@@ -43,7 +40,6 @@ def customers_outcome_transition(
     """Move the given customers whose outcome allows it to ``to``, in conditional UPDATEs
     that also record the job, the chunk, the time and what went wrong. Back to
     ``not_sent`` (a retry, a send again) clears all of that. Returns how many moved."""
-    ids = list(customer_ids)
     if to == Outcome.NOT_SENT:
         fields: dict = {
             "outcome_at": None,
@@ -62,13 +58,16 @@ def customers_outcome_transition(
             "outcome_maybe_twice": maybe_twice,
             "outcome_other_job_id": other_job_id,
         }
-    sources = outcome_sources(to)
-    moved = 0
-    for part in _slices(ids):
-        moved += StagedCustomer.objects.filter(pk__in=part, outcome__in=sources).update(
-            outcome=to, **fields
+    return sum(
+        rows_transition(
+            StagedCustomer.objects.filter(pk__in=part),
+            transitions=OUTCOME_TRANSITIONS,
+            to=to,
+            field="outcome",
+            **fields,
         )
-    return moved
+        for part in _slices(list(customer_ids))
+    )
 
 
 def customers_resend_consume(*, customer_ids: Iterable[int]) -> int:

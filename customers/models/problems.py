@@ -1,0 +1,55 @@
+"""What validation found wrong with a batch's staged customers."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from customers.models.batches import StagingBatch
+from customers.models.staged import StagedCustomer
+
+
+class CustomerProblem(models.Model):
+    """One reason a staged customer would be refused by Masivo, found by validation."""
+
+    class Code(models.TextChoices):
+        REQUIRED = "required", _("Required")
+        INVALID = "invalid", _("Invalid value")
+        DUPLICATE_ID = "duplicate_id", _("Duplicate id")
+        DUPLICATE_EMAIL = "duplicate_email", _("Duplicate email")
+        MISSING_CUSTOMER = "missing_customer", _("Missing customer")
+        ALREADY_SENT = "already_sent", _("Already sent")
+
+    batch = models.ForeignKey(
+        StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="problems"
+    )
+    customer = models.ForeignKey(
+        StagedCustomer,
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="problems",
+        null=True,
+        blank=True,
+    )
+    legacy_id = models.CharField(_("legacy id"), max_length=255)
+    field = models.CharField(_("field"), max_length=128)
+    code = models.CharField(_("problem"), max_length=32, choices=Code.choices)
+    message = models.TextField(_("message"))
+    other_batch = models.ForeignKey(
+        StagingBatch,
+        verbose_name=_("other batch"),
+        on_delete=models.SET_NULL,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+
+    class Meta:
+        verbose_name = _("problem")
+        verbose_name_plural = _("problems")
+        ordering = ["batch_id", "legacy_id", "field"]
+        indexes = [
+            models.Index(fields=["batch", "code"], name="problem_batch_code_idx"),
+            models.Index(fields=["batch", "field"], name="problem_batch_field_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.legacy_id}.{self.field}: {self.message}"

@@ -1,0 +1,71 @@
+"""Approving a batch, under the four-eyes rule.
+
+A batch's stagers are everyone who put data into it: its creator, its last importer and
+everyone recorded in ``StagingBatch.stagers`` (each importer, each editor of its rows).
+Unless ``MIGRATION_FOUR_EYES`` is off, none of them may approve it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from console.errors import NotPermitted
+from console.types import Operator
+from customers.models import StagingBatch
+from customers.payload import payload_fingerprint
+from customers.services.batches import batch_state_error, batch_transition
+
+Status = StagingBatch.Status
+
+ERR_APPROVE_PERMISSION = _("You do not have permission to approve batches.")
+ERR_APPROVE_OWN_BATCH = _(
+    "Four-eyes rule: batch “%(batch)s” must be approved by someone other than the people "
+    "who created it, imported into it or changed its rows."
+)
+ERR_APPROVE_NOT_VALIDATED = _(
+    "Batch “%(batch)s” is %(status)s: only a validated batch can be approved. Validate it first."
+)
+
+
+def batch_is_staged_by(*, batch: StagingBatch, user: Operator) -> bool:
+    """Whether ``user`` is one of the batch's stagers: its creator, its last importer, or
+    anyone recorded in ``batch.stagers`` (who imported into it or changed its rows)."""
+    return user.pk in (batch.created_by_id, batch.last_imported_by_id) or (
+        batch.stagers.filter(pk=user.pk).exists()
+    )
+
+
+def batch_may_approve(*, batch: StagingBatch, user: Operator) -> bool:
+    """The four-eyes rule: unless ``MIGRATION_FOUR_EYES`` is off, none of the batch's
+    stagers may approve it. (The approve permission is checked apart.)"""
+    return not (settings.MIGRATION_FOUR_EYES and batch_is_staged_by(batch=batch, user=user))
+
+
+def batch_approve(*, batch: StagingBatch, user: Operator) -> StagingBatch:
+    """Approve a validated batch, freezing it with a fingerprint of its exact payloads.
+
+    The approver needs the approve permission and, unless ``MIGRATION_FOUR_EYES`` is off,
+    must not be one of the batch's stagers (``batch_is_staged_by``).
+    """
+    if not user.has_perm("customers.approve_stagingbatch"):
+        raise NotPermitted(ERR_APPROVE_PERMISSION)
+    batch.refresh_from_db()
+    if not batch_may_approve(batch=batch, user=user):
+        raise NotPermitted(ERR_APPROVE_OWN_BATCH % {"batch": batch.name})
+    with transaction.atomic():
+        locked = StagingBatch.objects.select_for_update().get(pk=batch.pk)
+        if locked.status not in StagingBatch.APPROVABLE_STATUSES:
+            raise batch_state_error(ERR_APPROVE_NOT_VALIDATED, batch=locked)
+        # The fingerprint is taken under the lock: no import can slip in between.
+        batch_transition(
+            pk=locked.pk,
+            to=Status.APPROVED,
+            approved_by=user,
+            approved_at=timezone.now(),
+            approval_fingerprint=payload_fingerprint(batch=locked),
+        )
+    batch.refresh_from_db()
+    return batch

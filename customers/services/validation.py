@@ -1,0 +1,199 @@
+"""Validating a batch against the contract, and the operator's exclude / send-again choices.
+
+``batch_validate`` records what is wrong with every customer (``problems``) and moves the
+batch to ``validated`` or back to ``draft``. Ticking "send again" for a customer that
+validation excluded because another batch had sent it includes it back, as long as its
+exclusion is still the automatic one (an operator's own exclusion, with their reason, is
+kept).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from console.errors import InvalidInput
+from console.types import Operator
+from customers.contract import customer_checker
+from customers.models import CustomerProblem, StagedCustomer, StagingBatch
+from customers.services.batches import batch_mark_edited, batch_state_error, batch_transition
+from customers.services.problems import (
+    REASON_MAX,
+    batch_problems_record,
+    chunked,
+    customers_auto_excluded,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = StagingBatch.Status
+Code = CustomerProblem.Code
+
+ERR_VALIDATE_STATE = _(
+    "Batch “%(batch)s” is %(status)s: only a draft or validated batch can be validated. "
+    "Reopen it first."
+)
+ERR_REASON_TOO_LONG = _("Keep the exclusion reason to %(max)d characters at most.")
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    valid: int
+    invalid: int
+    excluded: int
+    problem_count: int
+    status: str
+
+    @property
+    def is_validated(self) -> bool:
+        return self.status == Status.VALIDATED
+
+
+def _store_counts(batch: StagingBatch) -> dict[str, int]:
+    """Recount valid, invalid and excluded customers into the batch's counters."""
+    counts = StagedCustomer.objects.filter(batch=batch).aggregate(
+        valid=Count("pk", filter=Q(is_excluded=False, is_valid=True)),
+        invalid=Count("pk", filter=Q(is_excluded=False, is_valid=False)),
+        excluded=Count("pk", filter=Q(is_excluded=True)),
+    )
+    StagingBatch.objects.filter(pk=batch.pk).update(
+        valid_count=counts["valid"],
+        invalid_count=counts["invalid"],
+        excluded_count=counts["excluded"],
+    )
+    return counts
+
+
+def _validation_settle(*, batch: StagingBatch, is_ready: bool, user: Operator | None) -> None:
+    """Move the locked ``batch`` to where its validation leaves it: ``validated`` (again,
+    with the new validator) when ready, else back to ``draft``."""
+    now = timezone.now()
+    if is_ready and batch.status == Status.DRAFT:
+        batch_transition(
+            pk=batch.pk,
+            to=Status.VALIDATED,
+            expected=(Status.DRAFT,),
+            validated_at=now,
+            validated_by=user,
+        )
+    elif is_ready:
+        StagingBatch.objects.filter(pk=batch.pk).update(
+            validated_at=now, validated_by=user, updated_at=now
+        )
+    elif batch.status == Status.VALIDATED:
+        batch_transition(
+            pk=batch.pk,
+            to=Status.DRAFT,
+            expected=(Status.VALIDATED,),
+            validated_at=None,
+            validated_by=None,
+        )
+
+
+def batch_validate(*, batch: StagingBatch, user: Operator | None) -> ValidationSummary:
+    """Check every customer of ``batch`` against the contract and record what is wrong.
+
+    The batch becomes ``validated`` when no customer left to send is invalid and at least
+    one will be sent; otherwise it is (or goes back to) ``draft``. Approved and submitted
+    batches are refused. Runs in one transaction holding the batch's row lock, so an
+    import or edit (which takes the same lock) waits rather than interleaves.
+    """
+    checker = customer_checker(strict=True)
+    with transaction.atomic():
+        locked = StagingBatch.objects.select_for_update().get(pk=batch.pk)
+        if not locked.is_editable:
+            raise batch_state_error(ERR_VALIDATE_STATE, batch=locked)
+        problem_count, elsewhere = batch_problems_record(batch=locked, checker=checker)
+        counts = _store_counts(locked)
+        is_ready = counts["invalid"] == 0 and counts["valid"] > 0 and elsewhere == 0
+        _validation_settle(batch=locked, is_ready=is_ready, user=user)
+    batch.refresh_from_db()
+    logger.info(
+        "Batch %s validated by %s: %d valid, %d invalid, %d excluded, %d problems.",
+        batch.pk,
+        user,
+        counts["valid"],
+        counts["invalid"],
+        counts["excluded"],
+        problem_count,
+    )
+    return ValidationSummary(
+        valid=counts["valid"],
+        invalid=counts["invalid"],
+        excluded=counts["excluded"],
+        problem_count=problem_count,
+        status=batch.status,
+    )
+
+
+def customers_set_excluded(
+    *,
+    batch: StagingBatch,
+    customer_ids: list[int],
+    excluded: bool,
+    reason: str = "",
+    user: Operator,
+) -> int:
+    """Exclude customers of ``batch`` from sending (or include them again).
+
+    Refused for approved and submitted batches; a validated batch goes back to draft.
+    Returns how many customers were updated (ids outside the batch are ignored).
+    """
+    reason = reason.strip() if excluded else ""
+    if len(reason) > REASON_MAX:
+        raise InvalidInput(ERR_REASON_TOO_LONG % {"max": REASON_MAX}, code="reason")
+    updated = 0
+    with transaction.atomic():
+        locked = batch_mark_edited(batch=batch, user=user)
+        for ids in chunked(list(customer_ids)):
+            updated += StagedCustomer.objects.filter(batch=locked, pk__in=ids).update(
+                is_excluded=excluded, exclusion_reason=reason
+            )
+        _store_counts(locked)
+    batch.refresh_from_db()
+    logger.info(
+        "Batch %s: %d customers %s by %s.",
+        batch.pk,
+        updated,
+        "excluded" if excluded else "included",
+        user,
+    )
+    return updated
+
+
+def customers_set_resend(
+    *, batch: StagingBatch, customer_ids: list[int], resend: bool, user: Operator
+) -> int:
+    """Tick or untick "send again" for customers an earlier batch already sent.
+
+    Ticking it includes back the customers validation had excluded for that reason; the
+    next validation excludes them again if it is unticked. Refused for approved and
+    submitted batches; a validated batch goes back to draft. Returns how many were updated.
+    """
+    updated = 0
+    with transaction.atomic():
+        locked = batch_mark_edited(batch=batch, user=user)
+        for ids in chunked(list(customer_ids)):
+            customers = StagedCustomer.objects.filter(batch=locked, pk__in=ids)
+            updated += customers.update(resend=resend)
+            if resend:
+                included = customers_auto_excluded(locked, customer_ids=ids)
+                customers.filter(pk__in=included).update(is_excluded=False, exclusion_reason="")
+                CustomerProblem.objects.filter(
+                    batch=locked, code=Code.ALREADY_SENT, customer_id__in=ids
+                ).delete()
+        _store_counts(locked)
+    batch.refresh_from_db()
+    logger.info(
+        "Batch %s: send again %s for %d customers by %s.",
+        batch.pk,
+        "ticked" if resend else "unticked",
+        updated,
+        user,
+    )
+    return updated
