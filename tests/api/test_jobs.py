@@ -346,3 +346,18 @@ def test_failed_customers_csv_of_an_unknown_job_is_404(as_user, operator):
 def test_every_job_endpoint_answers_404_for_an_unknown_job(as_user, admin_user, method, name):
     response = getattr(as_user(admin_user), method)(url(name, 999))
     assert assert_error(response, 404, "not_found")["details"] == ERR_JOB_NOT_FOUND % {"id": 999}
+
+
+def test_admin_and_api_give_the_same_failed_customers_file(as_user, client, operator, job):
+    job_fail(job, legacy_ids=["c-0", "c-2"], error='=422 {"error": "Invalid customer entry"}')
+    client.force_login(operator)
+
+    from_admin = client.get(reverse("admin:migrations_jobs_migrationjob_failed_csv", args=[job.pk]))
+    from_api = as_user(operator).get(url("job-failed-customers-csv", job.pk))
+
+    assert (from_admin.status_code, from_api.status_code) == (200, 200)
+    admin_bytes = b"".join(from_admin.streaming_content)
+    assert admin_bytes == b"".join(from_api.streaming_content)
+    rows = list(csv.reader(io.StringIO(admin_bytes.decode())))
+    assert [row[0] for row in rows[1:]] == ["c-0", "c-2"]
+    assert rows[1][JOB_CUSTOMER_COLUMNS.index("detail")].startswith("'=422")

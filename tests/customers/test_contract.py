@@ -12,12 +12,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.validators import validate_email
 from django.test import override_settings
 
-from customers import contract
 from customers.contract import (
     CustomerSerializer,
     MigrateRequestSerializer,
     customer_checker,
     format_datetime,
+    messages,
     parse_datetime_value,
     problems_from_errors,
     request_checker,
@@ -90,7 +90,7 @@ def test_validated_data_keeps_the_body_keys_with_values_ready_for_staging():
 def test_missing_id_is_required():
     customer = example_customer()
     del customer["id"]
-    assert problems(customer) == {"id": [str(contract.ERR_REQUIRED)]}
+    assert problems(customer) == {"id": [str(messages.ERR_REQUIRED)]}
 
 
 def test_name_email_and_registration_date_are_required_by_default():
@@ -98,9 +98,9 @@ def test_name_email_and_registration_date_are_required_by_default():
     for name in ("name", "email", "registration_date"):
         del customer[name]
     assert problems(customer) == {
-        "name": [str(contract.ERR_REQUIRED)],
-        "email": [str(contract.ERR_REQUIRED)],
-        "registration_date": [str(contract.ERR_REQUIRED)],
+        "name": [str(messages.ERR_REQUIRED)],
+        "email": [str(messages.ERR_REQUIRED)],
+        "registration_date": [str(messages.ERR_REQUIRED)],
     }
 
 
@@ -108,7 +108,7 @@ def test_name_email_and_registration_date_are_required_by_default():
 def test_required_fields_come_from_settings():
     customer = example_customer()
     del customer["name"]
-    assert problems(customer) == {"country": [str(contract.ERR_REQUIRED)]}
+    assert problems(customer) == {"country": [str(messages.ERR_REQUIRED)]}
     customer["country"] = "CO"
     assert problems(customer) == {}
 
@@ -122,13 +122,13 @@ def test_required_setting_naming_an_unknown_field_is_a_configuration_error():
 def test_invalid_email_is_refused():
     customer = example_customer()
     customer["email"] = "jsmith@@example"
-    assert problems(customer) == {"email": [contract.ERR_EMAIL % {"value": "jsmith@@example"}]}
+    assert problems(customer) == {"email": [messages.ERR_EMAIL % {"value": "jsmith@@example"}]}
 
 
 def test_gender_outside_the_list_is_refused():
     customer = example_customer()
     customer["gender"] = "UNKNOWN"
-    message = contract.ERR_CHOICE % {"value": "UNKNOWN", "choices": "MALE, FEMALE, OTHER"}
+    message = messages.ERR_CHOICE % {"value": "UNKNOWN", "choices": "MALE, FEMALE, OTHER"}
     assert problems(customer) == {"gender": [message]}
 
 
@@ -138,8 +138,8 @@ def test_enum_lists_come_from_settings():
     customer["gender"] = "FEMALE"
     customer["status"] = "INACTIVE"
     assert problems(customer) == {
-        "gender": [contract.ERR_CHOICE % {"value": "FEMALE", "choices": "MALE"}],
-        "status": [contract.ERR_CHOICE % {"value": "INACTIVE", "choices": "ACTIVE"}],
+        "gender": [messages.ERR_CHOICE % {"value": "FEMALE", "choices": "MALE"}],
+        "status": [messages.ERR_CHOICE % {"value": "INACTIVE", "choices": "ACTIVE"}],
     }
 
 
@@ -147,7 +147,7 @@ def test_enum_lists_come_from_settings():
 def test_device_platform_outside_the_setting_is_refused():
     customer = example_customer()
     customer["devices"][0]["device_info"]["platform"] = "web"
-    message = contract.ERR_CHOICE % {"value": "web", "choices": "ios, android"}
+    message = messages.ERR_CHOICE % {"value": "web", "choices": "ios, android"}
     assert problems(customer) == {"devices[0].device_info.platform": [message]}
 
 
@@ -169,7 +169,7 @@ def test_strict_date_times_must_be_utc_with_z(value):
     customer = example_customer()
     customer["registration_date"] = value
     assert problems(customer) == {
-        "registration_date": [contract.ERR_DATETIME_UTC % {"value": value}]
+        "registration_date": [messages.ERR_DATETIME_UTC % {"value": value}]
     }
 
 
@@ -184,7 +184,7 @@ def test_impossible_date_is_refused():
     customer = example_customer()
     customer["registration_date"] = "2023-02-30T05:31:56Z"
     assert problems(customer) == {
-        "registration_date": [contract.ERR_DATETIME_UTC % {"value": "2023-02-30T05:31:56Z"}]
+        "registration_date": [messages.ERR_DATETIME_UTC % {"value": "2023-02-30T05:31:56Z"}]
     }
 
 
@@ -213,7 +213,7 @@ def test_lenient_unreadable_date_time_is_refused():
     customer = example_customer()
     customer["registration_date"] = "07/11/2023"
     assert problems(customer, strict=False) == {
-        "registration_date": [contract.ERR_DATETIME % {"value": "07/11/2023"}]
+        "registration_date": [messages.ERR_DATETIME % {"value": "07/11/2023"}]
     }
 
 
@@ -221,7 +221,7 @@ def test_dob_must_be_midnight_utc_in_strict_mode():
     customer = example_customer()
     customer["dob"] = "1990-04-01T05:00:00Z"
     assert problems(customer) == {
-        "dob": [contract.ERR_DOB_MIDNIGHT % {"value": "1990-04-01T05:00:00Z"}]
+        "dob": [messages.ERR_DOB_MIDNIGHT % {"value": "1990-04-01T05:00:00Z"}]
     }
 
 
@@ -236,7 +236,7 @@ def test_lenient_dob_keeps_the_calendar_date_as_written():
 def test_metadata_must_be_an_object(value):
     customer = example_customer()
     customer["metadata"] = value
-    assert problems(customer) == {"metadata": [str(contract.ERR_METADATA)]}
+    assert problems(customer) == {"metadata": [str(messages.ERR_METADATA)]}
 
 
 def test_lenient_metadata_may_be_json_text_of_an_object():
@@ -244,7 +244,7 @@ def test_lenient_metadata_may_be_json_text_of_an_object():
     customer["metadata"] = '{"source": "legacy-crm"}'
     assert validated(customer)["metadata"] == {"source": "legacy-crm"}
     customer["metadata"] = '["legacy-crm"]'
-    assert problems(customer, strict=False) == {"metadata": [str(contract.ERR_METADATA)]}
+    assert problems(customer, strict=False) == {"metadata": [str(messages.ERR_METADATA)]}
 
 
 def test_reward_id_and_tier_id_must_be_uuids():
@@ -252,15 +252,15 @@ def test_reward_id_and_tier_id_must_be_uuids():
     customer["balance"][0]["reward_id"] = "reward-1"
     customer["metrics"]["lifetime"]["tier_id"] = "gold"
     assert problems(customer) == {
-        "balance[0].reward_id": [contract.ERR_UUID % {"value": "reward-1"}],
-        "metrics.lifetime.tier_id": [contract.ERR_UUID % {"value": "gold"}],
+        "balance[0].reward_id": [messages.ERR_UUID % {"value": "reward-1"}],
+        "metrics.lifetime.tier_id": [messages.ERR_UUID % {"value": "gold"}],
     }
 
 
 def test_strict_uuid_must_have_the_canonical_form():
     customer = example_customer()
     customer["balance"][0]["reward_id"] = TIER.hex
-    assert problems(customer) == {"balance[0].reward_id": [contract.ERR_UUID % {"value": TIER.hex}]}
+    assert problems(customer) == {"balance[0].reward_id": [messages.ERR_UUID % {"value": TIER.hex}]}
     assert validated(customer)["balance"][0]["reward_id"] == TIER
 
 
@@ -268,7 +268,7 @@ def test_strict_uuid_must_have_the_canonical_form():
 def test_strict_amount_must_be_a_json_number(value):
     customer = example_customer()
     customer["balance"][0]["amount"] = value
-    expected = contract.ERR_EMPTY if value in (None, "") else contract.ERR_NUMBER_TYPE
+    expected = messages.ERR_EMPTY if value in (None, "") else messages.ERR_NUMBER_TYPE
     assert problems(customer) == {"balance[0].amount": [str(expected)]}
 
 
@@ -282,31 +282,31 @@ def test_lenient_amount_may_be_text_but_not_a_boolean():
     customer["balance"][0]["amount"] = True
     customer["metrics"]["lifetime"]["spend_total"] = "fifty"
     assert problems(customer, strict=False) == {
-        "balance[0].amount": [contract.ERR_NUMBER % {"value": "true"}],
-        "metrics.lifetime.spend_total": [contract.ERR_NUMBER % {"value": "fifty"}],
+        "balance[0].amount": [messages.ERR_NUMBER % {"value": "true"}],
+        "metrics.lifetime.spend_total": [messages.ERR_NUMBER % {"value": "fifty"}],
     }
 
 
 @pytest.mark.parametrize(
     "value",
     [
-        Decimal("9" * (contract.INTEGER_DIGITS + 1)),
+        Decimal("9" * (messages.INTEGER_DIGITS + 1)),
         Decimal("0." + "1" * (AMOUNT_DECIMALS + 1)),
     ],
 )
 def test_amount_the_staging_columns_would_round_is_refused(value):
     customer = example_customer()
     customer["balance"][0]["amount"] = value
-    message = contract.ERR_NUMBER_DIGITS % {
+    message = messages.ERR_NUMBER_DIGITS % {
         "value": str(value),
-        "integer": contract.INTEGER_DIGITS,
+        "integer": messages.INTEGER_DIGITS,
         "decimals": AMOUNT_DECIMALS,
     }
     assert problems(customer) == {"balance[0].amount": [message]}
 
 
 def test_amount_with_every_digit_the_columns_hold_keeps_them_all():
-    amount = Decimal("9" * contract.INTEGER_DIGITS + "." + "1" * AMOUNT_DECIMALS)
+    amount = Decimal("9" * messages.INTEGER_DIGITS + "." + "1" * AMOUNT_DECIMALS)
     customer = example_customer()
     customer["balance"][0]["amount"] = amount
     customer["metrics"]["lifetime"]["spend_total"] = float("0." + "1" * AMOUNT_DECIMALS)
@@ -324,7 +324,7 @@ def test_trailing_zeros_beyond_the_decimals_are_not_digits():
 def test_infinite_amount_is_refused():
     customer = example_customer()
     customer["balance"][0]["amount"] = float("inf")
-    assert problems(customer) == {"balance[0].amount": [contract.ERR_NUMBER % {"value": "inf"}]}
+    assert problems(customer) == {"balance[0].amount": [messages.ERR_NUMBER % {"value": "inf"}]}
 
 
 @pytest.mark.parametrize("value", [-1, 1.5, 10.0, "10", True])
@@ -333,14 +333,14 @@ def test_number_of_purchases_must_be_a_whole_number_from_zero(value):
     customer["metrics"]["lifetime"]["number_of_purchases"] = value
     shown = json.dumps(value) if not isinstance(value, str) else value
     assert problems(customer) == {
-        "metrics.lifetime.number_of_purchases": [contract.ERR_COUNT % {"value": shown}]
+        "metrics.lifetime.number_of_purchases": [messages.ERR_COUNT % {"value": shown}]
     }
 
 
 def test_number_of_purchases_has_an_upper_bound():
     customer = example_customer()
     customer["metrics"]["lifetime"]["number_of_purchases"] = 2**31
-    message = contract.ERR_COUNT_MAX % {"value": str(2**31), "max": contract.MAX_COUNT}
+    message = messages.ERR_COUNT_MAX % {"value": str(2**31), "max": messages.MAX_COUNT}
     assert problems(customer) == {"metrics.lifetime.number_of_purchases": [message]}
 
 
@@ -356,8 +356,8 @@ def test_strict_mode_refuses_null_and_empty_values(value):
     customer["country"] = value
     customer["devices"][0]["device_info"]["model"] = value
     assert problems(customer) == {
-        "country": [str(contract.ERR_EMPTY)],
-        "devices[0].device_info.model": [str(contract.ERR_EMPTY)],
+        "country": [str(messages.ERR_EMPTY)],
+        "devices[0].device_info.model": [str(messages.ERR_EMPTY)],
     }
 
 
@@ -370,13 +370,13 @@ def test_lenient_mode_treats_null_and_empty_values_as_absent(value):
     assert "country" not in data
     assert "tier_id" not in data["metrics"]["lifetime"]
     customer["name"] = value
-    assert problems(customer, strict=False) == {"name": [str(contract.ERR_REQUIRED)]}
+    assert problems(customer, strict=False) == {"name": [str(messages.ERR_REQUIRED)]}
 
 
 def test_strict_null_in_a_required_field_says_empty_not_missing():
     customer = example_customer()
     customer["id"] = None
-    assert problems(customer) == {"id": [str(contract.ERR_EMPTY)]}
+    assert problems(customer) == {"id": [str(messages.ERR_EMPTY)]}
 
 
 def test_unknown_fields_are_refused_at_every_level():
@@ -387,34 +387,34 @@ def test_unknown_fields_are_refused_at_every_level():
     customer["balance"][0]["currency"] = "COP"
     customer["devices"][0]["device_info"]["os_version"] = "17"
     assert problems(customer) == {
-        "phone": [contract.ERR_UNKNOWN_FIELD % {"field": "phone"}],
-        "metrics.weekly": [contract.ERR_UNKNOWN_FIELD % {"field": "weekly"}],
-        "metrics.lifetime.visits": [contract.ERR_UNKNOWN_FIELD % {"field": "visits"}],
-        "balance[0].currency": [contract.ERR_UNKNOWN_FIELD % {"field": "currency"}],
-        "devices[0].device_info.os_version": [contract.ERR_UNKNOWN_FIELD % {"field": "os_version"}],
+        "phone": [messages.ERR_UNKNOWN_FIELD % {"field": "phone"}],
+        "metrics.weekly": [messages.ERR_UNKNOWN_FIELD % {"field": "weekly"}],
+        "metrics.lifetime.visits": [messages.ERR_UNKNOWN_FIELD % {"field": "visits"}],
+        "balance[0].currency": [messages.ERR_UNKNOWN_FIELD % {"field": "currency"}],
+        "devices[0].device_info.os_version": [messages.ERR_UNKNOWN_FIELD % {"field": "os_version"}],
     }
 
 
 def test_every_metrics_period_is_accepted():
     customer = example_customer()
     period = customer["metrics"].pop("lifetime")
-    for name in contract.PERIODS:
+    for name in messages.PERIODS:
         customer["metrics"][name] = dict(period)
     data = validated(customer, strict=True)
-    assert set(data["metrics"]) == {*contract.PERIODS, "updated_at"}
+    assert set(data["metrics"]) == {*messages.PERIODS, "updated_at"}
 
 
 def test_id_must_be_text_in_strict_mode_and_may_be_a_number_in_lenient_mode():
     customer = example_customer()
     customer["id"] = 123
-    assert problems(customer) == {"id": [str(contract.ERR_TEXT)]}
+    assert problems(customer) == {"id": [str(messages.ERR_TEXT)]}
     assert validated(customer)["id"] == "123"
 
 
 def test_text_longer_than_its_staging_column_is_refused():
     customer = example_customer()
     customer["country"] = "C" * 65
-    message = contract.ERR_TEXT_TOO_LONG % {"max": 64, "length": 65}
+    message = messages.ERR_TEXT_TOO_LONG % {"max": 64, "length": 65}
     assert problems(customer) == {"country": [message]}
 
 
@@ -423,8 +423,8 @@ def test_balance_must_be_a_list_of_objects():
     customer["balance"] = {"reward_id": str(TIER), "amount": 1}
     customer["devices"] = ["fcm:abc"]
     assert problems(customer) == {
-        "balance": [str(contract.ERR_NOT_LIST)],
-        "devices[0]": [str(contract.ERR_NOT_OBJECT)],
+        "balance": [str(messages.ERR_NOT_LIST)],
+        "devices[0]": [str(messages.ERR_NOT_OBJECT)],
     }
 
 
@@ -433,14 +433,14 @@ def test_balance_entry_needs_reward_id_and_amount_and_device_needs_a_token():
     customer["balance"] = [{"brand_id": "brand-1"}]
     customer["devices"] = [{"device_info": {"platform": "ios"}}]
     assert problems(customer) == {
-        "balance[0].reward_id": [str(contract.ERR_REQUIRED)],
-        "balance[0].amount": [str(contract.ERR_REQUIRED)],
-        "devices[0].device_token": [str(contract.ERR_REQUIRED)],
+        "balance[0].reward_id": [str(messages.ERR_REQUIRED)],
+        "balance[0].amount": [str(messages.ERR_REQUIRED)],
+        "devices[0].device_token": [str(messages.ERR_REQUIRED)],
     }
 
 
 def test_customer_must_be_an_object():
-    assert problems(["legacy-000123"]) == {"": [str(contract.ERR_NOT_OBJECT)]}
+    assert problems(["legacy-000123"]) == {"": [str(messages.ERR_NOT_OBJECT)]}
 
 
 def request_problems(body, *, strict: bool = True) -> dict:
@@ -456,7 +456,7 @@ def request_problems(body, *, strict: bool = True) -> dict:
 
 def test_request_needs_one_to_one_thousand_customers():
     assert request_problems({"customers": []}) == {
-        "customers": [contract.ERR_TOO_FEW % {"min": 1, "count": 0}]
+        "customers": [messages.ERR_TOO_FEW % {"min": 1, "count": 0}]
     }
     many = []
     for index in range(1001):
@@ -465,23 +465,23 @@ def test_request_needs_one_to_one_thousand_customers():
         customer["email"] = f"c{index}@example.com"
         many.append(customer)
     assert request_problems({"customers": many}) == {
-        "customers": [contract.ERR_TOO_MANY % {"max": 1000, "count": 1001}]
+        "customers": [messages.ERR_TOO_MANY % {"max": 1000, "count": 1001}]
     }
     assert request_problems({"customers": many[:1000]}) == {}
 
 
 def test_request_envelope_refuses_unknown_keys_and_a_missing_list():
     assert request_problems({"customer": [example_customer()]}) == {
-        "customer": [contract.ERR_UNKNOWN_FIELD % {"field": "customer"}],
-        "customers": [str(contract.ERR_REQUIRED)],
+        "customer": [messages.ERR_UNKNOWN_FIELD % {"field": "customer"}],
+        "customers": [str(messages.ERR_REQUIRED)],
     }
-    assert request_problems([example_customer()]) == {"": [str(contract.ERR_NOT_OBJECT)]}
+    assert request_problems([example_customer()]) == {"": [str(messages.ERR_NOT_OBJECT)]}
 
 
 def test_duplicate_ids_in_one_request_are_refused():
     first, second = example_customer(), example_customer()
     second["email"] = "other@example.com"
-    message = contract.ERR_DUPLICATE_ID % {"value": "legacy-000123"}
+    message = messages.ERR_DUPLICATE_ID % {"value": "legacy-000123"}
     assert request_problems({"customers": [first, second]}) == {
         "customers[0].id": [message],
         "customers[1].id": [message],
@@ -493,8 +493,8 @@ def test_duplicate_email_case_variants_in_one_strict_request_are_refused():
     second["id"] = "legacy-000124"
     second["email"] = "JSmith@Example.com"
     assert request_problems({"customers": [first, second]}) == {
-        "customers[0].email": [contract.ERR_DUPLICATE_EMAIL % {"value": "jsmith@example.com"}],
-        "customers[1].email": [contract.ERR_DUPLICATE_EMAIL % {"value": "JSmith@Example.com"}],
+        "customers[0].email": [messages.ERR_DUPLICATE_EMAIL % {"value": "jsmith@example.com"}],
+        "customers[1].email": [messages.ERR_DUPLICATE_EMAIL % {"value": "JSmith@Example.com"}],
     }
     # The nested import leaves repeated emails to batch validation.
     assert request_problems({"customers": [first, second]}, strict=False) == {}
@@ -565,14 +565,14 @@ def test_rule_fields_write_values_the_contracts_way():
 # --- The compiled checker's quick paths keep the rules' answers ------------------------------
 def test_whole_amount_with_more_integer_digits_than_the_columns_hold_is_refused():
     customer = example_customer()
-    customer["balance"][0]["amount"] = 10**contract.INTEGER_DIGITS - 1
+    customer["balance"][0]["amount"] = 10**messages.INTEGER_DIGITS - 1
     assert validated(customer, strict=True)["balance"][0]["amount"] == Decimal(
-        10**contract.INTEGER_DIGITS - 1
+        10**messages.INTEGER_DIGITS - 1
     )
-    customer["balance"][0]["amount"] = -(10**contract.INTEGER_DIGITS)
-    message = contract.ERR_NUMBER_DIGITS % {
-        "value": str(-(10**contract.INTEGER_DIGITS)),
-        "integer": contract.INTEGER_DIGITS,
+    customer["balance"][0]["amount"] = -(10**messages.INTEGER_DIGITS)
+    message = messages.ERR_NUMBER_DIGITS % {
+        "value": str(-(10**messages.INTEGER_DIGITS)),
+        "integer": messages.INTEGER_DIGITS,
         "decimals": AMOUNT_DECIMALS,
     }
     assert problems(customer) == {"balance[0].amount": [message]}
@@ -582,9 +582,9 @@ def test_amount_written_with_more_than_64_digits_is_refused_even_when_they_are_z
     value = Decimal("1." + "0" * 70)
     customer = example_customer()
     customer["balance"][0]["amount"] = value
-    message = contract.ERR_NUMBER_DIGITS % {
+    message = messages.ERR_NUMBER_DIGITS % {
         "value": shown_value(value),
-        "integer": contract.INTEGER_DIGITS,
+        "integer": messages.INTEGER_DIGITS,
         "decimals": AMOUNT_DECIMALS,
     }
     assert problems(customer) == {"balance[0].amount": [message]}
@@ -597,7 +597,7 @@ def test_strict_uuid_may_be_upper_case_but_not_braced_or_a_urn():
     for value in (f"{{{TIER}}}", f"urn:uuid:{TIER}"):
         customer["balance"][0]["reward_id"] = value
         assert problems(customer) == {
-            "balance[0].reward_id": [contract.ERR_UUID % {"value": value}]
+            "balance[0].reward_id": [messages.ERR_UUID % {"value": value}]
         }
 
 
@@ -608,8 +608,8 @@ def test_strict_mode_keeps_spaces_around_text_and_refuses_them_around_dates_and_
     customer["registration_date"] = " 2023-11-07T05:31:56Z"
     customer["metrics"]["lifetime"]["tier_id"] = f"{TIER} "
     assert problems(customer) == {
-        "registration_date": [contract.ERR_DATETIME_UTC % {"value": " 2023-11-07T05:31:56Z"}],
-        "metrics.lifetime.tier_id": [contract.ERR_UUID % {"value": f"{TIER} "}],
+        "registration_date": [messages.ERR_DATETIME_UTC % {"value": " 2023-11-07T05:31:56Z"}],
+        "metrics.lifetime.tier_id": [messages.ERR_UUID % {"value": f"{TIER} "}],
     }
 
 
@@ -619,8 +619,8 @@ def test_any_unicode_blank_is_an_empty_value(value):
     customer["country"] = value
     customer["metrics"]["lifetime"]["tier_id"] = value
     assert problems(customer) == {
-        "country": [str(contract.ERR_EMPTY)],
-        "metrics.lifetime.tier_id": [str(contract.ERR_EMPTY)],
+        "country": [str(messages.ERR_EMPTY)],
+        "metrics.lifetime.tier_id": [str(messages.ERR_EMPTY)],
     }
     assert "country" not in validated(customer)
 
@@ -629,7 +629,7 @@ def test_any_unicode_blank_is_an_empty_value(value):
 def test_blank_choice_in_the_setting_is_still_an_empty_value():
     customer = example_customer()
     customer["gender"] = " "
-    assert problems(customer) == {"gender": [str(contract.ERR_EMPTY)]}
+    assert problems(customer) == {"gender": [str(messages.ERR_EMPTY)]}
 
 
 @pytest.mark.parametrize(
@@ -646,7 +646,7 @@ def test_blank_choice_in_the_setting_is_still_an_empty_value():
 def test_addresses_the_quick_pattern_leaves_out_are_checked_by_django(value, is_valid):
     customer = example_customer()
     customer["email"] = value
-    expected = {} if is_valid else {"email": [contract.ERR_EMAIL % {"value": value}]}
+    expected = {} if is_valid else {"email": [messages.ERR_EMAIL % {"value": value}]}
     assert problems(customer) == expected
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from customers import contract
 from customers.contract import (
     CustomerSerializer,
     MigrateRequestSerializer,
     customer_checker,
+    messages,
     problems_from_errors,
     request_checker,
 )
@@ -46,7 +46,7 @@ def canonical(value: Any) -> Any:
     return (type(value).__name__, repr(value))
 
 
-def as_tuple(problem: contract.FieldProblem) -> PROBLEM:
+def as_tuple(problem: messages.FieldProblem) -> PROBLEM:
     return problem.field, problem.code, problem.message
 
 
@@ -204,56 +204,56 @@ DELETE = object()
 STRICT, LENIENT = True, False
 # (mode, change, the message constant it must produce)
 BROKEN: list[tuple[bool, Callable[[dict], None], Any]] = [
-    (STRICT, changed("id", DELETE), contract.ERR_REQUIRED),
-    (STRICT, changed("balance.0.amount", DELETE), contract.ERR_REQUIRED),
-    (STRICT, changed("devices.1.device_token", DELETE), contract.ERR_REQUIRED),
-    (STRICT, changed("name", "é" * 256), contract.ERR_TEXT_TOO_LONG),
-    (STRICT, changed("email", "ñ" * 250 + "@x.co"), contract.ERR_TEXT_TOO_LONG),
-    (STRICT, changed("id", 123), contract.ERR_TEXT),
-    (LENIENT, changed("country", ["Perú"]), contract.ERR_TEXT),
-    (STRICT, changed("email", "josé@"), contract.ERR_EMAIL),
-    (LENIENT, changed("email", "a..b@example.com"), contract.ERR_EMAIL),
-    (STRICT, changed("registration_date", "2023-11-07T00:31:56-05:00"), contract.ERR_DATETIME_UTC),
-    (STRICT, changed("metrics.lifetime.from", "2019-01-01"), contract.ERR_DATETIME_UTC),
-    (STRICT, changed("balance.0.issued_at", "2023-02-30T00:00:00Z"), contract.ERR_DATETIME_UTC),
-    (LENIENT, changed("registration_date", "07/11/2023"), contract.ERR_DATETIME),
-    (LENIENT, changed("devices.1.created_at", "2023-02-30"), contract.ERR_DATETIME),
-    (STRICT, changed("dob", "1990-04-01T05:00:00Z"), contract.ERR_DOB_MIDNIGHT),
-    (STRICT, changed("gender", "male"), contract.ERR_CHOICE),
-    (LENIENT, changed("status", "ACTIVO"), contract.ERR_CHOICE),
-    (STRICT, changed("devices.0.device_info.platform", "IOS"), contract.ERR_CHOICE),
-    (STRICT, changed("balance.0.reward_id", f"{{{REWARD}}}"), contract.ERR_UUID),
-    (LENIENT, changed("metrics.lifetime.tier_id", "oro"), contract.ERR_UUID),
-    (STRICT, changed("balance.0.amount", "50.20"), contract.ERR_NUMBER_TYPE),
-    (STRICT, changed("balance.1.amount", True), contract.ERR_NUMBER_TYPE),
-    (STRICT, changed("balance.0.amount", Decimal("0.0000001")), contract.ERR_NUMBER_DIGITS),
-    (STRICT, changed("balance.0.amount", Decimal("1000000000.000000")), contract.ERR_NUMBER_DIGITS),
-    (LENIENT, changed("metrics.this_year.spend_total", "0.0000005"), contract.ERR_NUMBER_DIGITS),
-    (STRICT, changed("balance.0.amount", Decimal("NaN")), contract.ERR_NUMBER),
-    (LENIENT, changed("balance.0.amount", "12,5"), contract.ERR_NUMBER),
-    (LENIENT, changed("balance.0.amount", "Infinity"), contract.ERR_NUMBER),
-    (STRICT, changed("metrics.lifetime.number_of_purchases", -1), contract.ERR_COUNT),
-    (STRICT, changed("metrics.lifetime.number_of_purchases", "10"), contract.ERR_COUNT),
-    (LENIENT, changed("metrics.lifetime.number_of_purchases", "1.5"), contract.ERR_COUNT),
-    (STRICT, changed("metrics.lifetime.number_of_purchases", 2**31), contract.ERR_COUNT_MAX),
-    (STRICT, changed("metadata", ["a"]), contract.ERR_METADATA),
-    (STRICT, changed("metadata", '{"a": 1}'), contract.ERR_METADATA),
-    (LENIENT, changed("metadata", "[1, 2]"), contract.ERR_METADATA),
-    (STRICT, changed("country", ""), contract.ERR_EMPTY),
-    (STRICT, changed("document_type", None), contract.ERR_EMPTY),
-    (STRICT, changed("balance.1.funded_by", "\u3000"), contract.ERR_EMPTY),
-    (STRICT, changed("teléfono", "1"), contract.ERR_UNKNOWN_FIELD),
-    (LENIENT, changed("metrics.lifetime.visits", 1), contract.ERR_UNKNOWN_FIELD),
-    (STRICT, changed("metrics.next_year", {}), contract.ERR_UNKNOWN_FIELD),
-    (STRICT, changed("devices.0.device_info", "ios"), contract.ERR_NOT_OBJECT),
-    (LENIENT, changed("metrics", ["lifetime"]), contract.ERR_NOT_OBJECT),
-    (STRICT, changed("balance.2", 50.2), contract.ERR_NOT_OBJECT),
-    (STRICT, changed("balance", {"reward_id": REWARD, "amount": 1}), contract.ERR_NOT_LIST),
-    (LENIENT, changed("devices", "fcm:abc"), contract.ERR_NOT_LIST),
+    (STRICT, changed("id", DELETE), messages.ERR_REQUIRED),
+    (STRICT, changed("balance.0.amount", DELETE), messages.ERR_REQUIRED),
+    (STRICT, changed("devices.1.device_token", DELETE), messages.ERR_REQUIRED),
+    (STRICT, changed("name", "é" * 256), messages.ERR_TEXT_TOO_LONG),
+    (STRICT, changed("email", "ñ" * 250 + "@x.co"), messages.ERR_TEXT_TOO_LONG),
+    (STRICT, changed("id", 123), messages.ERR_TEXT),
+    (LENIENT, changed("country", ["Perú"]), messages.ERR_TEXT),
+    (STRICT, changed("email", "josé@"), messages.ERR_EMAIL),
+    (LENIENT, changed("email", "a..b@example.com"), messages.ERR_EMAIL),
+    (STRICT, changed("registration_date", "2023-11-07T00:31:56-05:00"), messages.ERR_DATETIME_UTC),
+    (STRICT, changed("metrics.lifetime.from", "2019-01-01"), messages.ERR_DATETIME_UTC),
+    (STRICT, changed("balance.0.issued_at", "2023-02-30T00:00:00Z"), messages.ERR_DATETIME_UTC),
+    (LENIENT, changed("registration_date", "07/11/2023"), messages.ERR_DATETIME),
+    (LENIENT, changed("devices.1.created_at", "2023-02-30"), messages.ERR_DATETIME),
+    (STRICT, changed("dob", "1990-04-01T05:00:00Z"), messages.ERR_DOB_MIDNIGHT),
+    (STRICT, changed("gender", "male"), messages.ERR_CHOICE),
+    (LENIENT, changed("status", "ACTIVO"), messages.ERR_CHOICE),
+    (STRICT, changed("devices.0.device_info.platform", "IOS"), messages.ERR_CHOICE),
+    (STRICT, changed("balance.0.reward_id", f"{{{REWARD}}}"), messages.ERR_UUID),
+    (LENIENT, changed("metrics.lifetime.tier_id", "oro"), messages.ERR_UUID),
+    (STRICT, changed("balance.0.amount", "50.20"), messages.ERR_NUMBER_TYPE),
+    (STRICT, changed("balance.1.amount", True), messages.ERR_NUMBER_TYPE),
+    (STRICT, changed("balance.0.amount", Decimal("0.0000001")), messages.ERR_NUMBER_DIGITS),
+    (STRICT, changed("balance.0.amount", Decimal("1000000000.000000")), messages.ERR_NUMBER_DIGITS),
+    (LENIENT, changed("metrics.this_year.spend_total", "0.0000005"), messages.ERR_NUMBER_DIGITS),
+    (STRICT, changed("balance.0.amount", Decimal("NaN")), messages.ERR_NUMBER),
+    (LENIENT, changed("balance.0.amount", "12,5"), messages.ERR_NUMBER),
+    (LENIENT, changed("balance.0.amount", "Infinity"), messages.ERR_NUMBER),
+    (STRICT, changed("metrics.lifetime.number_of_purchases", -1), messages.ERR_COUNT),
+    (STRICT, changed("metrics.lifetime.number_of_purchases", "10"), messages.ERR_COUNT),
+    (LENIENT, changed("metrics.lifetime.number_of_purchases", "1.5"), messages.ERR_COUNT),
+    (STRICT, changed("metrics.lifetime.number_of_purchases", 2**31), messages.ERR_COUNT_MAX),
+    (STRICT, changed("metadata", ["a"]), messages.ERR_METADATA),
+    (STRICT, changed("metadata", '{"a": 1}'), messages.ERR_METADATA),
+    (LENIENT, changed("metadata", "[1, 2]"), messages.ERR_METADATA),
+    (STRICT, changed("country", ""), messages.ERR_EMPTY),
+    (STRICT, changed("document_type", None), messages.ERR_EMPTY),
+    (STRICT, changed("balance.1.funded_by", "\u3000"), messages.ERR_EMPTY),
+    (STRICT, changed("teléfono", "1"), messages.ERR_UNKNOWN_FIELD),
+    (LENIENT, changed("metrics.lifetime.visits", 1), messages.ERR_UNKNOWN_FIELD),
+    (STRICT, changed("metrics.next_year", {}), messages.ERR_UNKNOWN_FIELD),
+    (STRICT, changed("devices.0.device_info", "ios"), messages.ERR_NOT_OBJECT),
+    (LENIENT, changed("metrics", ["lifetime"]), messages.ERR_NOT_OBJECT),
+    (STRICT, changed("balance.2", 50.2), messages.ERR_NOT_OBJECT),
+    (STRICT, changed("balance", {"reward_id": REWARD, "amount": 1}), messages.ERR_NOT_LIST),
+    (LENIENT, changed("devices", "fcm:abc"), messages.ERR_NOT_LIST),
 ]
 # Only a whole body can break these.
-BODY_ONLY = {contract.ERR_TOO_FEW, contract.ERR_TOO_MANY}
-BODY_ONLY |= {contract.ERR_DUPLICATE_ID, contract.ERR_DUPLICATE_EMAIL}
+BODY_ONLY = {messages.ERR_TOO_FEW, messages.ERR_TOO_MANY}
+BODY_ONLY |= {messages.ERR_DUPLICATE_ID, messages.ERR_DUPLICATE_EMAIL}
 
 
 def has_message(found: list[PROBLEM], message: Any) -> bool:
@@ -297,7 +297,7 @@ def test_each_broken_rule_gives_the_same_problems(customers, strict, change, mes
 
 def test_every_message_constant_is_broken_at_least_once():
     """Declared here; produced by both sides in the tests of broken rules and of bodies."""
-    constants = {name: getattr(contract, name) for name in dir(contract) if name[:4] == "ERR_"}
+    constants = {name: getattr(messages, name) for name in dir(messages) if name[:4] == "ERR_"}
     assert len(constants) > 20
     broken = {str(message) for _strict, _change, message in BROKEN}
     broken |= {str(message) for message in BODY_ONLY}
@@ -324,29 +324,29 @@ def body_cases() -> list[tuple[bool, Any, set[Any]]]:
     same_email = [minimal("1", email="Nu@Example.com"), minimal("2")]
     same_email[1]["email"] = same_email[0]["email"].upper()
     broken_inside = [*valid[:3], {**valid[1], "id": "", "gender": "otro"}]
-    many = [minimal(f"{n:05d}") for n in range(contract.MAX_CUSTOMERS_PER_REQUEST + 1)]
+    many = [minimal(f"{n:05d}") for n in range(messages.MAX_CUSTOMERS_PER_REQUEST + 1)]
     return [
         (True, {"customers": valid}, set()),
         (False, {"customers": lenient_customers()}, set()),
-        (True, {"customers": []}, {contract.ERR_TOO_FEW}),
-        (True, {"customers": many}, {contract.ERR_TOO_MANY}),
-        (False, {"customers": {"0": valid[0]}}, {contract.ERR_NOT_LIST}),
-        (True, [valid[0]], {contract.ERR_NOT_OBJECT}),
-        (True, {}, {contract.ERR_REQUIRED}),
-        (True, {"customers": valid, "cursor": "0"}, {contract.ERR_UNKNOWN_FIELD}),
-        (True, {"customers": twice}, {contract.ERR_DUPLICATE_ID}),
-        (False, {"customers": twice}, {contract.ERR_DUPLICATE_ID}),
-        (True, {"customers": same_email}, {contract.ERR_DUPLICATE_EMAIL}),
-        (True, {"customers": broken_inside}, {contract.ERR_EMPTY, contract.ERR_CHOICE}),
+        (True, {"customers": []}, {messages.ERR_TOO_FEW}),
+        (True, {"customers": many}, {messages.ERR_TOO_MANY}),
+        (False, {"customers": {"0": valid[0]}}, {messages.ERR_NOT_LIST}),
+        (True, [valid[0]], {messages.ERR_NOT_OBJECT}),
+        (True, {}, {messages.ERR_REQUIRED}),
+        (True, {"customers": valid, "cursor": "0"}, {messages.ERR_UNKNOWN_FIELD}),
+        (True, {"customers": twice}, {messages.ERR_DUPLICATE_ID}),
+        (False, {"customers": twice}, {messages.ERR_DUPLICATE_ID}),
+        (True, {"customers": same_email}, {messages.ERR_DUPLICATE_EMAIL}),
+        (True, {"customers": broken_inside}, {messages.ERR_EMPTY, messages.ERR_CHOICE}),
     ]
 
 
 def test_bodies_give_the_same_problems_and_values(bodies):
-    for strict, body, messages in body_cases():
+    for strict, body, expected in body_cases():
         value, found = bodies.compare(body, strict=strict)
-        for message in messages:
+        for message in expected:
             assert has_message(found, message), (message, found)
-        if not messages:
+        if not expected:
             assert found == []
             assert len(value["customers"]) == len(body["customers"])
     assert bodies.valid == 2

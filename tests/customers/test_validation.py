@@ -6,7 +6,7 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from customers import contract
+from customers.contract import messages
 from customers.models import CustomerProblem, Outcome, StagedCustomer, StagingBatch
 from customers.payload import batch_send_queryset
 from customers.services import (
@@ -91,26 +91,26 @@ def test_contract_problems_are_stored_by_customer_and_field(batch, importer):
     summary = batch_validate(batch=batch, user=importer)
 
     assert problem_rows(batch) == {
-        ("c-email", "email", Code.INVALID, contract.ERR_EMAIL % {"value": "not-an-address"}),
-        ("c-name", "name", Code.REQUIRED, str(contract.ERR_REQUIRED)),
-        ("c-metadata", "metadata", Code.INVALID, str(contract.ERR_METADATA)),
+        ("c-email", "email", Code.INVALID, messages.ERR_EMAIL % {"value": "not-an-address"}),
+        ("c-name", "name", Code.REQUIRED, str(messages.ERR_REQUIRED)),
+        ("c-metadata", "metadata", Code.INVALID, str(messages.ERR_METADATA)),
         (
             "c-dob",
             "dob",
             Code.INVALID,
-            contract.ERR_DOB_MIDNIGHT % {"value": "1990-04-01T05:00:00Z"},
+            messages.ERR_DOB_MIDNIGHT % {"value": "1990-04-01T05:00:00Z"},
         ),
         (
             "c-gender",
             "gender",
             Code.INVALID,
-            contract.ERR_CHOICE % {"value": "UNKNOWN", "choices": "MALE, FEMALE, OTHER"},
+            messages.ERR_CHOICE % {"value": "UNKNOWN", "choices": "MALE, FEMALE, OTHER"},
         ),
         (
             "c-device",
             "devices[0].device_info.platform",
             Code.INVALID,
-            contract.ERR_CHOICE % {"value": "web", "choices": "ios, android"},
+            messages.ERR_CHOICE % {"value": "web", "choices": "ios, android"},
         ),
     }
     assert summary.invalid == 6
@@ -134,7 +134,7 @@ def test_required_fields_setting_applies_to_batch_validation(batch, importer):
     CustomerFactory(batch=batch, legacy_id="no-country")
     batch_validate(batch=batch, user=importer)
     assert problem_rows(batch) == {
-        ("no-country", "country", Code.REQUIRED, str(contract.ERR_REQUIRED))
+        ("no-country", "country", Code.REQUIRED, str(messages.ERR_REQUIRED))
     }
 
 
