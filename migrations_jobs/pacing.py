@@ -57,12 +57,15 @@ MARGIN_FRACTION = 0.02
 # the interval (a server whose work varies a lot must not slow every request down).
 ROUND_TRIPS_KEPT = 20
 ROUND_TRIPS_KNOWN = 5
-SPREAD_MAX_FRACTION = 0.04
+SPREAD_MAX_FRACTION = 0.035
 # Added to the spread: the gap between the fence's mark and the body's leaving.
 SPREAD_EXTRA_S = 0.002
 # A slot is booked this long before it opens: time for the booking to commit, so the
 # request leaves on the slot and not a commit later.
 LEAD_S = 0.03
+# The fence books the moment its request leaves this far ahead (time for its commit), and
+# lets the request go at that moment.
+DEPART_AHEAD_S = 0.01
 # Longest push a rate-limit header may cause, so a nonsense header cannot stall every job.
 MAX_DEFER_S = 2 * 60 * 60
 # What a 429 teaches: the learnt margin doubles, from a first step of this fraction of the
@@ -251,29 +254,31 @@ def pacing_pause_from_answer(
     return now + dt.timedelta(seconds=max(pauses))
 
 
-def pacing_depart(*, now: dt.datetime | None = None) -> float:
-    """Mark a request as leaving now, or say how long it must wait first.
+def pacing_depart(*, now: dt.datetime | None = None) -> tuple[dt.datetime | None, float]:
+    """Book the moment a request leaves, or say how long it must wait first.
 
-    Called by the fence, inside its transaction, immediately before a body leaves: 0.0
-    when the last request left at least an interval and the margin ago (this one is then
-    the last to have left), else the seconds to wait (nothing marked). Whatever happened
-    between booking a slot and this moment (a worker descheduled, a slow database), no two
-    requests leave closer than the spacing.
+    Called by the fence, inside its transaction, immediately before a request leaves:
+    ``(leave_at, 0.0)`` when it may leave at ``leave_at`` (``DEPART_AHEAD_S`` from now, or
+    a little later for the pace), and becomes the last request to have left;
+    ``(None, seconds)`` to wait first (nothing booked). Whatever happened between booking
+    a slot and this moment (a worker descheduled, a slow database), no two requests leave
+    closer than the spacing; the caller lets the request go at ``leave_at``, after its
+    commit, so what the commit costs does not move the request.
     """
-    spacing = pacing_spacing_s()
-    if not spacing:
-        return 0.0
+    now = now or timezone.now()
+    if not pacing_spacing_s():
+        return now, 0.0
     with transaction.atomic():
         state = _locked_state()
-        now = now or timezone.now()
         spacing = pacing_spacing_s(state=state)
+        leave_at = now + dt.timedelta(seconds=DEPART_AHEAD_S)
         if state.last_left_at is not None:
-            wait = (state.last_left_at + dt.timedelta(seconds=spacing) - now).total_seconds()
-            if wait > 0:
-                return wait
-        state.last_left_at = now
+            earliest = state.last_left_at + dt.timedelta(seconds=spacing)
+            if earliest > leave_at:
+                return None, (earliest - leave_at).total_seconds()
+        state.last_left_at = leave_at
         state.save(update_fields=["last_left_at", "updated_at"])
-    return 0.0
+    return leave_at, 0.0
 
 
 def _margin_note(*, rate_limited: bool, interval_s: float, now: dt.datetime) -> None:

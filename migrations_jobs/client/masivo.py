@@ -30,7 +30,6 @@ from migrations_jobs.client.results import (
     NOTE_AUTH_REQUEST_FAILED,
     SEND_ERRORS,
     MasivoAuthError,
-    SendFenced,
     SendOutcome,
     SendResult,
     outcome_for_error,
@@ -128,12 +127,12 @@ class MasivoClient:
         broken token endpoint raises :class:`MasivoAuthError`. ``duration_s`` covers the
         whole call, token fetch and 401 retry included.
 
-        ``may_send``, when given, is asked immediately before each POST leaves (the token
-        already in hand); when it answers False nothing is sent and :class:`SendFenced` is
-        raised.
+        ``may_send``, when given, is asked immediately before each POST's first byte is
+        written (the token in hand, the connection open); when it answers False nothing is
+        sent and :class:`SendFenced` is raised.
         """
         started = time.monotonic()
-        departure = Departure()
+        departure = Departure(may_leave=may_send)
         token: str | None = None
         for refreshed in (False, True):
             try:
@@ -146,8 +145,6 @@ class MasivoClient:
                     refreshed=refreshed,
                     note=NOTE_AUTH_REQUEST_FAILED % {"error": type(error).__name__},
                 )
-            if may_send is not None and not may_send():
-                raise SendFenced
             try:
                 answer = self._post(body=body, token=token, departure=departure)
             except SEND_ERRORS as error:

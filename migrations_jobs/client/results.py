@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from migrations_jobs.client.transport import (
+    SendFenced,
     TotalTimeout,
 )
+
+__all__ = ["SendFenced"]
 
 # What a request can fail with before an answer is in (InvalidURL is no HTTPError).
 SEND_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
@@ -56,11 +59,6 @@ class SendResult:
     # When the (last) request began to leave: its headers written, after any connection
     # setup. None when nothing left (no connection, or a transport that reports no writes).
     left_at: dt.datetime | None = None
-
-
-class SendFenced(Exception):  # noqa: N818 (a refusal to send, not an error of Masivo's)
-    """The caller's fence refused, immediately before the body would have left: the
-    worker no longer holds the chunk. Nothing was sent."""
 
 
 class MasivoAuthError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,11 @@ BODY_READ_LIMIT = 64 * 1024
 # Smallest socket timeout handed to the transport once the deadline is (almost) reached.
 MIN_SOCKET_TIMEOUT_S = 0.001
 TOTAL_TIMEOUT_MESSAGE = "The request took longer than MASIVO_TOTAL_TIMEOUT_S."
+
+
+class SendFenced(Exception):  # noqa: N818 (a refusal to send, not an error of Masivo's)
+    """The caller's fence refused, immediately before the request's first byte would have
+    been written: the worker no longer holds the chunk. Nothing was sent."""
 
 
 class TotalTimeout(httpx.TimeoutException):
@@ -59,13 +65,21 @@ class RawAnswer:
 
 class Departure:
     """An httpx ``trace`` hook that notes when a request's headers start to be written:
-    the moment it leaves, after connecting (and TLS) on a new connection."""
+    the moment it leaves, after connecting (and TLS) on a new connection.
 
-    __slots__ = ("at",)
+    With ``may_leave``, that moment is also when the caller is asked, once per request,
+    whether the request may leave: the last point before any byte of it is written, after
+    whatever a new connection cost. ``SendFenced`` (raised there) stops it unsent."""
 
-    def __init__(self) -> None:
+    __slots__ = ("at", "may_leave")
+
+    def __init__(self, *, may_leave: Callable[[], bool] | None = None) -> None:
         self.at: dt.datetime | None = None
+        self.may_leave = may_leave
 
     def __call__(self, event: str, _info: dict[str, Any]) -> None:
-        if event.endswith(".send_request_headers.started"):
-            self.at = dt.datetime.now(dt.UTC)
+        if not event.endswith(".send_request_headers.started"):
+            return
+        if self.may_leave is not None and not self.may_leave():
+            raise SendFenced
+        self.at = dt.datetime.now(dt.UTC)

@@ -32,6 +32,9 @@ SLEEP_MAX_S = 1.5
 # A wake-up task waits at most this long; a job that must wait longer (an hourly cap, a
 # long Retry-After) is looked at again then. Keeps delayed messages short-lived.
 WAKE_MAX_S = 600.0
+# A wake-up task is due this long before the job's work is (less than SLEEP_MAX_S, so the
+# run that wakes sleeps the rest in the worker).
+WAKE_EARLY_S = 1.0
 # Pause before claiming again when a due chunk was locked by a concurrent claim.
 CLAIM_RETRY_S = 0.1
 # Refusals that blame the body: the chunk is split until the refused customers are alone.

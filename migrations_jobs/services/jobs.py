@@ -32,6 +32,7 @@ from migrations_jobs.services.base import (
     RUN_BUDGET_S,
     SLEEP_MAX_S,
     SUBMIT_PERMISSION,
+    WAKE_EARLY_S,
     WAKE_MAX_S,
     ChunkStatus,
     JobStatus,
@@ -223,9 +224,11 @@ def job_wake_schedule(*, job_id: int, delay_s: float) -> bool:
 
     At most one wake-up task per job is valid at a time: its token is on the job, and a
     superseded task finds another token and does nothing. A wake-up that should have run
-    long ago (its message was lost) counts as absent.
+    long ago (its message was lost) counts as absent. The task is due ``WAKE_EARLY_S``
+    before the work: the run sleeps the rest in the worker, on time, where a broker's
+    countdown may be late (a request late for its slot pushes every later one back).
     """
-    delay_s = min(max(0.0, delay_s), WAKE_MAX_S)
+    delay_s = min(max(0.0, delay_s - WAKE_EARLY_S), WAKE_MAX_S)
     now = timezone.now()
     at = now + dt.timedelta(seconds=delay_s)
     stale = now - dt.timedelta(seconds=lease_s())

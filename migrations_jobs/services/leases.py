@@ -79,10 +79,11 @@ def lease_renew(*, lease: Lease, now: dt.datetime | None = None) -> bool:
 
 class Fence:
     """Asked immediately before each POST of a chunk leaves (``MasivoClient``'s
-    ``may_send``). It waits, if need be, until the pace lets a request leave
-    (``pacing.pacing_depart``), then checks the lease: the first call counts the attempt
-    and marks the request as having left; a later call (the same body once more after a
-    401) only checks the lease again. False when the lease is lost: nothing leaves."""
+    ``may_send``). It waits, if need be, until the pace lets a request leave and books the
+    moment it leaves (``pacing.pacing_depart``), then checks the lease: the first call
+    counts the attempt and marks the request as having left; a later call (the same body
+    once more after a 401) only checks the lease again. Once committed, it lets the request
+    go at the booked moment. False when the lease is lost: nothing leaves."""
 
     def __init__(self, *, lease: Lease, job_id: int) -> None:
         self.lease = lease
@@ -92,21 +93,27 @@ class Fence:
 
     def __call__(self) -> bool:
         while True:
-            wait = self._pass()
-            if wait is None:
-                return self.left_at is not None and self._held
+            leave_at, wait = self._pass()
+            if leave_at is not None:
+                break
             time.sleep(min(wait, FENCE_WAIT_MAX_S))
+        if not self._held:
+            return False
+        # Committed: the request leaves at the moment its departure was booked for.
+        early_s = (leave_at - timezone.now()).total_seconds()
+        if early_s > 0:
+            time.sleep(early_s)
+        return True
 
-    def _pass(self) -> float | None:
-        """One try: None once decided (``_held`` says how), else seconds to wait for the
-        pace (the last request left too recently: nothing was written)."""
+    def _pass(self) -> tuple[dt.datetime | None, float]:
+        """One try: the moment the request leaves once decided (``_held`` says whether it
+        may), else None and the seconds to wait for the pace (nothing was written)."""
         with transaction.atomic():
             # Lock order: the pacing row, the job's row, then the chunk's.
-            wait = pacing_depart()
-            if wait > 0:
-                return wait
-            now = timezone.now()
-            held = self.lease.chunks().filter(lease_expires_at__gt=now)
+            now, wait = pacing_depart()
+            if now is None:
+                return None, wait
+            held = self.lease.chunks().filter(lease_expires_at__gt=timezone.now())
             if self.left_at is not None:
                 self._held = bool(held.update(lease_expires_at=lease_until(now)))
             else:
@@ -129,7 +136,7 @@ class Fence:
                     self.lease.chunk_id,
                     self.lease.worker,
                 )
-        return None
+        return now, 0.0
 
 
 class LeaseKeeper:

@@ -44,6 +44,7 @@ from migrations_jobs.services import (
     jobs_sweep,
     leases,
 )
+from migrations_jobs.services.base import WAKE_EARLY_S
 from tests.factories import BatchFactory, UserFactory
 from tests.worker import approved_batch, broker_purge, validated_batch
 
@@ -687,7 +688,7 @@ def test_only_the_earliest_wake_up_is_valid(running_job, django_capture_on_commi
         assert job_wake_schedule(job_id=running_job.pk, delay_s=10)
         second = MigrationJob.objects.get(pk=running_job.pk).wake_token
 
-    assert [callback.countdown for callback in callbacks] == [60, 10]
+    assert [callback.countdown for callback in callbacks] == [60 - WAKE_EARLY_S, 10 - WAKE_EARLY_S]
     assert [callback.kwargs for callback in callbacks] == [
         {"wake": first},
         {"wake": second},

@@ -10,6 +10,7 @@ from django.db import connection
 
 from migrations_jobs.models import PacingSlot, PacingState
 from migrations_jobs.pacing import (
+    DEPART_AHEAD_S,
     LEAD_S,
     LEARN_STEP_FRACTION,
     LEARNT_DECAY,
@@ -178,27 +179,30 @@ def test_the_first_request_does_not_wait_for_its_answer(db, paced):
 
 def test_a_request_that_left_late_holds_back_the_next_booking_before_its_answer(db, paced):
     pacing_reserve(now=at(0))
-    # Its slot opened at 0 s, but it left at 0.4 s (its fence marked it); no answer yet.
-    assert pacing_depart(now=at(0.4)) == 0
+    # Its slot opened at 0 s, but its fence let it go at 0.4 s; no answer yet.
+    assert pacing_depart(now=at(0.4 - DEPART_AHEAD_S)) == (at(0.4), 0)
 
     assert pacing_reserve(now=at(5 + MARGIN_S)) == waits(0.4 - LEAD_S)
     assert pacing_reserve(now=at(5.4 + MARGIN_S)) == booked(5.4 + MARGIN_S)
 
 
 def test_no_request_leaves_within_the_spacing_of_the_last_one_whatever_its_booking(db, paced):
-    assert pacing_depart(now=at(0)) == 0
+    assert pacing_depart(now=at(0)) == (at(DEPART_AHEAD_S), 0)
 
     # A request booked long ago, delayed on its way to the fence, is held back there.
-    assert pacing_depart(now=at(4)) == pytest.approx(1 + MARGIN_S)
-    assert PacingState.objects.get().last_left_at == at(0)
-    assert pacing_depart(now=at(5 + MARGIN_S)) == 0
-    assert PacingState.objects.get().last_left_at == at(5 + MARGIN_S)
+    left, wait = pacing_depart(now=at(4))
+    assert left is None
+    assert wait == pytest.approx(1 + MARGIN_S)
+    assert PacingState.objects.get().last_left_at == at(DEPART_AHEAD_S)
+    leave = 5 + MARGIN_S + DEPART_AHEAD_S
+    assert pacing_depart(now=at(5 + MARGIN_S)) == (at(leave), 0)
+    assert PacingState.objects.get().last_left_at == at(leave)
 
 
 def test_without_an_interval_requests_leave_at_once(db, settings):
     settings.MIGRATION_MIN_INTERVAL_S = 0
 
-    assert [pacing_depart(now=at(0)) for _ in range(3)] == [0, 0, 0]
+    assert [pacing_depart(now=at(0)) for _ in range(3)] == [(at(0), 0)] * 3
 
 
 def test_round_trips_are_remembered_up_to_a_limit(db, paced):
@@ -245,7 +249,9 @@ def test_until_the_round_trips_are_known_the_margin_is_twice_the_base(db, settin
 
     assert pacing_reserve(now=at(0)) == booked(0)
     assert pacing_reserve(now=at(1)) == waits(4 + 2 * MARGIN_S - LEAD_S)
-    assert pacing_margin_s(interval_s=0.2, spread_s=None) == pytest.approx(0.008)
+    assert pacing_margin_s(interval_s=0.2, spread_s=None) == pytest.approx(
+        0.2 * SPREAD_MAX_FRACTION
+    )
 
 
 def test_the_spread_counts_once_enough_round_trips_are_known():
