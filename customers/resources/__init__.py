@@ -6,60 +6,11 @@ row: every row is parsed and checked first, references to customers are resolved
 query, and only a file without a single problem is written, with bulk inserts, inside one
 transaction. The preview (``dry_run``) runs the same checks and writes nothing.
 
-Modules: ``base`` (``StagingResource`` and what it reports), ``kinds`` (one resource
-per file kind). Import from the package.
+Modules: ``base`` (``StagingResource``, what it reports, its messages), ``kinds`` (one
+resource per file kind). The package exports what the rest of the console uses.
 """
 
-from customers.resources.base import (
-    ERR_ALREADY_STAGED,
-    ERR_DUPLICATE_COLUMN,
-    ERR_DUPLICATE_IN_FILE,
-    ERR_FLAT_EXPECTED,
-    ERR_MISSING_COLUMNS,
-    ERR_NESTED_EXPECTED,
-    ERR_NO_ROWS,
-    ERR_PERIOD_STAGED,
-    ERR_RAGGED,
-    ERR_UNKNOWN_COLUMNS,
-    ERR_UNKNOWN_CUSTOMER,
-    WRITE_BLOCK,
-    RowProblem,
-    StagingResource,
-    StagingResult,
-)
-from customers.resources.kinds import (
-    RESOURCES_BY_KIND,
-    STAGING_RESOURCES,
-    BalanceResource,
-    ChildResource,
-    CustomerResource,
-    DeviceResource,
-    MetricResource,
-    NestedResource,
-)
+from customers.resources.base import StagingResource, StagingResult
+from customers.resources.kinds import RESOURCES_BY_KIND, STAGING_RESOURCES
 
-__all__ = [
-    "BalanceResource",
-    "ChildResource",
-    "CustomerResource",
-    "DeviceResource",
-    "ERR_ALREADY_STAGED",
-    "ERR_DUPLICATE_COLUMN",
-    "ERR_DUPLICATE_IN_FILE",
-    "ERR_FLAT_EXPECTED",
-    "ERR_MISSING_COLUMNS",
-    "ERR_NESTED_EXPECTED",
-    "ERR_NO_ROWS",
-    "ERR_PERIOD_STAGED",
-    "ERR_RAGGED",
-    "ERR_UNKNOWN_COLUMNS",
-    "ERR_UNKNOWN_CUSTOMER",
-    "MetricResource",
-    "NestedResource",
-    "RESOURCES_BY_KIND",
-    "RowProblem",
-    "STAGING_RESOURCES",
-    "StagingResource",
-    "StagingResult",
-    "WRITE_BLOCK",
-]
+__all__ = ["RESOURCES_BY_KIND", "STAGING_RESOURCES", "StagingResource", "StagingResult"]

@@ -29,7 +29,11 @@ from customers.services.batches import (
     customer_delete,
     customer_save,
 )
-from customers.services.outcomes import customers_outcome_transition, customers_resend_consume
+from customers.services.outcomes import (
+    customers_outcome_transition,
+    customers_resend_consume,
+    customers_resend_mark,
+)
 from customers.services.uploads import (
     needs_background,
     upload_check,
@@ -66,6 +70,7 @@ __all__ = [
     "customer_save",
     "customers_outcome_transition",
     "customers_resend_consume",
+    "customers_resend_mark",
     "customers_set_excluded",
     "customers_set_resend",
     "needs_background",

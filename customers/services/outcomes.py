@@ -76,3 +76,12 @@ def customers_resend_consume(*, customer_ids: Iterable[int]) -> int:
     for part in _slices(list(customer_ids)):
         moved += StagedCustomer.objects.filter(pk__in=part, resend=True).update(resend=False)
     return moved
+
+
+def customers_resend_mark(*, customer_ids: Iterable[int]) -> int:
+    """Mark customers to be sent again (their job takes their deliveries over); the
+    decision itself is recorded by the jobs app's send again."""
+    moved = 0
+    for part in _slices(list(customer_ids)):
+        moved += StagedCustomer.objects.filter(pk__in=part, resend=False).update(resend=True)
+    return moved

@@ -17,6 +17,7 @@ from customers.models import Outcome, StagedCustomer, StagingBatch
 from customers.services import (
     BatchStateError,
     customers_outcome_transition,
+    customers_resend_mark,
     customers_set_resend,
 )
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob, SendAgain
@@ -291,7 +292,7 @@ def _send_again_submitted(
     ids = list(chosen.order_by("pk").values_list("pk", flat=True))
     if not ids:
         raise JobStateError(ERR_SEND_AGAIN_NONE % {"batch": batch.name}, code="nothing")
-    StagedCustomer.objects.filter(pk__in=ids).update(resend=True)
+    customers_resend_mark(customer_ids=ids)
     customers_outcome_transition(customer_ids=ids, to=Outcome.NOT_SENT)
     now = timezone.now()
     size = min(int(settings.MIGRATION_CHUNK_SIZE), MAX_CUSTOMERS_PER_REQUEST)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from migrations_jobs.client import MasivoAuthError, SendResult
@@ -164,17 +164,25 @@ ACTIONS: dict[str, Callable[[Decision], None]] = {
 }
 
 
-def chunk_record(*, lease: Lease, answer: Answer, started_at: dt.datetime) -> str:
+def chunk_record(
+    *, lease: Lease, answer: Answer, started_at: dt.datetime, left: bool = True
+) -> str:
     """Record one request's answer and what it means for the chunk, its customers, its
     deliveries and the job, in one transaction. Returns the chunk's status afterwards.
 
     A 201 marks the chunk sent even if the worker lost its lease meanwhile (the customers
     did arrive); any other answer changes the chunk only while the lease still holds it.
+    ``left`` False: the request never reached its first byte (no connection), so the fence
+    did not count the attempt (and the try); they count here, so such attempts are spent
+    too.
     """
     now = timezone.now()
     with transaction.atomic():
         job_id = JobChunk.objects.filter(pk=lease.chunk_id).values_list("job_id", flat=True).get()
         job = MigrationJob.objects.select_for_update().get(pk=job_id)
+        if not left:
+            MigrationJob.objects.filter(pk=job_id).update(request_count=F("request_count") + 1)
+            lease.chunks().update(attempts=F("attempts") + 1)
         chunk = JobChunk.objects.select_for_update().get(pk=lease.chunk_id)
         ChunkAttempt.objects.create(
             chunk=chunk,

@@ -281,7 +281,12 @@ def _send_and_record(
         return ChunkSendReport(chunk_id=chunk_id, status=_chunk_status(chunk_id))
     answered_at = timezone.now()
     _departure_lag.note(handed_at=started_at, left_at=answer.left_at)
-    status = chunk_record(lease=lease, answer=answer, started_at=fence.left_at or started_at)
+    status = chunk_record(
+        lease=lease,
+        answer=answer,
+        started_at=fence.left_at or started_at,
+        left=fence.left_at is not None,
+    )
     left_at = answer.left_at
     if left_at is None and answer.status_code is not None:
         # Answered, so it left; the transport did not say when (no connection trace).

@@ -173,7 +173,7 @@ def test_worker_killed_mid_job_a_new_worker_finishes_it_with_nothing_lost(
         return (
             job.sent_customers >= 300
             and job.chunks.filter(
-                status=JobChunk.Status.SENDING, request_started_at__gte=just_left
+                status=JobChunk.Status.SENDING, request_left_at__gte=just_left
             ).exists()
         )
 

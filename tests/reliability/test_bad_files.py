@@ -33,7 +33,7 @@ from customers.formats import (
     ERR_XLSX_NOT_ZIP,
 )
 from customers.models import StagedBalance, StagedCustomer
-from customers.resources import ERR_MISSING_COLUMNS, ERR_NO_ROWS
+from customers.resources.base import ERR_MISSING_COLUMNS, ERR_NO_ROWS
 from tests.customers.importing import confirm, preview, to_xlsx
 from tests.factories import BatchFactory, CustomerFactory
 

@@ -59,11 +59,11 @@ def commits_blocked(job: MigrationJob) -> Iterator[None]:
 def in_flight(job: MigrationJob, *, started_within_s: float | None = None) -> JobChunk | None:
     """A chunk whose request has left (no longer ago than ``started_within_s``)."""
     chunks = JobChunk.objects.filter(
-        job=job, status=ChunkStatus.SENDING, request_started_at__isnull=False
+        job=job, status=ChunkStatus.SENDING, request_left_at__isnull=False
     )
     if started_within_s is not None:
         since = timezone.now() - dt.timedelta(seconds=started_within_s)
-        chunks = chunks.filter(request_started_at__gte=since)
+        chunks = chunks.filter(request_left_at__gte=since)
     return chunks.first()
 
 
