@@ -114,6 +114,9 @@ def test_two_operators_migrate_a_batch_in_the_browser(
     ben.click("a.step-approve")
     ben.click("#confirm")
     assert "is approved" in _message(ben)
+    # Links inside a line of text are told apart by more than their colour.
+    underline = "a => getComputedStyle(a).textDecorationLine"
+    assert ben.locator("div.breadcrumbs a").first.evaluate(underline) == "underline"
 
     # --- A submits and watches the progress reach 100% without a reload ------------------
     ana.reload()
