@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,8 +77,25 @@ class FileReadError(ValueError):
         self.row = row
 
 
-def _normalise_header(value) -> str:
-    return str(value if value is not None else "").replace("\ufeff", "").strip().lower()
+def header_key(value) -> str:
+    """A header as it is compared: a BOM removed, trimmed (every Unicode space), in NFC and
+    case-folded; accents count (``Código`` is ``código``, not ``codigo``)."""
+    text = str(value if value is not None else "").replace("\ufeff", "").strip()
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def _header_text(value) -> str:
+    """A header as the file writes it, for messages (BOM and surrounding spaces removed)."""
+    return str(value if value is not None else "").replace("\ufeff", "").strip()
+
+
+@dataclass(frozen=True, slots=True)
+class CellError:
+    """A cell that a mapping could not turn into a value: the resource reports
+    ``message`` against the file's ``column`` instead of parsing the cell."""
+
+    column: str
+    message: str
 
 
 @dataclass
@@ -92,6 +110,13 @@ class SourceTable:
     _rows: object = field(repr=False)
     encoding: str = ""
     first_row_number: int = 2
+    # The headers as the file writes them (``headers`` are their ``header_key``).
+    raw_headers: list[str] = field(default_factory=list)
+    # The file's own name of a column, for messages, by header (set by a mapping).
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, header: str) -> str:
+        return self.labels.get(header, header)
 
     def rows(self) -> Iterator[tuple[int, list]]:
         yield from self._rows()
@@ -216,7 +241,7 @@ class _TextTableFormat(_StagingFormat):
         delimiter = _guess_delimiter(first_line, self.delimiter)
         header_reader = csv.reader(text(), delimiter=delimiter, strict=True)
         try:
-            headers = [_normalise_header(h) for h in next(header_reader)]
+            raw_headers = [_header_text(h) for h in next(header_reader)]
         except (csv.Error, StopIteration) as exc:
             raise FileReadError(ERR_HEADER_UNREADABLE % {"error": exc}) from exc
 
@@ -235,7 +260,12 @@ class _TextTableFormat(_StagingFormat):
                     ERR_ROW_UNREADABLE % {"error": exc}, row=row_number + 1
                 ) from exc
 
-        return SourceTable(headers=headers, _rows=rows, encoding=encoding)
+        return SourceTable(
+            headers=[header_key(h) for h in raw_headers],
+            _rows=rows,
+            encoding=encoding,
+            raw_headers=raw_headers,
+        )
 
 
 class CSV(_TextTableFormat):
@@ -338,13 +368,14 @@ class XLSX(_StagingFormat):
         if not header_row:
             book.close()
             raise FileReadError(ERR_EMPTY)
-        headers = [_normalise_header(h) for h in header_row]
-        while headers and not headers[-1]:
-            headers.pop()
+        raw_headers = [_header_text(h) for h in header_row]
+        while raw_headers and not raw_headers[-1]:
+            raw_headers.pop()
         return SourceTable(
-            headers=headers,
-            _rows=lambda: _sheet_rows(book, sheet, width=len(headers)),
+            headers=[header_key(h) for h in raw_headers],
+            _rows=lambda: _sheet_rows(book, sheet, width=len(raw_headers)),
             encoding="XLSX",
+            raw_headers=raw_headers,
         )
 
 
@@ -388,13 +419,18 @@ class JSON(_StagingFormat):
                 if key not in seen:
                     seen.add(key)
                     headers.append(key)
-        normalised = [_normalise_header(h) for h in headers]
 
         def rows() -> Iterator[tuple[int, list]]:
             for number, item in enumerate(document, start=1):
                 yield number, [item.get(h) for h in headers]
 
-        return SourceTable(headers=normalised, _rows=rows, encoding=encoding, first_row_number=1)
+        return SourceTable(
+            headers=[header_key(h) for h in headers],
+            _rows=rows,
+            encoding=encoding,
+            first_row_number=1,
+            raw_headers=[_header_text(h) for h in headers],
+        )
 
 
 STAGING_FORMATS = [CSV, TSV, XLSX, JSON]

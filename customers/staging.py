@@ -13,9 +13,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from console.types import Operator
-from customers.formats import STAGING_FORMATS, FileReadError
-from customers.models import StagingBatch
+from customers.formats import STAGING_FORMATS, FileReadError, SourceTable
+from customers.mapping import MAPPING_KINDS, HeadersNotMatched, MappingError, table_mapped
+from customers.models import MappingProfile, StagingBatch
 from customers.resources import RESOURCES_BY_KIND, StagingResult
+from customers.services.mappings import profile_remember
 
 ERR_UNKNOWN_KIND = _("“%(kind)s” is not a kind of file; use one of %(kinds)s.")
 ERR_UNKNOWN_FORMAT = _("“%(name)s” is not a CSV, TSV, XLSX or JSON file (judged by its name).")
@@ -38,10 +40,14 @@ def batch_stage_file(
     user: Operator,
     dry_run: bool = False,
     progress=None,
+    mapping: MappingProfile | dict | None = None,
 ) -> StagingResult:
     """Check (and unless ``dry_run``, stage) one file; problems are in the result.
 
-    Nothing is staged when the result has any problem.
+    Nothing is staged when the result has any problem. A file whose headers are not the
+    kind's own is read through ``mapping`` (a profile or a mapping document); without one,
+    it is read only when every header certainly means a field, and refused otherwise with
+    a suggested mapping (``result.suggested_mapping``).
     """
     if kind not in RESOURCES_BY_KIND:
         raise ValueError(ERR_UNKNOWN_KIND % {"kind": kind, "kinds": ", ".join(KINDS)})
@@ -51,13 +57,31 @@ def batch_stage_file(
         result = StagingResult(kind=kind, file_name=file_name, batch=batch)
         result.add_problem(None, "", ERR_UNKNOWN_FORMAT % {"name": file_name})
         return result
+    refused = StagingResult(kind=kind, file_name=file_name, batch=batch)
     try:
         dataset = fmt().create_dataset(content)
     except FileReadError as exc:
-        result = StagingResult(kind=kind, file_name=file_name, batch=batch)
-        result.add_problem(None, "", str(exc))
-        return result
-    return resource.import_data(dataset, dry_run=dry_run, file_name=file_name)
+        refused.add_problem(None, "", str(exc))
+        return refused
+    profile = mapping if isinstance(mapping, MappingProfile) else None
+    document = profile.document if profile is not None else mapping
+    source_headers = getattr(dataset, "raw_headers", [])
+    if isinstance(dataset, SourceTable) and kind in MAPPING_KINDS:
+        try:
+            dataset, document = table_mapped(
+                table=dataset, kind=kind, document=document, time_zone=batch.time_zone
+            )
+        except MappingError as exc:
+            for message in exc.messages:
+                refused.add_problem(None, "", message)
+            if isinstance(exc, HeadersNotMatched):
+                refused.suggested_mapping = exc.suggestion.document()
+            return refused
+    result = resource.import_data(dataset, dry_run=dry_run, file_name=file_name)
+    result.mapping_document = document
+    if profile is not None and not dry_run and not result.has_errors():
+        profile_remember(profile=profile, headers=source_headers)
+    return result
 
 
 def grouped(value: int) -> str:

@@ -6,21 +6,28 @@ a one-line message, never a traceback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import CommandError
 
 from console.errors import ApplicationError, error_text
-from customers.models import StagingBatch
+from customers.models import MappingProfile, StagingBatch
 from customers.selectors import batch_find, batch_overlaps
+from customers.services.mappings import profile_find
 
 BATCH_HELP = "The batch's name or numeric id."
 ERR_UNKNOWN_BATCH = "No batch is named “{batch}”, and none has that id."
 ERR_UNKNOWN_USER = "No active user is named “{user}”."
 ERR_USER_PERMISSION = "User “{user}” needs the permission “{permission}” to do this."
+ERR_UNKNOWN_MAPPING = (
+    "“{mapping}” is neither a mapping file (.json) nor the name of a mapping profile."
+)
+ERR_MAPPING_JSON = "{path} is not valid JSON: {error}."
 
 
 def batch_from_argument(reference: str) -> StagingBatch:
@@ -38,6 +45,22 @@ def user_from_argument(username: str, *, permission: str | None = None):
     if permission is not None and not user.has_perm(permission):
         raise CommandError(ERR_USER_PERMISSION.format(user=username, permission=permission))
     return user
+
+
+def mapping_from_argument(reference: str) -> MappingProfile | dict:
+    """A mapping file's document (a path ending in .json) or a profile by name or id."""
+    path = Path(reference)
+    if path.suffix.lower() == ".json" or path.is_file():
+        if not path.is_file():
+            raise CommandError(ERR_UNKNOWN_MAPPING.format(mapping=reference))
+        try:
+            return json.loads(path.read_text(encoding="utf-8-sig"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CommandError(ERR_MAPPING_JSON.format(path=reference, error=exc)) from exc
+    profile = profile_find(reference=reference)
+    if profile is None:
+        raise CommandError(ERR_UNKNOWN_MAPPING.format(mapping=reference))
+    return profile
 
 
 @contextmanager

@@ -1,12 +1,13 @@
 """What is staged before it is sent: batches, the legacy records loaded into them, the
-problems validation finds, and files staged in the background.
+problems validation finds, files staged in the background, and mapping profiles.
 
 Modules: ``batches`` (``StagingBatch``), ``staged`` (customers, their children and the
 outcome of each customer in Masivo), ``problems`` (``CustomerProblem``), ``uploads``
-(``StagingUpload``). Import from the package.
+(``StagingUpload``), ``mappings`` (``MappingProfile``). Import from the package.
 """
 
 from customers.models.batches import StagingBatch
+from customers.models.mappings import MappingProfile
 from customers.models.problems import CustomerProblem
 from customers.models.staged import (
     AMOUNT_DECIMALS,
@@ -22,7 +23,7 @@ from customers.models.staged import (
     StagedDevice,
     StagedMetric,
 )
-from customers.models.uploads import StagingUpload
+from customers.models.uploads import OnProblems, StagingUpload
 
 __all__ = [
     "AMOUNT_DECIMALS",
@@ -30,6 +31,8 @@ __all__ = [
     "OUTCOME_TRANSITIONS",
     "CustomerProblem",
     "CustomerStatus",
+    "MappingProfile",
+    "OnProblems",
     "Gender",
     "Outcome",
     "Period",

@@ -7,6 +7,16 @@ from django.utils.translation import gettext_lazy as _
 from customers.models.batches import StagingBatch
 
 
+class OnProblems(models.TextChoices):
+    """What staging a file does with rows that validation would flag (a bad email, a
+    missing required field, a duplicate email, a customer another batch already sent):
+    refuse the whole file, or stage it and leave those rows for validation to flag, to be
+    fixed or excluded. Rows that cannot be stored at all always refuse the file."""
+
+    REFUSE = "refuse", _("Stage nothing")
+    FLAG = "flag", _("Stage the file and flag these rows for fix or exclude")
+
+
 class StagingUpload(models.Model):
     """A file too big for one request, checked and staged by a worker in the background."""
 
@@ -51,6 +61,23 @@ class StagingUpload(models.Model):
     row_count = models.PositiveIntegerField(_("rows read"), default=0)
     problems = models.JSONField(_("problems"), default=list, blank=True)
     staged = models.JSONField(_("staged"), default=dict, blank=True)
+    # Chosen when the file is confirmed: what staging does with rows validation would flag.
+    on_problems = models.CharField(
+        _("rows with problems"),
+        max_length=8,
+        choices=OnProblems.choices,
+        default=OnProblems.REFUSE,
+    )
+    mapping = models.ForeignKey(
+        "customers.MappingProfile",
+        verbose_name=_("mapping profile"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="uploads",
+    )
+    # The mapping as it was when the file was read (a profile may change later).
+    mapping_document = models.JSONField(_("mapping used"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.PROTECT
     )

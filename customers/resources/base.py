@@ -17,7 +17,7 @@ from import_export.results import Result
 
 from console.errors import error_text
 from customers import bulk
-from customers.formats import FileReadError, NestedDocument, SourceTable
+from customers.formats import CellError, FileReadError, NestedDocument, SourceTable
 from customers.models import (
     StagingBatch,
 )
@@ -93,8 +93,15 @@ class StagingResult(Result):
         self.problems: list[RowProblem] = []
         self.sample_headers: list[str] = []
         self.sample_rows: list[list[str]] = []
+        # The file's name of each column, when a mapping renamed them.
+        self.labels: dict[str, str] = {}
+        # The mapping document the file was read with; one to offer when it had none.
+        self.mapping_document: dict | None = None
+        self.suggested_mapping: dict | None = None
 
     def add_problem(self, row: int | None, column: str, message) -> None:
+        # A mapped file's problems name the file's own columns.
+        column = self.labels.get(column, column)
         self.problems.append(RowProblem(row=row, column=column, message=str(message)))
 
     def has_errors(self) -> bool:
@@ -115,6 +122,13 @@ class StagingResult(Result):
     @property
     def staged_total(self) -> int:
         return sum(self.staged.values())
+
+
+def _shown(value) -> str:
+    """A cell as the preview shows it (a cell a mapping could not read: blank)."""
+    if value is None or type(value) is CellError:
+        return ""
+    return str(value)
 
 
 class Rollback(Exception):
@@ -163,6 +177,7 @@ class StagingResource(resources.ModelResource):
             result.add_problem(None, "", ERR_NESTED_EXPECTED)
             return result
         result.encoding = dataset.encoding
+        result.labels = dataset.labels
         columns = self._map_columns(dataset.headers, result)
         if result.has_errors():
             return result
@@ -232,16 +247,24 @@ class StagingResource(resources.ModelResource):
                 continue
             parsed = {}
             ok = True
+            mapping_errors: set[CellError] = set()
             for index, field in columns:
+                value = values[index]
+                if type(value) is CellError:  # a mapping could not read the cell
+                    if value not in mapping_errors:
+                        mapping_errors.add(value)
+                        result.add_problem(row_number, value.column, value.message)
+                    ok = False
+                    continue
                 try:
-                    parsed[field.attribute] = field.widget.clean(values[index])
+                    parsed[field.attribute] = field.widget.clean(value)
                 except ValueError as exc:
                     result.add_problem(
                         row_number, field.column_name, exc.args[0] if exc.args else exc
                     )
                     ok = False
             if len(result.sample_rows) < preview_rows:
-                result.sample_rows.append(["" if v is None else str(v) for v in values])
+                result.sample_rows.append([_shown(v) for v in values])
             if ok:
                 yield row_number, parsed
         if result.row_count == 0:

@@ -26,7 +26,7 @@ from console.scheduling import task_enqueue
 from console.states import rows_transition
 from console.types import Operator
 from customers.formats import FileReadError, check_xlsx_archive
-from customers.models import StagingBatch, StagingUpload
+from customers.models import MappingProfile, StagingBatch, StagingUpload
 from customers.resources import StagingResult
 from customers.services.batches import batch_lock_editable
 from customers.staging import batch_stage_file
@@ -116,9 +116,16 @@ def upload_transition(
 
 
 def upload_create(
-    *, batch: StagingBatch, kind: str, file_name: str, content: bytes, user: Operator
+    *,
+    batch: StagingBatch,
+    kind: str,
+    file_name: str,
+    content: bytes,
+    user: Operator,
+    mapping: MappingProfile | dict | None = None,
 ) -> StagingUpload:
-    """Keep the file and have a worker check it (nothing is staged yet)."""
+    """Keep the file and have a worker check it (nothing is staged yet); ``mapping``
+    (a profile or a mapping document) is how its columns are read."""
     with transaction.atomic():
         batch_lock_editable(batch=batch)
         upload = StagingUpload(
@@ -127,11 +134,22 @@ def upload_create(
             file_name=file_name,
             created_by=user,
             row_estimate=estimate_rows(file_name=file_name, content=content),
+            mapping=mapping if isinstance(mapping, MappingProfile) else None,
+            mapping_document=mapping.document if isinstance(mapping, MappingProfile) else mapping,
         )
         upload.file.save(file_name, ContentFile(content), save=False)
         upload.save()
         task_enqueue("customers.tasks.upload_check_task", args=(upload.pk,))
     return upload
+
+
+def _mapping(upload: StagingUpload) -> MappingProfile | dict | None:
+    """The mapping the file was given: its profile while the profile is unchanged (so the
+    profile is remembered for these headers), else the document as it was."""
+    profile = upload.mapping
+    if profile is not None and profile.document == upload.mapping_document:
+        return profile
+    return upload.mapping_document
 
 
 def _run(upload: StagingUpload, *, dry_run: bool) -> StagingResult:
@@ -147,6 +165,7 @@ def _run(upload: StagingUpload, *, dry_run: bool) -> StagingResult:
         user=upload.created_by,
         dry_run=dry_run,
         progress=lambda rows: cache.set(key, rows, PROGRESS_TTL_S),
+        mapping=_mapping(upload),
     )
     cache.delete(key)
     return result

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch
 from customers.services import upload_size_check
+from customers.services.mappings import profile_find
 from customers.staging import KINDS
 from migrations_jobs.models import MigrationJob, SendAgain
 
 ERR_EMPTY_FILE = _("The file is empty.")
+ERR_MAPPING_JSON = _("The mapping is not valid JSON: %(error)s.")
+ERR_UNKNOWN_MAPPING = _("No mapping profile is named “%(name)s”.")
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -35,6 +40,13 @@ class ErrorSerializer(serializers.Serializer):
 class FileErrorSerializer(ErrorSerializer):
     problems = RowProblemSerializer(
         many=True, required=False, help_text=_("Every problem of the file by row and column.")
+    )
+    suggested_mapping = serializers.JSONField(
+        required=False,
+        help_text=_(
+            "When the headers are not the kind's own and no mapping was given: a mapping "
+            "to complete and send back as `mapping`."
+        ),
     )
 
 
@@ -93,9 +105,29 @@ class FileUploadSerializer(serializers.Serializer):
         default=False, help_text=_("Check the file and answer what would be staged; stage nothing.")
     )
 
+    mapping = serializers.CharField(
+        required=False,
+        help_text=_(
+            "How to read a file whose headers are not the kind's own: the name of a mapping "
+            "profile, or a mapping document as JSON text (the format is in docs/MAPPING.md). "
+            "Without it, such a file is refused with a suggested mapping."
+        ),
+    )
+
     def validate_file(self, upload):
         upload_size_check(size=upload.size)
         return upload
+
+    def validate_mapping(self, value: str):
+        if value.lstrip().startswith("{"):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise serializers.ValidationError(ERR_MAPPING_JSON % {"error": exc}) from exc
+        profile = profile_find(reference=value)
+        if profile is None:
+            raise serializers.ValidationError(ERR_UNKNOWN_MAPPING % {"name": value})
+        return profile
 
 
 class StagedFileSerializer(serializers.Serializer):
@@ -103,6 +135,9 @@ class StagedFileSerializer(serializers.Serializer):
     kind = serializers.CharField()
     file_name = serializers.CharField()
     dry_run = serializers.BooleanField()
+    mapping = serializers.JSONField(
+        allow_null=True, help_text=_("The mapping the file was read with (null: none needed).")
+    )
     staged = serializers.DictField(
         child=serializers.IntegerField(),
         help_text=_("Rows staged (or, in a dry run, that would be staged) by kind."),

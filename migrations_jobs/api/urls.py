@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from migrations_jobs.api.views import batches, jobs
+from migrations_jobs.api.views import batches, jobs, mappings
 
 app_name = "api"
 
@@ -47,6 +47,9 @@ urlpatterns = [
         "batches/<int:batch_id>/dry-run/", batches.BatchDryRunView.as_view(), name="batch-dry-run"
     ),
     path("batches/<int:batch_id>/submit/", jobs.BatchSubmitView.as_view(), name="batch-submit"),
+    # mapping profiles
+    path("mappings/", mappings.MappingListView.as_view(), name="mapping-list"),
+    path("mappings/<int:profile_id>/", mappings.MappingDetailView.as_view(), name="mapping-detail"),
     # jobs
     path("jobs/", jobs.JobListView.as_view(), name="job-list"),
     path("jobs/<int:job_id>/", jobs.JobDetailView.as_view(), name="job-detail"),

@@ -41,7 +41,7 @@ def test_schema_is_valid_openapi_3_without_generator_warnings(schema):
 
 def test_schema_lists_every_endpoint_and_method(schema):
     expected = api_paths()
-    assert len(expected) == 22
+    assert len(expected) == 24
     for path, methods in expected.items():
         assert path in schema["paths"], path
         assert set(schema["paths"][path]) == methods, path

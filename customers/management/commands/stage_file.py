@@ -8,12 +8,18 @@ non-zero.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from customers.management.arguments import BATCH_HELP, service_errors, user_from_argument
+from customers.management.arguments import (
+    BATCH_HELP,
+    mapping_from_argument,
+    service_errors,
+    user_from_argument,
+)
 from customers.selectors import batch_find
 from customers.services import batch_create, upload_size_check
 from customers.staging import KINDS, batch_stage_file
@@ -40,12 +46,21 @@ class Command(BaseCommand):
             help="Time zone of dates without an offset, for a batch this command creates.",
         )
         parser.add_argument("--dry-run", action="store_true", help="Check the file; stage nothing.")
+        parser.add_argument(
+            "--mapping",
+            help=(
+                "How to read a file in another shape: a mapping file (.json) or the name of "
+                "a mapping profile. Without it, a file whose headers are not the kind's own "
+                "is refused and a suggested mapping is written next to it."
+            ),
+        )
 
-    def handle(self, *args, batch, kind, path, user, time_zone, dry_run, **options):
+    def handle(self, *args, batch, kind, path, user, time_zone, dry_run, mapping, **options):
         stager = user_from_argument(user, permission=IMPORT)
         file = Path(path)
         if not file.is_file():
             raise CommandError(ERR_NO_FILE.format(path=path))
+        mapping = mapping_from_argument(mapping) if mapping else None
         with service_errors():
             upload_size_check(size=file.stat().st_size)
         target = batch_find(reference=batch)
@@ -64,6 +79,7 @@ class Command(BaseCommand):
                 content=file.read_bytes(),
                 user=stager,
                 dry_run=dry_run,
+                mapping=mapping,
             )
             if created and result.has_errors():
                 transaction.set_rollback(True)
@@ -72,6 +88,8 @@ class Command(BaseCommand):
         if result.has_errors():
             for line in result.messages():
                 self.stderr.write(line)
+            if result.suggested_mapping is not None:
+                self._write_suggestion(file, result.suggested_mapping)
             raise CommandError(ERR_FILE_REFUSED.format(file=file.name, count=result.problem_count))
         counts = ", ".join(f"{n:,} {name}" for name, n in result.staged.items())
         verb = "Checked: would stage" if dry_run else "Staged"
@@ -79,4 +97,17 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"{verb} {counts} from {file.name} into batch “{target.name}” (id {target.pk})."
             )
+        )
+
+    def _write_suggestion(self, file: Path, document: dict) -> None:
+        """Write the suggested mapping next to the file, for the operator to complete."""
+        target = file.with_name(f"{file.stem}.mapping.json")
+        try:
+            target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            self.stderr.write(f"The suggested mapping could not be written to {target}: {exc}")
+            return
+        self.stderr.write(
+            f"A suggested mapping is in {target}: complete it, then stage the file again "
+            f"with --mapping {target}."
         )

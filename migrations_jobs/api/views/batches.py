@@ -136,13 +136,18 @@ class BatchFileView(ConsoleView):
             content=upload.read(),
             user=request.user,
             dry_run=data["dry_run"],
+            mapping=data.get("mapping"),
         )
         if result.has_errors():
+            extra = {}
+            if result.suggested_mapping is not None:
+                extra["suggested_mapping"] = result.suggested_mapping
             body = error_body(
                 error="invalid",
                 details=ERR_FILE_REFUSED % {"file": upload.name, "count": result.problem_count},
                 fields={"file": result.messages()},
                 problems=s.RowProblemSerializer(result.problems, many=True).data,
+                **extra,
             )
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         answer = {
@@ -151,6 +156,7 @@ class BatchFileView(ConsoleView):
             "file_name": upload.name,
             "dry_run": data["dry_run"],
             "staged": result.staged,
+            "mapping": result.mapping_document,
         }
         code = status.HTTP_200_OK if data["dry_run"] else status.HTTP_201_CREATED
         return Response(s.StagedFileSerializer(answer).data, status=code)
