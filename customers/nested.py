@@ -78,8 +78,9 @@ def nested_parse(*, batch: StagingBatch, document: NestedDocument, result) -> Ne
             continue
         serializer = CustomerSerializer(data=item, context=context)
         if not serializer.is_valid():
+            record = item.get("id") if isinstance(item.get("id"), str) else ""
             for problem in problems_from_errors(serializer.errors):
-                result.add_problem(number, problem.field, problem.message)
+                result.add_problem(number, problem.field, problem.message, record=record)
             continue
         data = dict(serializer.validated_data)
         legacy_id = data["id"]
@@ -88,6 +89,7 @@ def nested_parse(*, batch: StagingBatch, document: NestedDocument, result) -> Ne
                 number,
                 "id",
                 ERR_DUPLICATE_ID % {"value": legacy_id, "first": first_seen[legacy_id]},
+                record=legacy_id,
             )
             continue
         first_seen[legacy_id] = number
@@ -104,7 +106,10 @@ def nested_parse(*, batch: StagingBatch, document: NestedDocument, result) -> Ne
             batch=batch, legacy_id__in=ids[start : start + BLOCK]
         ).values_list("legacy_id", flat=True):
             result.add_problem(
-                first_seen[legacy_id], "id", ERR_ALREADY_STAGED % {"value": legacy_id}
+                first_seen[legacy_id],
+                "id",
+                ERR_ALREADY_STAGED % {"value": legacy_id},
+                record=legacy_id,
             )
     return staging
 

@@ -15,12 +15,14 @@ from django.utils.translation import ngettext
 from console.types import Operator
 from customers.formats import STAGING_FORMATS, FileReadError, SourceTable
 from customers.mapping import MAPPING_KINDS, HeadersNotMatched, MappingError, table_mapped
-from customers.models import MappingProfile, StagingBatch
+from customers.models import MappingProfile, OnProblems, StagingBatch
 from customers.resources import RESOURCES_BY_KIND, StagingResult
 from customers.services.mappings import profile_remember
 
 ERR_UNKNOWN_KIND = _("“%(kind)s” is not a kind of file; use one of %(kinds)s.")
 ERR_UNKNOWN_FORMAT = _("“%(name)s” is not a CSV, TSV, XLSX or JSON file (judged by its name).")
+
+ERR_MAPPING_KIND = _("A nested file is read as it is: mappings are for files of kinds %(kinds)s.")
 
 FORMATS_BY_EXTENSION = {fmt().get_extension(): fmt for fmt in STAGING_FORMATS}
 KINDS = tuple(RESOURCES_BY_KIND)
@@ -41,6 +43,7 @@ def batch_stage_file(
     dry_run: bool = False,
     progress=None,
     mapping: MappingProfile | dict | None = None,
+    on_problems: str = OnProblems.REFUSE,
 ) -> StagingResult:
     """Check (and unless ``dry_run``, stage) one file; problems are in the result.
 
@@ -48,10 +51,19 @@ def batch_stage_file(
     kind's own is read through ``mapping`` (a profile or a mapping document); without one,
     it is read only when every header certainly means a field, and refused otherwise with
     a suggested mapping (``result.suggested_mapping``).
+
+    Every problem the file alone can reveal is in the result, validation's own included
+    (the contract on each row, emails repeated in the file, customers another batch
+    already sent). Those are flaggable (``RowProblem.is_flaggable``): with ``on_problems``
+    ``"flag"`` the file is staged anyway and validation flags those rows for fix or
+    exclude; with ``"refuse"`` (the default) nothing is staged. Any other problem always
+    refuses the file.
     """
     if kind not in RESOURCES_BY_KIND:
         raise ValueError(ERR_UNKNOWN_KIND % {"kind": kind, "kinds": ", ".join(KINDS)})
-    resource = RESOURCES_BY_KIND[kind](batch=batch, user=user, progress=progress)
+    resource = RESOURCES_BY_KIND[kind](
+        batch=batch, user=user, progress=progress, on_problems=on_problems
+    )
     fmt = format_for(file_name)
     if fmt is None:
         result = StagingResult(kind=kind, file_name=file_name, batch=batch)
@@ -65,6 +77,9 @@ def batch_stage_file(
         return refused
     profile = mapping if isinstance(mapping, MappingProfile) else None
     document = profile.document if profile is not None else mapping
+    if document is not None and kind not in MAPPING_KINDS:
+        refused.add_problem(None, "", ERR_MAPPING_KIND % {"kinds": ", ".join(MAPPING_KINDS)})
+        return refused
     source_headers = getattr(dataset, "raw_headers", [])
     if isinstance(dataset, SourceTable) and kind in MAPPING_KINDS:
         try:

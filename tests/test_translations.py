@@ -97,12 +97,13 @@ def test_batch_page_buttons_follow_the_browser_language(
     [
         (
             "es",
-            "fila 3, columna “id”: “c1” vuelve a aparecer en este archivo (primero en la fila 2)",
+            "fila 3 (id “c1”), columna “id”: “c1” vuelve a aparecer en este archivo (primero en la "
+            "fila 2)",
             "No se preparó nada.",
         ),
         (
             "en",
-            "row 3, column “id”: “c1” appears again in this file (first at row 2)",
+            "row 3 (id “c1”), column “id”: “c1” appears again in this file (first at row 2)",
             "Nothing was staged.",
         ),
     ],

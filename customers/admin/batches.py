@@ -1,6 +1,6 @@
 """Admin for staging batches: their page and counts, composed from the page's concerns:
-steps (``steps``), file import (``imports``), files in the background (``uploads``) and
-the dry run (``dry_run``)."""
+steps (``steps``), file import (``imports``) and its mapping step (``mapping_step``),
+files in the background (``uploads``) and the dry run (``dry_run``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.admin.dry_run import BatchDryRunMixin
 from customers.admin.imports import BatchImportMixin
+from customers.admin.mapping_step import BatchMappingStepMixin
 from customers.admin.steps import BatchStepsMixin
 from customers.admin.uploads import BatchUploadsMixin
 from customers.models import StagingBatch
@@ -32,7 +33,12 @@ class StagingBatchForm(forms.ModelForm):
 
 @admin.register(StagingBatch)
 class StagingBatchAdmin(
-    BatchStepsMixin, BatchUploadsMixin, BatchDryRunMixin, BatchImportMixin, admin.ModelAdmin
+    BatchStepsMixin,
+    BatchUploadsMixin,
+    BatchDryRunMixin,
+    BatchMappingStepMixin,
+    BatchImportMixin,
+    admin.ModelAdmin,
 ):
     form = StagingBatchForm
     list_display = [
@@ -92,6 +98,7 @@ class StagingBatchAdmin(
             *self.step_urls(),
             *self.upload_urls(),
             *self.dry_run_urls(),
+            *self.mapping_urls(),
             *super().get_urls(),
         ]
 

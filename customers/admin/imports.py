@@ -12,10 +12,14 @@ from import_export.admin import ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from console.errors import StateConflict, error_text
+from customers.admin.uploads import on_problems_field
 from customers.formats import STAGING_FORMATS, FileReadError
-from customers.resources import STAGING_RESOURCES
+from customers.mapping import MappingError, table_mapped
+from customers.models import MappingProfile, OnProblems
+from customers.resources import STAGING_RESOURCES, StagingResult
 from customers.selectors import editable_batches
 from customers.services import needs_background, upload_create, upload_size_check
+from customers.services.mappings import profile_remember
 from customers.staging import grouped, staged_text
 
 
@@ -41,10 +45,20 @@ class BatchImportForm(ImportForm):
 
 class BatchConfirmImportForm(ConfirmImportForm):
     batch = forms.ModelChoiceField(queryset=editable_batches(), widget=forms.HiddenInput)
+    # A file read through a mapping: the mapping document (JSON), and its profile if any.
+    mapping = forms.JSONField(required=False, widget=forms.HiddenInput)
+    mapping_profile = forms.ModelChoiceField(
+        queryset=MappingProfile.objects.all(), required=False, widget=forms.HiddenInput
+    )
+    # Offered when the preview found only problems that validation would flag.
+    on_problems = on_problems_field()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["batch"].queryset = editable_batches()
+
+    def clean_on_problems(self) -> str:
+        return self.cleaned_data.get("on_problems") or OnProblems.REFUSE
 
 
 class BatchImportMixin(ImportMixin):
@@ -62,7 +76,12 @@ class BatchImportMixin(ImportMixin):
     def get_import_resource_kwargs(self, request, **kwargs):
         form = kwargs.get("form")
         batch = getattr(form, "cleaned_data", {}).get("batch") if form is not None else None
-        return {"batch": batch, "user": request.user}
+        # The preview lets a file with only flaggable problems through to the confirmation,
+        # which asks the operator whether to stage it; the confirmation does as chosen.
+        on_problems = OnProblems.FLAG
+        if isinstance(form, BatchConfirmImportForm):
+            on_problems = form.cleaned_data.get("on_problems") or OnProblems.REFUSE
+        return {"batch": batch, "user": request.user, "on_problems": on_problems}
 
     def get_import_form_initial(self, request):
         initial = super().get_import_form_initial(request)
@@ -83,6 +102,13 @@ class BatchImportMixin(ImportMixin):
             if form.is_valid():
                 upload_file = form.cleaned_data["import_file"]
                 content = b"".join(upload_file.chunks())
+                resource = self.get_import_resource_classes(request)[
+                    int(form.cleaned_data.get("resource") or 0)
+                ]
+                fmt = self.get_import_formats()[int(form.cleaned_data["format"])]()
+                table = self.foreign_table(kind=resource.kind, fmt=fmt, content=content)
+                if table is not None:
+                    return self.mapping_step_start(request, form, content, table)
                 if needs_background(file_name=upload_file.name, content=content):
                     return self._background_import(request, form, content)
                 upload_file.seek(0)
@@ -90,18 +116,31 @@ class BatchImportMixin(ImportMixin):
 
     def _background_import(self, request, form, content: bytes) -> HttpResponseRedirect:
         """Hand the file to a worker, and go back to the batch's page to watch it."""
-        batch = form.cleaned_data["batch"]
         resource = self.get_import_resource_classes(request)[
             int(form.cleaned_data.get("resource") or 0)
         ]
+        return self.background_import(
+            request,
+            batch=form.cleaned_data["batch"],
+            kind=resource.kind,
+            file_name=form.cleaned_data["import_file"].name,
+            content=content,
+        )
+
+    def background_import(
+        self, request, *, batch, kind: str, file_name: str, content: bytes, mapping=None
+    ) -> HttpResponseRedirect:
+        """Have a worker check ``content`` (read through ``mapping``, if any); answer the
+        batch's page, where its progress shows."""
         url = reverse("admin:customers_stagingbatch_change", args=[batch.pk])
         try:
             upload = upload_create(
                 batch=batch,
-                kind=resource.kind,
-                file_name=form.cleaned_data["import_file"].name,
+                kind=kind,
+                file_name=file_name,
                 content=content,
                 user=request.user,
+                mapping=mapping,
             )
         except StateConflict as error:
             messages.error(request, error_text(error))
@@ -116,6 +155,36 @@ class BatchImportMixin(ImportMixin):
         )
         return HttpResponseRedirect(url + "#uploads")
 
+    def process_dataset(self, dataset, form, request, **kwargs):
+        """Stage the confirmed file, read through its mapping when it came with one."""
+        document = form.cleaned_data.get("mapping")
+        if not isinstance(document, dict) or not document:
+            return super().process_dataset(dataset, form, request, **kwargs)
+        batch = form.cleaned_data["batch"]
+        headers = list(dataset.raw_headers)
+        try:
+            mapped, _document = table_mapped(
+                table=dataset,
+                kind=document.get("kind"),
+                document=document,
+                time_zone=batch.time_zone,
+            )
+        except MappingError as exc:
+            result = StagingResult(
+                kind=document.get("kind", ""),
+                file_name=form.cleaned_data["original_file_name"],
+                batch=batch,
+            )
+            for message in exc.messages:
+                result.add_problem(None, "", message)
+            return result
+        result = super().process_dataset(mapped, form, request, **kwargs)
+        result.mapping_document = document
+        profile = form.cleaned_data.get("mapping_profile")
+        if profile is not None and not result.has_errors():
+            profile_remember(profile=profile, headers=headers)
+        return result
+
     def add_data_read_fail_error_to_form(self, form, e):
         if isinstance(e, FileReadError):
             form.add_error("import_file", str(e))
@@ -123,6 +192,13 @@ class BatchImportMixin(ImportMixin):
             super().add_data_read_fail_error_to_form(form, e)
 
     def process_result(self, result, request):
+        url = reverse("admin:customers_stagingbatch_change", args=[result.batch.pk])
+        if result.has_errors() and not result.has_unstorable_problems:
+            # The operator chose to stage nothing rather than flag these rows.
+            messages.info(
+                request, _("Nothing was staged from %(file)s.") % {"file": result.file_name}
+            )
+            return HttpResponseRedirect(url)
         if result.has_errors():
             # Something changed between preview and confirm: show why, stage nothing.
             context = self.admin_site.each_context(request)
@@ -136,5 +212,13 @@ class BatchImportMixin(ImportMixin):
             _("Staged %(staged)s from %(file)s into batch “%(batch)s”.")
             % {"staged": staged, "file": result.file_name, "batch": result.batch.name},
         )
-        url = reverse("admin:customers_stagingbatch_change", args=[result.batch.pk])
+        if result.problems:
+            messages.warning(
+                request,
+                _(
+                    "%(count)s problem(s) in these rows are left for validation to flag: "
+                    "validate the batch, then fix or exclude those customers."
+                )
+                % {"count": grouped(result.problem_count)},
+            )
         return HttpResponseRedirect(url)

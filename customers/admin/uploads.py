@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -12,12 +13,31 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from console.errors import StateConflict, error_text
-from customers.models import StagingBatch, StagingUpload
+from customers.models import OnProblems, StagingBatch, StagingUpload
 from customers.services import upload_confirm, upload_progress
 
 UPLOAD_TEMPLATE = "admin/customers/stagingbatch/upload.html"
 # How many of a batch's latest files the panel shows.
 PANEL_UPLOADS = 10
+
+
+def on_problems_field() -> forms.ChoiceField:
+    """The operator's choice for rows that validation would flag; "stage nothing" unless
+    they pick the other."""
+    return forms.ChoiceField(
+        label=_("Rows with problems"),
+        choices=OnProblems.choices,
+        initial=OnProblems.REFUSE,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+
+class UploadConfirmForm(forms.Form):
+    on_problems = on_problems_field()
+
+    def clean_on_problems(self) -> str:
+        return self.cleaned_data.get("on_problems") or OnProblems.REFUSE
 
 
 def upload_row(batch: StagingBatch, upload: StagingUpload) -> dict:
@@ -85,6 +105,7 @@ class BatchUploadsMixin:
             "change_url": change_url,
             "can_confirm": upload.status == StagingUpload.Status.READY
             and self.has_import_permission(request),
+            "confirm_form": UploadConfirmForm(),
             "title": _("File %(file)s") % {"file": upload.file_name},
         }
         return TemplateResponse(request, UPLOAD_TEMPLATE, context)
@@ -94,8 +115,10 @@ class BatchUploadsMixin:
     ) -> HttpResponse:
         if not self.has_import_permission(request):
             raise PermissionDenied
+        form = UploadConfirmForm(request.POST)
+        on_problems = form.cleaned_data["on_problems"] if form.is_valid() else OnProblems.REFUSE
         try:
-            upload_confirm(upload=upload, user=request.user)
+            upload_confirm(upload=upload, user=request.user, on_problems=on_problems)
         except StateConflict as error:
             messages.error(request, error_text(error))
         else:

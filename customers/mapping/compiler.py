@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from customers.contract import ContractError, parse_datetime_value
-from customers.formats import CellError, SourceTable, header_key
+from customers.formats import ANNOTATION_COLUMN, CellError, SourceTable, header_key
 from customers.mapping.spec import FieldRule, Mapping, MappingError
 from customers.resources.base import ERR_RAGGED
 
@@ -195,7 +195,11 @@ def _header_problems(mapping: Mapping, table: SourceTable) -> list:
                     % {"field": name, "column": column, "columns": ", ".join(f"“{h}”" for h in raw)}
                 )
             used.add(header_key(column))
-    left = [text for key, text in zip(table.headers, raw, strict=True) if key and key not in used]
+    left = [
+        text
+        for key, text in zip(table.headers, raw, strict=True)
+        if key and key not in used and key != ANNOTATION_COLUMN
+    ]
     if left and mapping.unmapped == "refuse":
         problems.append(ERR_LEFT_OVER % {"columns": ", ".join(f"“{c}”" for c in left)})
     return problems

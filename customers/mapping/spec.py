@@ -63,9 +63,11 @@ ERR_DATE_FORMAT = _(
 )
 ERR_TIME_ZONE = _("“%(zone)s” is not a time zone name such as America/Bogota.")
 ERR_SEPARATOR = _(
-    "Field “%(field)s”: “%(option)s” must be one of . , ' or a space, and the two separators "
-    "must differ."
+    "Field “%(field)s”: “%(option)s” must be one of . , ' or a space (a no-break one too), "
+    "and the two separators must differ (the decimal one is the point unless named)."
 )
+ERR_FIELD = _("Field “%(field)s”: %(problem)s")
+ERR_SPLIT_SEPARATOR = _("Field “%(field)s”: a “split” needs a non-empty “separator”.")
 ERR_UNMAPPED = _("“unmapped” is “refuse” or “ignore”.")
 
 
@@ -161,6 +163,9 @@ def _source(name: str, spec: dict, problems: list) -> dict:
     if "separator" not in spec or part is None:
         problems.append(ERR_SPLIT_NEEDS % {"field": name})
         return {}
+    if not isinstance(spec["separator"], str) or not spec["separator"]:
+        problems.append(ERR_SPLIT_SEPARATOR % {"field": name})
+        return {}
     if not isinstance(part, int) or isinstance(part, bool) or part < 1:
         problems.append(ERR_PART % {"field": name})
         return {}
@@ -203,9 +208,11 @@ def _check_kind_options(target: Target, options: dict, problems: list) -> None:
     if fmt and target.is_date and not date_format_is_valid(fmt):
         problems.append(ERR_DATE_FORMAT % {"field": name, "format": fmt})
     if options.get("time_zone") and (problem := _time_zone_problem(options["time_zone"])):
-        problems.append(problem)
-    separators = [options.get(k, "") for k in ("decimal_separator", "thousands_separator")]
-    for option, value in zip(("decimal_separator", "thousands_separator"), separators, strict=True):
+        problems.append(ERR_FIELD % {"field": name, "problem": problem})
+    # An unnamed decimal separator is the point: "." alone as thousands would be ambiguous.
+    separators = [options.get("decimal_separator") or ".", options.get("thousands_separator", "")]
+    given = [options.get(k, "") for k in ("decimal_separator", "thousands_separator")]
+    for option, value in zip(("decimal_separator", "thousands_separator"), given, strict=True):
         if not value:
             continue
         if not target.is_number:

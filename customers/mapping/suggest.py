@@ -18,7 +18,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
-from customers.formats import header_key
+from customers.formats import ANNOTATION_COLUMN, header_key
 from customers.mapping.targets import Target, kind_targets
 
 CERTAIN = "certain"
@@ -181,7 +181,7 @@ def _names(kind: str, target: str) -> tuple[str, ...]:
 def columns_suggest(*, kind: str, headers: list[str]) -> Suggestion:
     """Match each field of ``kind`` with at most one header, certain matches first."""
     suggestion = Suggestion(kind=kind)
-    free = [h for h in headers if header_key(h)]
+    free = [h for h in headers if header_key(h) and header_key(h) != ANNOTATION_COLUMN]
     for certainty in (CERTAIN, LIKELY):
         for target in kind_targets(kind):
             if target in suggestion.matches:
@@ -197,7 +197,7 @@ def columns_suggest(*, kind: str, headers: list[str]) -> Suggestion:
 
 def headers_are_own(*, kind: str, headers: list[str]) -> bool:
     """Every header is one of the kind's own column names (the console's own file)."""
-    own = set(kind_targets(kind))
+    own = {*kind_targets(kind), ANNOTATION_COLUMN}
     return all(header_key(h) in own for h in headers if header_key(h))
 
 

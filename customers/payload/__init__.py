@@ -20,7 +20,8 @@ values, nested metadata, customers with and without each kind of child), and
 ``tests/customers/test_payload_sql.py`` value by value. The one difference allowed is in
 ``sql``'s docstring (numbers inside ``metadata``).
 
-``customers_body`` gives a request body. ``customer_payloads`` gives the customers as
+``customers_body`` gives a request body; ``row_entry`` one file row's entry before it is
+staged (what the import's preview checks). ``customer_payloads`` gives the customers as
 dicts (what validation checks): on PostgreSQL, read back from the very text that would be
 sent. In payload dicts, numbers are ``int`` or exact ``Decimal`` (``json.dumps`` refuses
 ``Decimal`` on purpose): write them with ``body_bytes``.
@@ -36,6 +37,7 @@ from customers.payload.batches import (
     payload_fingerprint,
 )
 from customers.payload.body import customer_payloads, customer_payloads_by_pk, customers_body
+from customers.payload.rows import row_entry
 from customers.payload.writing import body_bytes, number_text
 
 __all__ = [
@@ -48,4 +50,5 @@ __all__ = [
     "customers_body",
     "number_text",
     "payload_fingerprint",
+    "row_entry",
 ]

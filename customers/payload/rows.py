@@ -6,7 +6,7 @@ values; ``body_bytes`` writes them.
 """
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +77,7 @@ class _Table:
 
     def __init__(self, model: type[Model], fields: spec.Spec):
         kinds = [spec.field_kind(model, column) for _, column in fields]
+        self.columns = tuple(column for _, column in fields)
         self.select = [
             _AsText(column, kind=kind) if kind in _WRITERS else column
             for (_, column), kind in zip(fields, kinds, strict=True)
@@ -93,6 +94,11 @@ class _Table:
             for (key, write), value in zip(self.writers, values, strict=True)
             if value is not None and value != ""
         }
+
+    def fill_row(self, row: Mapping[str, Any]) -> dict:
+        """``fill`` from values by staging column (a parsed file row, aware date-times and
+        ``uuid.UUID`` values included); missing columns are absent."""
+        return self.fill([row.get(column) for column in self.columns])
 
 
 _CUSTOMERS = _Table(StagedCustomer, (*spec.CUSTOMER, spec.METRICS_UPDATED_AT))
@@ -132,13 +138,29 @@ def _customers(ids: list[int]) -> dict[int, dict]:
     for pk, *values in rows:
         if pk not in wanted:
             continue
-        payload = _CUSTOMERS.fill(values)
-        if payload.get("metadata") in ({}, []):
-            del payload["metadata"]
-        if _UPDATED_AT in payload:
-            payload["metrics"] = {_UPDATED_AT: payload.pop(_UPDATED_AT)}
-        payloads[pk] = payload
+        payloads[pk] = _customer_shaped(_CUSTOMERS.fill(values))
     return payloads
+
+
+def _customer_shaped(payload: dict) -> dict:
+    """A customer's filled columns as its entry: an empty ``metadata`` left out,
+    ``metrics_updated_at`` moved under ``metrics``."""
+    if payload.get("metadata") in ({}, []):
+        del payload["metadata"]
+    if _UPDATED_AT in payload:
+        payload["metrics"] = {_UPDATED_AT: payload.pop(_UPDATED_AT)}
+    return payload
+
+
+def _device_shaped(device: dict) -> dict:
+    """A device's filled columns as its entry: ``device_info`` gathers the platform, model
+    and OS version, and is left out when none of them is there."""
+    info = {key: device.pop(key) for key in _INFO_KEYS if key in device}
+    if info:
+        dates = {key: device.pop(key) for key in _DATE_KEYS if key in device}
+        device["device_info"] = info
+        device.update(dates)
+    return device
 
 
 def _metrics_add(payloads: dict[int, dict], children: Q) -> None:
@@ -187,13 +209,7 @@ def _devices_add(payloads: dict[int, dict], children: Q) -> None:
         payload = payloads.get(customer_id)
         if payload is None:
             continue
-        device = _DEVICES.fill(values)
-        info = {key: device.pop(key) for key in _INFO_KEYS if key in device}
-        if info:
-            dates = {key: device.pop(key) for key in _DATE_KEYS if key in device}
-            device["device_info"] = info
-            device.update(dates)
-        payload.setdefault("devices", []).append(device)
+        payload.setdefault("devices", []).append(_device_shaped(_DEVICES.fill(values)))
 
 
 def payloads_from_rows(ids: list[int]) -> dict[int, dict]:
@@ -206,3 +222,20 @@ def payloads_from_rows(ids: list[int]) -> dict[int, dict]:
     _balances_add(payloads, children)
     _devices_add(payloads, children)
     return {pk: payloads[pk] for pk in ids if pk in payloads}
+
+
+# How a parsed file row of each kind becomes its entry (see ``row_entry``).
+_ROW_ENTRIES: dict[str, Callable[[Mapping[str, Any]], dict]] = {
+    "customers": lambda row: _customer_shaped(_CUSTOMERS.fill_row(row)),
+    "balances": _BALANCES.fill_row,
+    "devices": lambda row: _device_shaped(_DEVICES.fill_row(row)),
+    "metrics": _METRICS.fill_row,
+}
+
+
+def row_entry(kind: str, row: Mapping[str, Any]) -> dict:
+    """The body entry of one file row before it is staged, from its values by staging
+    column, written as ``payloads_from_rows`` writes it once staged: a customer's own
+    fields (no children), one ``balance`` or ``devices`` entry, or one period of
+    ``metrics``. The import's preview checks it with the same contract as validation."""
+    return _ROW_ENTRIES[kind](row)

@@ -3,7 +3,8 @@ writing it all or nothing; the messages and the result it reports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,10 +18,19 @@ from import_export.results import Result
 
 from console.errors import error_text
 from customers import bulk
-from customers.formats import CellError, FileReadError, NestedDocument, SourceTable
+from customers.contract import format_datetime
+from customers.formats import (
+    ANNOTATION_COLUMN,
+    CellError,
+    FileReadError,
+    NestedDocument,
+    SourceTable,
+)
 from customers.models import (
+    OnProblems,
     StagingBatch,
 )
+from customers.resources.checks import record_reader
 from customers.services.batches import (
     BatchStateError,
     batch_add_counts,
@@ -61,22 +71,28 @@ WRITE_BLOCK = 5000
 
 @dataclass(frozen=True)
 class RowProblem:
-    """One problem with a file: its row and column where it has them."""
+    """One problem with a file: its row and column where it has them, and the row's id
+    (``record``: a customer's legacy id, a child row's ``customer_id``) where known.
+    ``is_flaggable``: one validation would flag on the staged customer, which the operator
+    may stage and fix later (``OnProblems.FLAG``); any other always refuses the file."""
 
     row: int | None
     column: str
     message: str
+    record: str = ""
+    is_flaggable: bool = False
 
     def __str__(self) -> str:
         if self.row is None:
             return self.message
+        values = vars(self)
+        if self.record and self.column:
+            return _("row %(row)s (id “%(record)s”), column “%(column)s”: %(message)s") % values
+        if self.record:
+            return _("row %(row)s (id “%(record)s”): %(message)s") % values
         if self.column:
-            return _("row %(row)s, column “%(column)s”: %(message)s") % {
-                "row": self.row,
-                "column": self.column,
-                "message": self.message,
-            }
-        return _("row %(row)s: %(message)s") % {"row": self.row, "message": self.message}
+            return _("row %(row)s, column “%(column)s”: %(message)s") % values
+        return _("row %(row)s: %(message)s") % values
 
 
 class StagingResult(Result):
@@ -84,6 +100,13 @@ class StagingResult(Result):
 
     def __init__(self, *, kind: str, file_name: str = "", batch: StagingBatch | None = None):
         super().__init__()
+        # What to do with flaggable problems (``OnProblems``); set by the resource.
+        self.on_problems: str = OnProblems.REFUSE
+        self.flaggable_count = 0
+        # The row being read (number, cells) and how to read its id from the cells, so a
+        # problem found while reading a row names its id; set by the resource.
+        self.reading: tuple[int, list] | None = None
+        self.record_of: Callable[[list], str] | None = None
         self.kind = kind
         self.file_name = file_name or ""
         self.batch = batch
@@ -99,13 +122,35 @@ class StagingResult(Result):
         self.mapping_document: dict | None = None
         self.suggested_mapping: dict | None = None
 
-    def add_problem(self, row: int | None, column: str, message) -> None:
+    def add_problem(
+        self, row: int | None, column: str, message, *, record=None, is_flaggable=False
+    ) -> None:
+        """``record``: the row's id (by default read from the row being read, if it is
+        this one); ``is_flaggable``: see ``RowProblem``."""
         # A mapped file's problems name the file's own columns.
         column = self.labels.get(column, column)
-        self.problems.append(RowProblem(row=row, column=column, message=str(message)))
+        if record is None:
+            reading = self.reading
+            is_read = reading is not None and row == reading[0] and self.record_of is not None
+            record = self.record_of(reading[1]) if is_read else ""
+        self.flaggable_count += is_flaggable
+        self.problems.append(RowProblem(row, column, str(message), record, is_flaggable))
+
+    def problems_sort(self) -> None:
+        """The problems in the order of the rows (the file's own first): checks across rows
+        find theirs after the rows are read."""
+        self.problems.sort(key=lambda problem: -1 if problem.row is None else problem.row)
 
     def has_errors(self) -> bool:
-        return bool(self.problems or self.base_errors)
+        """Whether the file is refused: any problem but those the operator chose to stage
+        and leave for validation to flag (``on_problems``)."""
+        if self.base_errors or self.has_unstorable_problems:
+            return True
+        return self.flaggable_count > 0 and self.on_problems != OnProblems.FLAG
+
+    @property
+    def has_unstorable_problems(self) -> bool:
+        return len(self.problems) > self.flaggable_count
 
     def has_validation_errors(self) -> bool:
         return False
@@ -125,9 +170,14 @@ class StagingResult(Result):
 
 
 def _shown(value) -> str:
-    """A cell as the preview shows it (a cell a mapping could not read: blank)."""
+    """A cell as the preview shows it: a mapping's date-time as it will be sent (UTC),
+    its date as a date, a cell it could not read as blank."""
     if value is None or type(value) is CellError:
         return ""
+    if isinstance(value, dt.datetime):
+        return format_datetime(value) if value.tzinfo else str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return str(value)
 
 
@@ -140,14 +190,26 @@ class StagingResource(resources.ModelResource):
 
     kind: ClassVar[str] = ""
     required_columns: ClassVar[tuple[str, ...]] = ()
+    # The column naming a row's customer (its id, or a child's ``customer_id``).
+    record_column: ClassVar[str] = ""
 
     # How often (in rows) a long import reports its progress.
     PROGRESS_EVERY = 5000
 
-    def __init__(self, batch: StagingBatch | None = None, user=None, progress=None, **kwargs):
+    def __init__(
+        self,
+        batch: StagingBatch | None = None,
+        user=None,
+        progress=None,
+        on_problems: str = OnProblems.REFUSE,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        if on_problems not in OnProblems.values:
+            raise ValueError(f"on_problems: {on_problems!r} is not one of {OnProblems.values}")
         self.batch = batch
         self.user = user
+        self.on_problems = on_problems
         # Called with the number of rows read so far, for progress bars.
         self.progress = progress
         if batch is not None:
@@ -171,6 +233,7 @@ class StagingResource(resources.ModelResource):
         result = StagingResult(
             kind=self.kind, file_name=kwargs.get("file_name") or "", batch=self.batch
         )
+        result.on_problems = self.on_problems
         if self.batch is None:  # pragma: no cover - the admin form always supplies one
             raise ValueError("a staging resource needs a batch")
         if isinstance(dataset, NestedDocument):
@@ -179,6 +242,7 @@ class StagingResource(resources.ModelResource):
         result.encoding = dataset.encoding
         result.labels = dataset.labels
         columns = self._map_columns(dataset.headers, result)
+        result.record_of = record_reader(columns, self.record_column)
         if result.has_errors():
             return result
         result.sample_headers = list(dataset.headers)
@@ -206,7 +270,9 @@ class StagingResource(resources.ModelResource):
 
     def _map_columns(self, headers: list[str], result: StagingResult) -> list[tuple[int, Field]]:
         by_column = {field.column_name: field for field in self.fields.values()}
-        unknown = [h or _("(blank)") for h in headers if h not in by_column]
+        unknown = [
+            h or _("(blank)") for h in headers if h not in by_column and h != ANNOTATION_COLUMN
+        ]
         if unknown:
             result.add_problem(
                 None,
@@ -238,6 +304,7 @@ class StagingResource(resources.ModelResource):
         preview_rows = settings.MIGRATION_IMPORT_PREVIEW_ROWS
         for row_number, values in dataset.rows():
             result.row_count += 1
+            result.reading = (row_number, values)
             if self.progress is not None and result.row_count % self.PROGRESS_EVERY == 0:
                 self.progress(result.row_count)
             if len(values) != width:
@@ -285,6 +352,8 @@ class StagingResource(resources.ModelResource):
         context = self.prepare(result)
         for block in self._blocks(self._parsed_rows(dataset, columns, result)):
             self.check_block(block, context, result)
+        self.finish(context, result)
+        result.problems_sort()
         if not result.has_errors():
             result.staged = {self.kind: result.row_count}
 
@@ -306,6 +375,8 @@ class StagingResource(resources.ModelResource):
                 )
                 raise Rollback from None
             written += len(rows)
+        self.finish(context, result)
+        result.problems_sort()
         result.staged = {self.kind: written}
 
     # --- what each kind provides ------------------------------------------------------------
@@ -318,6 +389,9 @@ class StagingResource(resources.ModelResource):
         self, block: list[tuple[int, dict]], context: dict, result: StagingResult
     ) -> None:
         """Cross-row checks of a block of parsed rows; may resolve references in place."""
+
+    def finish(self, context: dict, result: StagingResult) -> None:
+        """Checks that need every row read (after the last block)."""
 
     def build(self, row: dict, batch: StagingBatch, context: dict) -> dict:
         """The new row's values by attribute name (``customers.bulk.rows_insert``)."""

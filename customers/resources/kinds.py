@@ -23,10 +23,12 @@ from customers.resources.base import (
     ERR_FLAT_EXPECTED,
     ERR_PERIOD_STAGED,
     ERR_UNKNOWN_CUSTOMER,
+    WRITE_BLOCK,
     Rollback,
     StagingResource,
     StagingResult,
 )
+from customers.resources.checks import CustomerChecks, EntryCheck
 from customers.services.batches import (
     BatchStateError,
     batch_add_counts,
@@ -73,6 +75,7 @@ def _decimal(column: str, required: bool = False) -> Field:
 class CustomerResource(StagingResource):
     kind = "customers"
     required_columns = ("id",)
+    record_column = "id"
 
     legacy_id = _text("id", "legacy_id", 255, required=True)
     name = _text("name", "name", 255)
@@ -104,7 +107,9 @@ class CustomerResource(StagingResource):
         )  # fmt: skip
 
     def prepare(self, result: StagingResult) -> dict:
-        return {"first_row": {}}
+        first_row: dict[str, int] = {}
+        checks = CustomerChecks(batch=self.batch, first_row=first_row, fields=self.fields.values())
+        return {"first_row": first_row, "checks": checks}
 
     def check_block(self, block, context, result) -> None:
         first_row = context["first_row"]
@@ -115,6 +120,7 @@ class CustomerResource(StagingResource):
                     row_number,
                     "id",
                     ERR_DUPLICATE_IN_FILE % {"value": legacy_id, "first": first_row[legacy_id]},
+                    record=legacy_id,
                 )
             else:
                 first_row[legacy_id] = row_number
@@ -126,20 +132,32 @@ class CustomerResource(StagingResource):
         for row_number, row in block:
             if row["legacy_id"] in staged:
                 result.add_problem(
-                    row_number, "id", ERR_ALREADY_STAGED % {"value": row["legacy_id"]}
+                    row_number,
+                    "id",
+                    ERR_ALREADY_STAGED % {"value": row["legacy_id"]},
+                    record=row["legacy_id"],
                 )
+        context["checks"].block_check(block, result)
+
+    def finish(self, context, result) -> None:
+        context["checks"].finish(result)
 
 
 class ChildResource(StagingResource):
     """A file whose rows belong to a customer of the batch, named by ``customer_id``."""
 
     required_columns = ("customer_id",)
+    record_column = "customer_id"
 
     def prepare(self, result: StagingResult) -> dict:
-        return {"customers": selectors.batch_customer_ids(batch=self.batch)}
+        return {
+            "customers": selectors.batch_customer_ids(batch=self.batch),
+            "entries": EntryCheck(self.kind, self.fields.values()),
+        }
 
     def check_block(self, block, context, result) -> None:
         customers = context["customers"]
+        entries = context["entries"]
         for row_number, row in block:
             legacy_id = row.pop("customer_legacy_id")
             pk = customers.get(legacy_id)
@@ -148,7 +166,9 @@ class ChildResource(StagingResource):
                     row_number,
                     "customer_id",
                     ERR_UNKNOWN_CUSTOMER % {"value": legacy_id, "batch": self.batch.name},
+                    record=legacy_id,
                 )
+            entries.row_check(row_number, row, legacy_id, result)
             row["customer_id"] = pk
 
 
@@ -240,16 +260,13 @@ class MetricResource(ChildResource):
     def check_block(self, block, context, result) -> None:
         super().check_block(block, context, result)
         first_row = context["first_row"]
+        repeated = []
         for row_number, row in block:
             key = (row["customer_id"], row["period"])
             if row["customer_id"] is None:
                 continue
             if key in first_row:
-                result.add_problem(
-                    row_number,
-                    "period",
-                    ERR_DUPLICATE_IN_FILE % {"value": row["period"], "first": first_row[key]},
-                )
+                repeated.append((row_number, row, first_row[key]))
             else:
                 first_row[key] = row_number
         staged = set(
@@ -257,14 +274,22 @@ class MetricResource(ChildResource):
                 customer_id__in=[row["customer_id"] for _n, row in block if row["customer_id"]]
             ).values_list("customer_id", "period")
         )
-        by_pk = {v: k for k, v in context["customers"].items()} if staged else {}
+        by_pk = {v: k for k, v in context["customers"].items()} if staged or repeated else {}
+        for row_number, row, first in repeated:
+            result.add_problem(
+                row_number,
+                "period",
+                ERR_DUPLICATE_IN_FILE % {"value": row["period"], "first": first},
+                record=by_pk[row["customer_id"]],
+            )
         for row_number, row in block:
             if (row["customer_id"], row["period"]) in staged:
+                legacy_id = by_pk[row["customer_id"]]
                 result.add_problem(
                     row_number,
                     "period",
-                    ERR_PERIOD_STAGED
-                    % {"customer": by_pk[row["customer_id"]], "period": row["period"]},
+                    ERR_PERIOD_STAGED % {"customer": legacy_id, "period": row["period"]},
+                    record=legacy_id,
                 )
 
 
@@ -286,11 +311,13 @@ class NestedResource(StagingResource):
         result = StagingResult(
             kind=self.kind, file_name=kwargs.get("file_name") or "", batch=self.batch
         )
+        result.on_problems = self.on_problems
         if not isinstance(dataset, NestedDocument):
             result.add_problem(None, "", ERR_FLAT_EXPECTED)
             return result
         result.encoding = dataset.encoding
         staged = nested.nested_parse(batch=self.batch, document=dataset, result=result)
+        self._check_across(staged.customers, result)
         if result.has_errors() or dry_run:
             if not result.has_errors():
                 result.staged = staged.counts()
@@ -311,6 +338,16 @@ class NestedResource(StagingResource):
         except BatchStateError as exc:
             result.add_problem(None, "", error_text(exc))
         return result
+
+    def _check_across(self, customers: list[dict], result: StagingResult) -> None:
+        """Customers another batch sent and emails repeated in the document, per block."""
+        first_row = {customer["id"]: customer["_number"] for customer in customers}
+        checks = CustomerChecks(batch=self.batch, first_row=first_row)
+        for start in range(0, len(customers), WRITE_BLOCK):
+            block = customers[start : start + WRITE_BLOCK]
+            checks.across_check([(c["_number"], c["id"], c.get("email")) for c in block], result)
+        checks.finish(result)
+        result.problems_sort()
 
 
 # The tables a nested document writes to, by the name of their count.

@@ -14,7 +14,7 @@ operator's own, whose reason is kept.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 
 from django.conf import settings
@@ -122,11 +122,18 @@ def _chunk_customers(batch: StagingBatch, rows: list[tuple]) -> QuerySet[StagedC
 
 def _sent_elsewhere(batch: StagingBatch, rows: list[tuple]) -> dict[str, tuple[int, str]]:
     """legacy id -> (batch id, batch name) of the latest other batch that sent it."""
+    return sent_elsewhere(batch, _chunk_customers(batch, rows).values("legacy_id"))
+
+
+def sent_elsewhere(
+    batch: StagingBatch, legacy_ids: Iterable[str] | QuerySet
+) -> dict[str, tuple[int, str]]:
+    """Of ``legacy_ids`` (a list, or a query of them), those a batch other than ``batch``
+    sent to Masivo: legacy id -> (batch id, batch name) of the latest such batch. One
+    query; validation asks it per chunk of customers, the import's preview per block of
+    rows."""
     sent = (
-        StagedCustomer.objects.filter(
-            legacy_id__in=_chunk_customers(batch, rows).values("legacy_id"),
-            outcome=Outcome.SENT,
-        )
+        StagedCustomer.objects.filter(legacy_id__in=legacy_ids, outcome=Outcome.SENT)
         .exclude(batch=batch)
         .order_by(F("outcome_at").asc(nulls_first=True), "pk")
         .values_list("legacy_id", "batch_id", "batch__name")
@@ -204,14 +211,17 @@ def _validate_chunk(
     return len(problems)
 
 
-def _others_named(group: list[tuple], pk: int) -> str:
-    """The other legacy ids of a duplicate-email group, the first few by name."""
-    others = [f"“{row[2]}”" for row in group if row[1] != pk]
-    named = ", ".join(others[:NAMED_IN_MESSAGE])
-    if len(others) > NAMED_IN_MESSAGE:
-        more = len(others) - NAMED_IN_MESSAGE
+def duplicate_email_message(email: str, group: Sequence[tuple[str, object]], own: object) -> str:
+    """What the member ``own`` of a ``group`` sharing ``email`` is told: the others' legacy
+    ids, the first few by name (``group``: ``(legacy id, key)`` of every member, ``key``
+    telling members apart). Validation and the import's preview both say it this way; it
+    reads a few members, not all of them, so a big group costs no more per member."""
+    others = [legacy_id for legacy_id, key in group[: NAMED_IN_MESSAGE + 1] if key != own]
+    named = ", ".join(f"“{legacy_id}”" for legacy_id in others[:NAMED_IN_MESSAGE])
+    if len(group) - 1 > NAMED_IN_MESSAGE:
+        more = len(group) - 1 - NAMED_IN_MESSAGE
         named = str(ERR_DUPLICATE_EMAIL_MORE % {"named": named, "more": more})
-    return named
+    return str(ERR_DUPLICATE_EMAIL % {"email": email, "others": named})
 
 
 def _flag_duplicate_emails(batch: StagingBatch) -> int:
@@ -238,6 +248,7 @@ def _flag_duplicate_emails(batch: StagingBatch) -> int:
     problems: list[CustomerProblem] = []
     for _key, rows in groupby(members, key=lambda row: row[0]):
         group = list(rows)
+        named = [(legacy_id, pk) for _email_key, pk, legacy_id, _email in group]
         problems += [
             CustomerProblem(
                 batch=batch,
@@ -245,9 +256,7 @@ def _flag_duplicate_emails(batch: StagingBatch) -> int:
                 legacy_id=legacy_id,
                 field="email",
                 code=Code.DUPLICATE_EMAIL,
-                message=str(
-                    ERR_DUPLICATE_EMAIL % {"email": email, "others": _others_named(group, pk)}
-                ),
+                message=duplicate_email_message(email, named, pk),
             )
             for _email_key, pk, legacy_id, email in group
         ]

@@ -6,6 +6,10 @@ all-or-nothing rule are the same; only the waiting moves out of the web request.
 (rows read) is kept in the shared cache, since the staging transaction hides its own
 writes from every other connection until it commits. Every status change of an upload
 goes through ``upload_transition`` (the diagram: ``StagingUpload.Status``).
+
+A file whose only problems are ones validation would flag is checked ``ready`` with them
+listed; the operator chooses at confirmation whether to stage it and flag those rows or to
+stage nothing (``StagingUpload.on_problems``, ``OnProblems``).
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ from console.scheduling import task_enqueue
 from console.states import rows_transition
 from console.types import Operator
 from customers.formats import FileReadError, check_xlsx_archive
-from customers.models import MappingProfile, StagingBatch, StagingUpload
+from customers.models import MappingProfile, OnProblems, StagingBatch, StagingUpload
 from customers.resources import StagingResult
 from customers.services.batches import batch_lock_editable
 from customers.staging import batch_stage_file
 
 Status = StagingUpload.Status
+ERR_ON_PROBLEMS = _("“%(value)s” is not a choice for rows with problems.")
 ERR_NOT_READY = _("This file is %(status)s; only a checked file that is ready can be staged.")
 ERR_FILE_TOO_BIG = _("The file is %(size)s; files up to %(max)s can be staged.")
 # Stored problems are capped; the count of all of them is kept.
@@ -152,7 +157,7 @@ def _mapping(upload: StagingUpload) -> MappingProfile | dict | None:
     return upload.mapping_document
 
 
-def _run(upload: StagingUpload, *, dry_run: bool) -> StagingResult:
+def _run(upload: StagingUpload, *, dry_run: bool, on_problems: str) -> StagingResult:
     key = _progress_key(upload.pk)
     cache.set(key, 0, PROGRESS_TTL_S)
     with upload.file.open("rb") as handle:
@@ -166,15 +171,16 @@ def _run(upload: StagingUpload, *, dry_run: bool) -> StagingResult:
         dry_run=dry_run,
         progress=lambda rows: cache.set(key, rows, PROGRESS_TTL_S),
         mapping=_mapping(upload),
+        on_problems=on_problems,
     )
     cache.delete(key)
     return result
 
 
 def _finish(upload: StagingUpload, result: StagingResult, *, success: str) -> StagingUpload:
-    """Record what the worker found: ``success``, or ``refused`` with every problem."""
+    """Record what the worker found: ``success``, or ``refused``; with every problem."""
     problems = result.messages()
-    to = Status.REFUSED if problems else success
+    to = Status.REFUSED if result.has_errors() else success
     upload_transition(
         pk=upload.pk,
         to=to,
@@ -188,17 +194,24 @@ def _finish(upload: StagingUpload, result: StagingResult, *, success: str) -> St
 
 
 def upload_check(*, upload_id: int) -> StagingUpload:
-    """Read and check the whole file; it becomes ``ready`` or ``refused``."""
+    """Read and check the whole file; it becomes ``ready`` (perhaps with problems that
+    validation would flag, for the operator to choose at confirmation) or ``refused``."""
     upload = StagingUpload.objects.select_related("batch", "created_by").get(pk=upload_id)
     if upload.status != Status.CHECKING:
         return upload  # delivered twice: the first delivery did the work
-    return _finish(upload, _run(upload, dry_run=True), success=Status.READY)
+    result = _run(upload, dry_run=True, on_problems=OnProblems.FLAG)
+    return _finish(upload, result, success=Status.READY)
 
 
-def upload_confirm(*, upload: StagingUpload, user: Operator) -> StagingUpload:
-    """Stage a checked file; a worker writes it, all or nothing."""
+def upload_confirm(
+    *, upload: StagingUpload, user: Operator, on_problems: str = OnProblems.REFUSE
+) -> StagingUpload:
+    """Stage a checked file; a worker writes it, all or nothing. ``on_problems``: what
+    to do with rows that validation would flag (``OnProblems``)."""
+    if on_problems not in OnProblems.values:
+        raise InvalidInput(ERR_ON_PROBLEMS % {"value": on_problems}, code="on_problems")
     with transaction.atomic():
-        moved = upload_transition(pk=upload.pk, to=Status.STAGING)
+        moved = upload_transition(pk=upload.pk, to=Status.STAGING, on_problems=on_problems)
         upload.refresh_from_db()
         if not moved:
             raise StateConflict(ERR_NOT_READY % {"status": upload.get_status_display().lower()})
@@ -217,4 +230,5 @@ def upload_stage(*, upload_id: int) -> StagingUpload:
         )
         if upload.status != Status.STAGING:
             return upload
-        return _finish(upload, _run(upload, dry_run=False), success=Status.STAGED)
+        result = _run(upload, dry_run=False, on_problems=upload.on_problems)
+        return _finish(upload, result, success=Status.STAGED)

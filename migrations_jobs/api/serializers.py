@@ -7,7 +7,7 @@ import json
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from customers.models import CustomerProblem, StagedCustomer, StagingBatch
+from customers.models import CustomerProblem, OnProblems, StagedCustomer, StagingBatch
 from customers.services import upload_size_check
 from customers.services.mappings import profile_find
 from customers.staging import KINDS
@@ -23,6 +23,16 @@ class RowProblemSerializer(serializers.Serializer):
     row = serializers.IntegerField(allow_null=True, help_text=_("Row number in the file."))
     column = serializers.CharField(allow_blank=True)
     message = serializers.CharField()
+    record = serializers.CharField(
+        allow_blank=True,
+        help_text=_("The row's id: the customer's id, or a child row's customer_id."),
+    )
+    is_flaggable = serializers.BooleanField(
+        help_text=_(
+            "A problem validation would flag on the staged customer: with "
+            "on_problems=flag the file is staged anyway. Any other problem refuses the file."
+        )
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -113,6 +123,18 @@ class FileUploadSerializer(serializers.Serializer):
             "Without it, such a file is refused with a suggested mapping."
         ),
     )
+    on_problems = serializers.ChoiceField(
+        choices=OnProblems.choices,
+        default=OnProblems.REFUSE,
+        help_text=_(
+            "What to do with rows that validation would flag (a bad email, a missing required "
+            "field, an email repeated in the file, a customer another batch already sent): "
+            "`refuse` stages nothing and lists every problem; `flag` stages the file and "
+            "leaves those rows for validation to flag, to be fixed or excluded. Rows that "
+            "cannot be stored (unreadable cells, an unknown customer, a repeated or already "
+            "staged id) always refuse the file."
+        ),
+    )
 
     def validate_file(self, upload):
         upload_size_check(size=upload.size)
@@ -141,6 +163,10 @@ class StagedFileSerializer(serializers.Serializer):
     staged = serializers.DictField(
         child=serializers.IntegerField(),
         help_text=_("Rows staged (or, in a dry run, that would be staged) by kind."),
+    )
+    problems = RowProblemSerializer(
+        many=True,
+        help_text=_("With on_problems=flag: the problems validation will flag on these rows."),
     )
 
 

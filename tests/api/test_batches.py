@@ -155,7 +155,9 @@ def test_bad_file_is_refused_by_row_and_field_and_stages_nothing(as_user, import
     assert body["details"] == "bad.csv has 1 problem(s); nothing was staged."
     [problem] = body["problems"]
     assert (problem["row"], problem["column"]) == (3, "registration_date")
-    assert body["fields"]["file"][0].startswith("bad.csv: row 3, column “registration_date”")
+    assert body["fields"]["file"][0].startswith(
+        "bad.csv: row 3 (id “a-2”), column “registration_date”"
+    )
     assert not StagedCustomer.objects.filter(batch=batch).exists()
 
 

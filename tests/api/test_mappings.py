@@ -12,10 +12,15 @@ pytestmark = pytest.mark.django_db
 
 DOCUMENT = {
     "kind": "customers",
-    "fields": {"id": "Código", "email": {"column": "Correo", "lower": True}, "name": "Nombre"},
+    "fields": {
+        "id": "Código",
+        "email": {"column": "Correo", "lower": True},
+        "name": "Nombre",
+        "registration_date": "Alta",
+    },
     "unmapped": "ignore",
 }
-CLIENTES = "Código;Nombre;Correo;Notas\nC-1;Ana;ANA@example.com;vip\n".encode()
+CLIENTES = "Código;Nombre;Correo;Alta;Notas\nC-1;Ana;ANA@example.com;2024-01-01;vip\n".encode()
 MANAGE = [
     "customers.view_mappingprofile",
     "customers.add_mappingprofile",

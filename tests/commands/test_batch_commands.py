@@ -95,8 +95,8 @@ def test_bad_file_prints_every_problem_and_stages_nothing(importer, batch, tmp_p
 
     lines = err.getvalue().splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("bad.csv: row 2, column “registration_date”")
-    assert lines[1].startswith("bad.csv: row 3, column “registration_date”")
+    assert lines[0].startswith("bad.csv: row 2 (id “a-1”), column “registration_date”")
+    assert lines[1].startswith("bad.csv: row 3 (id “a-2”), column “registration_date”")
     assert not StagedCustomer.objects.exists()
 
 

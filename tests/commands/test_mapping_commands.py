@@ -11,13 +11,14 @@ from customers.models import MappingProfile, StagedCustomer, StagingBatch
 
 pytestmark = pytest.mark.django_db
 
-CLIENTES = "Código;Nombre;Apellidos;Correo\nC-1;Ana;García;ANA@example.com\n"
+CLIENTES = "Código;Nombre;Apellidos;Correo;Alta\nC-1;Ana;García;ANA@example.com;2024-01-01\n"
 DOCUMENT = {
     "kind": "customers",
     "fields": {
         "id": "Código",
         "name": {"join": ["Nombre", "Apellidos"]},
         "email": {"column": "Correo", "lower": True},
+        "registration_date": "Alta",
     },
 }
 
@@ -55,7 +56,7 @@ def test_a_foreign_file_without_mapping_is_refused_and_a_suggestion_is_written(f
         )  # fmt: skip
 
     assert "“Apellidos”" in err.getvalue()
-    suggested = json.loads((files / "clientes.mapping.json").read_text())
+    suggested = json.loads((files / "clientes.suggested-mapping.json").read_text())
     assert suggested["fields"]["email"] == "Correo"
     assert "Apellidos" not in json.dumps(suggested["fields"])
     assert not StagingBatch.objects.filter(name="spring").exists()

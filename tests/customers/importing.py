@@ -33,10 +33,12 @@ def preview(client, batch, kind: str, name: str, content: bytes):
     )
 
 
-def confirm(client, preview_response):
+def confirm(client, preview_response, **choices):
+    """POST the confirm form as the preview filled it, with ``choices`` (``on_problems``)."""
     form = preview_response.context["confirm_form"]
-    data = {name: form.initial[name] for name in form.fields}
-    return client.post(reverse(CONFIRM_URL), data)
+    # As the page renders them (a mapping as its JSON text).
+    data = {name: form[name].value() for name in form.fields if form.initial.get(name) is not None}
+    return client.post(reverse(CONFIRM_URL), {**data, **choices})
 
 
 def stage(client, batch, kind: str, name: str, content: bytes):

@@ -23,10 +23,10 @@ def small_threshold(settings):
 
 
 def _rows(n: int, bad_row: int | None = None) -> bytes:
-    rows = [["id", "name", "registration_date"]]
-    rows += [[f"c{i:03d}", f"Name {i}", "2023-01-01"] for i in range(n)]
+    rows = [["id", "name", "email", "registration_date"]]
+    rows += [[f"c{i:03d}", f"Name {i}", f"c{i:03d}@example.com", "2023-01-01"] for i in range(n)]
     if bad_row is not None:
-        rows[bad_row][2] = "soon"
+        rows[bad_row][3] = "soon"
     return to_csv(rows)
 
 
@@ -73,8 +73,9 @@ def test_big_file_with_a_bad_row_is_refused_with_its_problems(
     upload = StagingUpload.objects.get()
     assert upload.status == StagingUpload.Status.REFUSED
     assert upload.problems == [
-        "big.csv: row 18, column “registration_date”: “soon” is not a date-time such as "
-        "2023-11-07T05:31:56Z or 2023-11-07T00:31:56-05:00, nor a date such as 2023-11-07."
+        "big.csv: row 18 (id “c016”), column “registration_date”: “soon” is not a date-time "
+        "such as 2023-11-07T05:31:56Z or 2023-11-07T00:31:56-05:00, nor a date such as "
+        "2023-11-07."
     ]
     page = client.get(reverse("admin:customers_stagingbatch_upload", args=[batch.pk, upload.pk]))
     assert "row 18" in page.content.decode()

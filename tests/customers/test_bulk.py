@@ -148,6 +148,7 @@ def test_a_large_import_renews_the_planners_statistics_once_it_commits(
             file_name="c.csv",
             content=content.encode(),
             user=importer,
+            on_problems="flag",  # rows without an email or a registration date still stage
         )
     assert not result.has_errors()
     assert len(callbacks) == 1
@@ -159,7 +160,13 @@ def test_a_small_import_leaves_the_statistics_to_autovacuum(
     batch, importer, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        batch_stage_file(
-            batch=batch, kind="customers", file_name="c.csv", content=b"id\nc1\n", user=importer
+        result = batch_stage_file(
+            batch=batch,
+            kind="customers",
+            file_name="c.csv",
+            content=b"id\nc1\n",
+            user=importer,
+            on_problems="flag",
         )
+    assert result.staged == {"customers": 1}
     assert callbacks == []

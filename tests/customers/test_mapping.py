@@ -123,13 +123,16 @@ def test_an_empty_cell_takes_the_default_and_values_do_not_apply_to_it():
 
 
 def test_split_takes_one_trimmed_part_numbered_from_one():
-    content = "Código;Nombre completo;Correo\nC-1; García , Ana ;a@example.com\n".encode()
+    content = (
+        "Código;Nombre completo;Correo;Alta\nC-1; García , Ana ;a@example.com;2024-01-01\n".encode()
+    )
     mapping = {
         "kind": "customers",
         "fields": {
             "id": "Código",
             "name": {"split": "Nombre completo", "separator": ",", "part": 2},
             "email": "Correo",
+            "registration_date": "Alta",
         },
     }
 
@@ -247,8 +250,16 @@ def test_the_batch_time_zone_applies_when_the_mapping_names_none():
 
 
 def test_headers_match_after_trimming_and_case_folding_but_accents_count():
-    content = "\ufeff CÓDIGO ;correo;nombre\nC-1;a@example.com;Ana\n".encode()
-    mapping = {"kind": "customers", "fields": {"id": "código", "email": "Correo", "name": "Nombre"}}
+    content = "\ufeff CÓDIGO ;correo;nombre;alta\nC-1;a@example.com;Ana;2024-01-01\n".encode()
+    mapping = {
+        "kind": "customers",
+        "fields": {
+            "id": "código",
+            "email": "Correo",
+            "name": "Nombre",
+            "registration_date": "ALTA",
+        },
+    }
 
     _batch, result = _stage(content, mapping, dry_run=True)
     assert result.messages() == []
@@ -341,14 +352,20 @@ def test_separators_apply_only_to_numbers_and_date_formats_only_to_dates():
 
 
 def test_a_file_with_certain_headers_stages_without_a_mapping():
-    content = "Código;Correo;Nombre;Sexo\nC-1;a@example.com;Ana;FEMALE\n".encode()
+    content = "Código;Correo;Nombre;Sexo;Alta\nC-1;a@example.com;Ana;FEMALE;2023-11-07\n".encode()
 
     batch, result = _stage(content, None)
 
     assert result.messages() == []
     assert result.mapping_document == {
         "kind": "customers",
-        "fields": {"id": "Código", "name": "Nombre", "email": "Correo", "gender": "Sexo"},
+        "fields": {
+            "id": "Código",
+            "name": "Nombre",
+            "email": "Correo",
+            "gender": "Sexo",
+            "registration_date": "Alta",
+        },
         "unmapped": "refuse",
     }
     assert StagedCustomer.objects.get(batch=batch).email == "a@example.com"

@@ -3,7 +3,10 @@
 The batch is created when no batch has that name (or id), and kept only if the file is
 staged. The user counts as the file's stager for the four-eyes rule. A file with any
 problem stages nothing: every problem is printed, one line each, and the command exits
-non-zero.
+non-zero. With ``--on-problems flag``, a file whose only problems are ones validation
+would flag (a bad email, a missing required field, a repeated email, a customer another
+batch already sent) is staged, its problems printed, for those rows to be fixed or
+excluded after validation.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from customers.management.arguments import (
     service_errors,
     user_from_argument,
 )
+from customers.models import OnProblems
 from customers.selectors import batch_find
 from customers.services import batch_create, upload_size_check
 from customers.staging import KINDS, batch_stage_file
@@ -27,6 +31,11 @@ from customers.staging import KINDS, batch_stage_file
 IMPORT = "customers.import_stagingbatch"
 ERR_NO_FILE = "There is no file at {path}."
 ERR_FILE_REFUSED = "{file} has {count} problem(s); nothing was staged."
+HINT_FLAG = (
+    "Every problem is one validation would flag: stage the file with --on-problems flag "
+    "to fix or exclude those rows after validation."
+)
+NOTE_FLAGGED = "{count} problem(s) left for validation to flag; fix or exclude those rows."
 ERR_DRY_RUN_NEW_BATCH = (
     "No batch is named “{batch}”; a dry run checks files against an existing batch."
 )
@@ -47,6 +56,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Check the file; stage nothing.")
         parser.add_argument(
+            "--on-problems",
+            choices=OnProblems.values,
+            default=OnProblems.REFUSE,
+            help=(
+                "What to do with rows that validation would flag (a bad email, a missing "
+                "required field, a repeated email, a customer already sent): refuse the "
+                "whole file (default), or flag: stage it and leave them for validation to "
+                "flag. Rows that cannot be stored always refuse the file."
+            ),
+        )
+        parser.add_argument(
             "--mapping",
             help=(
                 "How to read a file in another shape: a mapping file (.json) or the name of "
@@ -55,7 +75,9 @@ class Command(BaseCommand):
             ),
         )
 
-    def handle(self, *args, batch, kind, path, user, time_zone, dry_run, mapping, **options):
+    def handle(
+        self, *args, batch, kind, path, user, time_zone, dry_run, mapping, on_problems, **options
+    ):
         stager = user_from_argument(user, permission=IMPORT)
         file = Path(path)
         if not file.is_file():
@@ -80,6 +102,7 @@ class Command(BaseCommand):
                 user=stager,
                 dry_run=dry_run,
                 mapping=mapping,
+                on_problems=on_problems,
             )
             if created and result.has_errors():
                 transaction.set_rollback(True)
@@ -90,7 +113,10 @@ class Command(BaseCommand):
                 self.stderr.write(line)
             if result.suggested_mapping is not None:
                 self._write_suggestion(file, result.suggested_mapping)
+            if not result.has_unstorable_problems:
+                self.stderr.write(HINT_FLAG)
             raise CommandError(ERR_FILE_REFUSED.format(file=file.name, count=result.problem_count))
+        self._report_flagged(result)
         counts = ", ".join(f"{n:,} {name}" for name, n in result.staged.items())
         verb = "Checked: would stage" if dry_run else "Staged"
         self.stdout.write(
@@ -99,9 +125,18 @@ class Command(BaseCommand):
             )
         )
 
+    def _report_flagged(self, result) -> None:
+        """The problems of a file staged with ``--on-problems flag``, for validation."""
+        if not result.problems:
+            return
+        for line in result.messages():
+            self.stderr.write(line)
+        self.stderr.write(NOTE_FLAGGED.format(count=result.problem_count))
+
     def _write_suggestion(self, file: Path, document: dict) -> None:
         """Write the suggested mapping next to the file, for the operator to complete."""
-        target = file.with_name(f"{file.stem}.mapping.json")
+        # Its own name, so that an operator's mapping file beside it is never replaced.
+        target = file.with_name(f"{file.stem}.suggested-mapping.json")
         try:
             target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         except OSError as exc:

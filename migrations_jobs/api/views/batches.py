@@ -113,8 +113,9 @@ class BatchFileView(ConsoleView):
         summary=_("Stage a file into a batch"),
         description=_(
             "The whole file is checked first; a file with any problem stages nothing and "
-            "the answer lists every problem by row and column. With `dry_run`, the file is "
-            "only checked."
+            "the answer lists every problem by row, id and column. With `on_problems=flag`, "
+            "a file whose only problems are ones validation would flag is staged, and the "
+            "answer lists them. With `dry_run`, the file is only checked."
         ),
         request={"multipart/form-data": s.FileUploadSerializer},
         responses={
@@ -137,6 +138,7 @@ class BatchFileView(ConsoleView):
             user=request.user,
             dry_run=data["dry_run"],
             mapping=data.get("mapping"),
+            on_problems=data["on_problems"],
         )
         if result.has_errors():
             extra = {}
@@ -157,6 +159,7 @@ class BatchFileView(ConsoleView):
             "dry_run": data["dry_run"],
             "staged": result.staged,
             "mapping": result.mapping_document,
+            "problems": result.problems,
         }
         code = status.HTTP_200_OK if data["dry_run"] else status.HTTP_201_CREATED
         return Response(s.StagedFileSerializer(answer).data, status=code)

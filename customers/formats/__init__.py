@@ -1,0 +1,91 @@
+"""Reading legacy export files: CSV, TSV, XLSX and JSON.
+
+These are django-import-export formats, so the admin's import form offers them, but they
+read files the way a legacy export needs: the text encoding is detected (UTF-8, with or
+without BOM, else Windows-1252), the delimiter of a CSV is recognised, XLSX files are
+opened read-only behind size limits, and rows are produced lazily so a file of hundreds
+of thousands of rows is never held as Python objects all at once.
+
+A format's ``create_dataset`` returns a :class:`SourceTable` (flat files) or a
+:class:`NestedDocument` (a JSON file shaped like the endpoint's body). Problems with the
+file itself raise :class:`FileReadError` with a message an operator can act on.
+
+Modules: ``base`` (limits, messages, ``FileReadError``, ``SourceTable``, ``NestedDocument``,
+``CellError``), ``text`` (CSV, TSV and text encodings), ``xlsx`` (workbooks), ``documents``
+(JSON). Import from the package.
+"""
+
+from customers.formats.base import (
+    ANNOTATION_COLUMN,
+    CSV_DELIMITERS,
+    DECODE_CHUNK_BYTES,
+    ERR_EMPTY,
+    ERR_HEADER_UNREADABLE,
+    ERR_JSON_INVALID,
+    ERR_JSON_NOT_LIST,
+    ERR_JSON_ROW_NOT_OBJECT,
+    ERR_JSON_SHAPE,
+    ERR_JSON_TOO_DEEP,
+    ERR_JSON_UNREADABLE,
+    ERR_NUL_BYTES,
+    ERR_ROW_UNREADABLE,
+    ERR_UTF16,
+    ERR_XLSX_ENTITIES,
+    ERR_XLSX_NO_SHEET,
+    ERR_XLSX_NOT_WORKBOOK,
+    ERR_XLSX_NOT_ZIP,
+    ERR_XLSX_SHEET_UNREADABLE,
+    ERR_XLSX_TOO_BIG,
+    ERR_XLSX_UNREADABLE,
+    XLSX_MAX_COMPRESSION_RATIO,
+    XLSX_MAX_UNCOMPRESSED_BYTES,
+    CellError,
+    FileReadError,
+    NestedDocument,
+    SourceTable,
+    header_key,
+)
+from customers.formats.documents import JSON
+from customers.formats.text import CSV, TSV, decode_text, text_encoding
+from customers.formats.xlsx import XLSX, check_xlsx_archive
+
+STAGING_FORMATS = [CSV, TSV, XLSX, JSON]
+
+__all__ = [
+    "ANNOTATION_COLUMN",
+    "CSV",
+    "CSV_DELIMITERS",
+    "DECODE_CHUNK_BYTES",
+    "ERR_EMPTY",
+    "ERR_HEADER_UNREADABLE",
+    "ERR_JSON_INVALID",
+    "ERR_JSON_NOT_LIST",
+    "ERR_JSON_ROW_NOT_OBJECT",
+    "ERR_JSON_SHAPE",
+    "ERR_JSON_TOO_DEEP",
+    "ERR_JSON_UNREADABLE",
+    "ERR_NUL_BYTES",
+    "ERR_ROW_UNREADABLE",
+    "ERR_UTF16",
+    "ERR_XLSX_ENTITIES",
+    "ERR_XLSX_NOT_WORKBOOK",
+    "ERR_XLSX_NOT_ZIP",
+    "ERR_XLSX_NO_SHEET",
+    "ERR_XLSX_SHEET_UNREADABLE",
+    "ERR_XLSX_TOO_BIG",
+    "ERR_XLSX_UNREADABLE",
+    "JSON",
+    "STAGING_FORMATS",
+    "TSV",
+    "XLSX",
+    "XLSX_MAX_COMPRESSION_RATIO",
+    "XLSX_MAX_UNCOMPRESSED_BYTES",
+    "CellError",
+    "FileReadError",
+    "NestedDocument",
+    "SourceTable",
+    "check_xlsx_archive",
+    "decode_text",
+    "header_key",
+    "text_encoding",
+]

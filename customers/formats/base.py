@@ -1,0 +1,151 @@
+"""What every format shares: the limits and messages, the error, the table of rows and the
+nested document a format reads a file into, and the import-export format they build on."""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext_lazy as _
+from import_export.formats.base_formats import Format
+
+XLSX_MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
+XLSX_MAX_COMPRESSION_RATIO = 200
+CSV_DELIMITERS = (",", ";", "\t", "|")
+# Text is decoded this much at a time when its encoding is checked.
+DECODE_CHUNK_BYTES = 1 << 20
+csv.field_size_limit(16 * 1024 * 1024)
+
+ERR_EMPTY = _("The file is empty.")
+ERR_NUL_BYTES = _(
+    "The file contains NUL bytes, so it is not a text file. Export it again as CSV (UTF-8) "
+    "or choose the format that matches it."
+)
+ERR_UTF16 = _(
+    "The file starts like UTF-16 text but cannot be read as such; export it again as CSV (UTF-8)."
+)
+ERR_HEADER_UNREADABLE = _("The header row cannot be read: %(error)s.")
+ERR_ROW_UNREADABLE = _("cannot be read: %(error)s (a quote may be left open)")
+ERR_XLSX_NOT_ZIP = _("The file is not an XLSX workbook (it is not a valid zip archive).")
+ERR_XLSX_NOT_WORKBOOK = _("The file is a zip archive but not an XLSX workbook.")
+ERR_XLSX_TOO_BIG = _(
+    "The workbook expands to %(size)s MB when opened, which is too big to be safe."
+)
+ERR_XLSX_UNREADABLE = _("The workbook cannot be opened: %(error)s.")
+ERR_XLSX_NO_SHEET = _("The workbook has no worksheet.")
+ERR_XLSX_SHEET_UNREADABLE = _("the sheet cannot be read from here on: %(error)s")
+ERR_XLSX_ENTITIES = _(
+    "The workbook declares XML entities (a DOCTYPE), which Excel never writes and which are "
+    "refused for safety. Save it again from Excel or export it as CSV."
+)
+ERR_JSON_INVALID = _("The file is not valid JSON: %(error)s at line %(line)s, column %(col)s.")
+ERR_JSON_UNREADABLE = _("The file cannot be read as JSON: %(error)s.")
+ERR_JSON_TOO_DEEP = _("The file cannot be read as JSON: it is nested too deeply.")
+ERR_JSON_SHAPE = _(
+    'A JSON object must be shaped like the request body: {"customers": [...]} and nothing else.'
+)
+ERR_JSON_NOT_LIST = _("A JSON file must hold a list of rows, one object per row.")
+ERR_JSON_ROW_NOT_OBJECT = _("Every row of a JSON file must be an object.")
+
+
+# The column an error file adds (customers.errorfile): ignored when the fixed file comes back.
+ANNOTATION_COLUMN = "errors"
+
+
+class FileReadError(ValueError):
+    """The file cannot be read as the chosen format; the message says why, and ``row``
+    names the row where reading stopped, when it stopped at one."""
+
+    def __init__(self, message, *, row: int | None = None) -> None:
+        super().__init__(str(message))
+        self.row = row
+
+
+def header_key(value) -> str:
+    """A header as it is compared: a BOM removed, trimmed (every Unicode space), in NFC and
+    case-folded; accents count (``Código`` is ``código``, not ``codigo``)."""
+    text = str(value if value is not None else "").replace("\ufeff", "").strip()
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def header_text(value) -> str:
+    """A header as the file writes it, for messages (BOM and surrounding spaces removed)."""
+    return str(value if value is not None else "").replace("\ufeff", "").strip()
+
+
+@dataclass(frozen=True, slots=True)
+class CellError:
+    """A cell that a mapping could not turn into a value: the resource reports
+    ``message`` against the file's ``column`` instead of parsing the cell."""
+
+    column: str
+    message: str
+
+
+@dataclass
+class SourceTable:
+    """The rows of a flat file: normalised headers and lazily produced rows.
+
+    ``rows()`` yields ``(row_number, values)`` where ``row_number`` is the row as a
+    spreadsheet shows it (the header is row 1) and ``values`` has one entry per header.
+    """
+
+    headers: list[str]
+    _rows: object = field(repr=False)
+    encoding: str = ""
+    first_row_number: int = 2
+    # The headers as the file writes them (``headers`` are their ``header_key``).
+    raw_headers: list[str] = field(default_factory=list)
+    # The file's own name of a column, for messages, by header (set by a mapping).
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, header: str) -> str:
+        return self.labels.get(header, header)
+
+    def rows(self) -> Iterator[tuple[int, list]]:
+        yield from self._rows()
+
+    def __bool__(self) -> bool:
+        return bool(self.headers)
+
+
+@dataclass
+class NestedDocument:
+    """A JSON file shaped like the endpoint's body: ``{"customers": [...]}``."""
+
+    customers: list
+    encoding: str = "utf-8"
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class StagingFormat(Format):
+    """A format read from the raw bytes of the upload (the encoding is found here)."""
+
+    title = ""
+    extension = ""
+    content_type = "application/octet-stream"
+
+    def __init__(self, encoding: str | None = None):
+        self.encoding = encoding
+
+    def get_title(self) -> str:
+        return self.title
+
+    def get_extension(self) -> str:
+        return self.extension
+
+    def get_content_type(self) -> str:
+        return self.content_type
+
+    def is_binary(self) -> bool:
+        return True
+
+    def get_read_mode(self) -> str:
+        return "rb"
+
+    def can_import(self) -> bool:
+        return True

@@ -1,0 +1,189 @@
+"""What a file's rows show before they are staged, judged the way validation judges them.
+
+Validation (``customers.services.problems``) checks each staged customer's body entry with
+the compiled contract checker, then looks across customers: emails repeated in the batch
+(in any case) and customers another batch already sent. The import's preview asks the
+same questions of a file's parsed rows, before anything is stored, with the same code and
+messages: each row's entry is written by ``customers.payload.row_entry`` (as the payload
+writer writes a staged row) and checked by a ``Checker`` compiled once per file; "already
+sent" is ``problems.sent_elsewhere``, one query per block of rows; repeated emails are told
+with ``problems.duplicate_email_message`` once the last row is read.
+
+These problems are *flaggable* (``RowProblem.is_flaggable``): the rows can be stored, and
+validation would flag them on the staged customers. The file is refused unless the
+operator chose to stage it and fix or exclude those rows later (``OnProblems.FLAG``).
+
+Memory: ``RepeatedEmails`` keeps one entry per distinct email of the file (about 110 bytes:
+the lower-cased email, and the id the resource keeps anyway), the only thing kept for
+every row besides the resource's own ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from import_export.fields import Field
+
+from customers.contract import Checker, customer_checker
+from customers.contract.serializers import (
+    BalanceSerializer,
+    DeviceSerializer,
+    MetricsPeriodSerializer,
+)
+from customers.formats import CellError
+from customers.models import StagingBatch
+from customers.payload import row_entry, spec
+from customers.services.problems import (
+    ERR_ALREADY_SENT,
+    duplicate_email_message,
+    sent_elsewhere,
+)
+
+# The contract of one child row's entry (a customer's entry is ``customer_checker``'s).
+CHILD_SERIALIZERS = {
+    "balances": BalanceSerializer,
+    "devices": DeviceSerializer,
+    "metrics": MetricsPeriodSerializer,
+}
+# Each path of an entry (as a problem names it) -> the staging column it is written from.
+ENTRY_COLUMNS: dict[str, dict[str, str]] = {
+    "customers": {**dict(spec.CUSTOMER), "metrics.updated_at": spec.METRICS_UPDATED_AT[1]},
+    "balances": dict(spec.BALANCE),
+    "devices": {
+        spec.DEVICE_TOKEN[0]: spec.DEVICE_TOKEN[1],
+        **{f"device_info.{key}": column for key, column in spec.DEVICE_INFO},
+        **dict(spec.DEVICE_DATES),
+    },
+    "metrics": dict(spec.METRIC),
+}
+
+
+def record_reader(columns: list[tuple[int, Field]], column: str) -> Callable[[list], str] | None:
+    """How to read a row's id (the cell of ``column``) from its cells, for its problems."""
+    found = [(index, field) for index, field in columns if field.column_name == column]
+    if not found:
+        return None
+    index, field = found[0]
+
+    def record_of(values: list) -> str:
+        value = values[index] if index < len(values) else None
+        if type(value) is CellError:
+            return ""
+        try:
+            return field.widget.clean(value)
+        except ValueError:
+            return ""
+
+    return record_of
+
+
+class EntryCheck:
+    """The contract on the entries of one kind's rows; compiled once, for a whole file."""
+
+    def __init__(self, kind: str, fields: Iterable[Field]):
+        self.kind = kind
+        if kind == "customers":
+            self.checker = customer_checker(strict=True)
+        else:
+            self.checker = Checker(CHILD_SERIALIZERS[kind], strict=True)
+        file_column = {field.attribute: field.column_name for field in fields}
+        self.columns = {
+            path: file_column.get(column, column) for path, column in ENTRY_COLUMNS[kind].items()
+        }
+
+    def row_check(self, row_number: int, row: dict, record: str, result) -> None:
+        """Report what the contract finds wrong with one parsed row's entry."""
+        for problem in self.checker.check(row_entry(self.kind, row)):
+            result.add_problem(
+                row_number,
+                self.columns.get(problem.field, problem.field),
+                problem.message,
+                record=record,
+                is_flaggable=True,
+            )
+
+
+class RepeatedEmails:
+    """Emails used by more than one row of a file, compared in any case as validation
+    compares them; told once every row is read, each row naming the others' ids.
+
+    Kept for every row: its lower-cased email and its id (a string the resource keeps
+    anyway), with the email as written only when it differs; a row's number is read back
+    from ``first_row`` (legacy id -> the row where it first appears)."""
+
+    def __init__(self, first_row: Mapping[str, int]):
+        self.first_row = first_row
+        self.first: dict[str, str | tuple[str, str]] = {}
+        # lower-cased email -> (row, legacy id, email) of every row using it, once repeated.
+        self.groups: dict[str, list[tuple[int, str, str]]] = {}
+
+    def add(self, row_number: int, legacy_id: str, email: str) -> None:
+        if not email:
+            return
+        key = email.lower()
+        first = self.first.setdefault(key, legacy_id if email == key else (legacy_id, email))
+        first_id, first_email = (first, key) if type(first) is str else first
+        if first_id == legacy_id:
+            return
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = [(self.first_row[first_id], first_id, first_email)]
+        group.append((row_number, legacy_id, email))
+
+    def report(self, result) -> None:
+        """One flaggable problem per row sharing an email, in the order of the rows."""
+        groups = [[(legacy_id, row) for row, legacy_id, _email in g] for g in self.groups.values()]
+        members = sorted(
+            (member, index) for index, group in enumerate(self.groups.values()) for member in group
+        )
+        for (row_number, legacy_id, email), index in members:
+            result.add_problem(
+                row_number,
+                "email",
+                duplicate_email_message(email, groups[index], row_number),
+                record=legacy_id,
+                is_flaggable=True,
+            )
+
+
+class CustomerChecks:
+    """What validation would flag on a file's customers: the contract on each row (flat
+    files; a nested document's customers passed it when parsed), a customer another batch
+    already sent, emails repeated in the file. ``finish`` once every row is checked."""
+
+    def __init__(
+        self, *, batch: StagingBatch, first_row: Mapping[str, int], fields: Iterable[Field] = ()
+    ):
+        self.batch = batch
+        # legacy id -> the row where it first appears: a later row with it is refused.
+        self.first_row = first_row
+        self.entries = EntryCheck("customers", fields) if fields else None
+        self.emails = RepeatedEmails(first_row)
+
+    def block_check(self, block: list[tuple[int, dict]], result) -> None:
+        """Check a block of parsed rows of a customers file."""
+        for row_number, row in block:
+            self.entries.row_check(row_number, row, row["legacy_id"], result)
+        self.across_check([(n, row["legacy_id"], row.get("email")) for n, row in block], result)
+
+    def across_check(self, customers: list[tuple[int, str, str | None]], result) -> None:
+        """``(row, legacy id, email)`` of a block of customers: sent by another batch (one
+        query), and their emails noted for ``finish``."""
+        sent = sent_elsewhere(self.batch, [legacy_id for _n, legacy_id, _e in customers])
+        for row_number, legacy_id, email in customers:
+            other = sent.get(legacy_id)
+            if other is None:
+                if self.first_row.get(legacy_id) == row_number:
+                    self.emails.add(row_number, legacy_id, email or "")
+                continue
+            # Validation excludes such a customer, so its email counts for no duplicate.
+            result.add_problem(
+                row_number,
+                "id",
+                ERR_ALREADY_SENT % {"batch": other[1]},
+                record=legacy_id,
+                is_flaggable=True,
+            )
+
+    def finish(self, result) -> None:
+        self.emails.report(result)
