@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from customers.admin.dry_run import BatchDryRunMixin
+from customers.admin.error_files import BatchErrorFileMixin
 from customers.admin.imports import BatchImportMixin
 from customers.admin.mapping_step import BatchMappingStepMixin
 from customers.admin.steps import BatchStepsMixin
@@ -37,6 +38,7 @@ class StagingBatchAdmin(
     BatchUploadsMixin,
     BatchDryRunMixin,
     BatchMappingStepMixin,
+    BatchErrorFileMixin,
     BatchImportMixin,
     admin.ModelAdmin,
 ):
@@ -99,6 +101,7 @@ class StagingBatchAdmin(
             *self.upload_urls(),
             *self.dry_run_urls(),
             *self.mapping_urls(),
+            *self.error_file_urls(),
             *super().get_urls(),
         ]
 

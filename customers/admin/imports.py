@@ -12,6 +12,7 @@ from import_export.admin import ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from console.errors import StateConflict, error_text
+from customers.admin.error_files import error_file_state
 from customers.admin.uploads import on_problems_field
 from customers.formats import STAGING_FORMATS, FileReadError
 from customers.mapping import MappingError, table_mapped
@@ -112,7 +113,19 @@ class BatchImportMixin(ImportMixin):
                 if needs_background(file_name=upload_file.name, content=content):
                     return self._background_import(request, form, content)
                 upload_file.seek(0)
-        return super().import_action(request, **kwargs)
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        result, form = context.get("result"), context.get("form")
+        if result is not None and any(p.row is not None for p in result.problems):
+            data = form.cleaned_data
+            context["error_file"] = error_file_state(
+                batch=data["batch"],
+                resource=int(data.get("resource") or 0),
+                import_file_name=data["import_file"].tmp_storage_name,
+                file_name=data["import_file"].name,
+                mapping=None,
+            )
+        return response
 
     def _background_import(self, request, form, content: bytes) -> HttpResponseRedirect:
         """Hand the file to a worker, and go back to the batch's page to watch it."""

@@ -19,6 +19,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from console.errors import ApplicationError, error_text
+from customers.admin.error_files import error_file_state
 from customers.admin.mapping_form import HIDDEN, MappingStepForm, initial_from
 from customers.formats import FileReadError, SourceTable
 from customers.mapping import (
@@ -239,6 +240,16 @@ class BatchMappingStepMixin:
                 "mapping_profile": profile,
             }
         )
+        if any(p.row is not None for p in result.problems):
+            context["error_file"] = error_file_state(
+                batch=result.batch,
+                resource=int(form.cleaned_data["resource"]),
+                import_file_name=form.cleaned_data["import_file_name"],
+                file_name=form.cleaned_data["original_file_name"],
+                mapping=document,
+            )
+        context["mapping_state"] = {name: form.cleaned_data[name] for name in HIDDEN}
+        context["mapping_json"] = json.dumps(document, indent=2, ensure_ascii=False)
         if not result.has_errors():
             state = {
                 name: form.cleaned_data[name]

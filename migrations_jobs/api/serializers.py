@@ -11,6 +11,7 @@ from customers.models import CustomerProblem, OnProblems, StagedCustomer, Stagin
 from customers.services import upload_size_check
 from customers.services.mappings import profile_find
 from customers.staging import KINDS
+from migrations_jobs.api.mapping_schema import MappingDocumentField
 from migrations_jobs.models import MigrationJob, SendAgain
 
 ERR_EMPTY_FILE = _("The file is empty.")
@@ -51,7 +52,7 @@ class FileErrorSerializer(ErrorSerializer):
     problems = RowProblemSerializer(
         many=True, required=False, help_text=_("Every problem of the file by row and column.")
     )
-    suggested_mapping = serializers.JSONField(
+    suggested_mapping = MappingDocumentField(
         required=False,
         help_text=_(
             "When the headers are not the kind's own and no mapping was given: a mapping "
@@ -157,7 +158,7 @@ class StagedFileSerializer(serializers.Serializer):
     kind = serializers.CharField()
     file_name = serializers.CharField()
     dry_run = serializers.BooleanField()
-    mapping = serializers.JSONField(
+    mapping = MappingDocumentField(
         allow_null=True, help_text=_("The mapping the file was read with (null: none needed).")
     )
     staged = serializers.DictField(

@@ -118,3 +118,14 @@ def test_an_unknown_profile_name_is_a_field_error(as_user, importer, upload):
 
     assert response.status_code == 400
     assert "mapping" in response.json()["fields"]
+
+
+def test_the_schema_documents_the_mapping_format(client, importer):
+    client.force_login(importer)
+
+    schema = client.get(reverse("api:schema"), {"format": "json"}).json()
+
+    document = schema["components"]["schemas"]["MappingProfile"]["properties"]["document"]
+    assert document["properties"]["kind"]["enum"] == ["customers", "balances", "devices", "metrics"]
+    rule = document["properties"]["fields"]["additionalProperties"]["oneOf"][1]
+    assert {"join", "split", "values", "date_format", "timezone"} <= set(rule["properties"])

@@ -109,3 +109,18 @@ def test_an_unknown_mapping_name_is_refused(files, importer):
             "--mapping",
             "nope",
         )
+
+
+def test_a_refused_file_can_be_written_back_with_its_problems(files, importer):
+    bad = files / "bad.csv"
+    bad.write_text("id,name,email,registration_date\nc1,Ann,not-an-email,2024-01-01\n")
+
+    with pytest.raises(CommandError):
+        run(
+            "stage_file", "spring", "customers", str(bad), "--user", "importer",
+            "--errors-file", str(files / "bad-errors.csv"),
+        )  # fmt: skip
+
+    lines = (files / "bad-errors.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "id,name,email,registration_date,errors"
+    assert lines[1].startswith("c1,Ann,not-an-email,2024-01-01,email: ")

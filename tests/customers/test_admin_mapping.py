@@ -171,3 +171,42 @@ def test_a_column_of_no_field_asks_for_a_mapping_and_is_listed_as_unused(client_
 
     assert response.context["form"]["col__id"].value() == "id"
     assert response.context["unused"] == ["favourite_colour"]
+
+
+def test_the_preview_hands_back_the_file_with_its_problems_to_fix_offline(client_in):
+    batch = BatchFactory()
+    step = preview(client_in, batch, "customers", "clientes.csv", CLIENTES)
+    data = _step_data(step, action="preview", **{value_field("gender", "M"): "FEMALE"})
+    page = client_in.post(reverse(MAPPING_URL), data)
+    state = page.context["error_file"]
+
+    response = client_in.post(
+        reverse("admin:customers_stagingbatch_import_errors"), {**state, "as_format": "csv"}
+    )
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="clientes-errors.csv"'
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "Código;Nombre;Apellidos;Correo;Sexo;F. nacimiento;Alta;Notas;errors"
+    assert lines[1].endswith(";")  # Ana's row is fine
+    assert "Sexo: “H” is not among the mapped values" in lines[2]
+
+
+def test_change_the_mapping_goes_back_to_the_step_as_it_was(client_in):
+    batch = BatchFactory()
+    step = preview(client_in, batch, "customers", "clientes.csv", CLIENTES)
+    data = _step_data(step, action="preview", join__name="Apellidos")
+    page = client_in.post(reverse(MAPPING_URL), data)
+
+    back = client_in.post(
+        reverse(MAPPING_URL),
+        {
+            **page.context["mapping_state"],
+            "document_json": page.context["mapping_json"],
+            "action": "back",
+        },
+    )
+
+    form = back.context["form"]
+    assert form["join__name"].value() == "Apellidos"
+    assert form["col__email"].value() == "Correo"

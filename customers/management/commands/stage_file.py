@@ -17,6 +17,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from customers.errorfile import error_file
+from customers.formats import FileReadError
 from customers.management.arguments import (
     BATCH_HELP,
     mapping_from_argument,
@@ -67,6 +69,13 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
+            "--errors-file",
+            help=(
+                "When the file has problems, write it again here (.csv or .xlsx) with each "
+                "row's problems in an 'errors' column, to fix in a spreadsheet."
+            ),
+        )
+        parser.add_argument(
             "--mapping",
             help=(
                 "How to read a file in another shape: a mapping file (.json) or the name of "
@@ -78,6 +87,7 @@ class Command(BaseCommand):
     def handle(
         self, *args, batch, kind, path, user, time_zone, dry_run, mapping, on_problems, **options
     ):
+        errors_file = options.get("errors_file")
         stager = user_from_argument(user, permission=IMPORT)
         file = Path(path)
         if not file.is_file():
@@ -113,6 +123,8 @@ class Command(BaseCommand):
                 self.stderr.write(line)
             if result.suggested_mapping is not None:
                 self._write_suggestion(file, result.suggested_mapping)
+            if errors_file:
+                self._write_errors(file, result, Path(errors_file))
             if not result.has_unstorable_problems:
                 self.stderr.write(HINT_FLAG)
             raise CommandError(ERR_FILE_REFUSED.format(file=file.name, count=result.problem_count))
@@ -146,3 +158,21 @@ class Command(BaseCommand):
             f"A suggested mapping is in {target}: complete it, then stage the file again "
             f"with --mapping {target}."
         )
+
+    def _write_errors(self, file: Path, result, target: Path) -> None:
+        """The file again with each row's problems beside it (CSV or XLSX, by name)."""
+        if not any(problem.row is not None for problem in result.problems):
+            return
+        as_format = "xlsx" if target.suffix.lower() == ".xlsx" else "csv"
+        try:
+            body, _name, _type = error_file(
+                file_name=file.name,
+                content=file.read_bytes(),
+                problems=result.problems,
+                as_format=as_format,
+            )
+            target.write_bytes(body)
+        except (OSError, FileReadError) as exc:
+            self.stderr.write(f"The errors file could not be written to {target}: {exc}")
+            return
+        self.stderr.write(f"The file with its problems beside each row is in {target}.")

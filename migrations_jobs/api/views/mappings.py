@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from customers.models import MappingProfile
 from customers.services.mappings import profile_save
+from migrations_jobs.api.mapping_schema import MappingDocumentField
 from migrations_jobs.api.views.base import (
     ConsoleListView,
     ConsoleView,
@@ -27,6 +28,7 @@ ERR_NOT_FOUND = _("There is no mapping profile with id %(id)s.")
 
 class MappingProfileSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    document = MappingDocumentField(read_only=True)
 
     class Meta:
         model = MappingProfile
@@ -39,7 +41,7 @@ class MappingProfileSerializer(serializers.ModelSerializer):
 
 class MappingProfileInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
-    document = serializers.JSONField(
+    document = MappingDocumentField(
         help_text=_(
             'The mapping: {"kind": ..., "fields": {...}, "unmapped": "refuse"|"ignore"}; '
             "its kind is the profile's."
