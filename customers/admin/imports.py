@@ -19,7 +19,12 @@ from customers.mapping import MappingError, table_mapped
 from customers.models import MappingProfile, OnProblems
 from customers.resources import STAGING_RESOURCES, StagingResult
 from customers.selectors import editable_batches
-from customers.services import needs_background, upload_create, upload_size_check
+from customers.services import (
+    needs_background,
+    upload_create,
+    upload_record,
+    upload_size_check,
+)
 from customers.services.mappings import profile_remember
 from customers.staging import grouped, staged_text
 
@@ -169,7 +174,31 @@ class BatchImportMixin(ImportMixin):
         return HttpResponseRedirect(url + "#uploads")
 
     def process_dataset(self, dataset, form, request, **kwargs):
-        """Stage the confirmed file, read through its mapping when it came with one."""
+        """Stage the confirmed file (read through its mapping when it came with one), and
+        keep it as the batch's record of the file."""
+        result = self._stage_confirmed(dataset, form, request, **kwargs)
+        if not result.has_errors() and result.staged_total:
+            self._record(form, request, result)
+        return result
+
+    def _record(self, form, request, result) -> None:
+        storage = self.get_tmp_storage_class()(
+            name=form.cleaned_data["import_file_name"],
+            read_mode="rb",
+            encoding=None,
+            **self.get_tmp_storage_class_kwargs(),
+        )
+        upload_record(
+            batch=form.cleaned_data["batch"],
+            kind=result.kind,
+            file_name=form.cleaned_data["original_file_name"],
+            content=storage.read(),
+            user=request.user,
+            result=result,
+            mapping=form.cleaned_data.get("mapping_profile"),
+        )
+
+    def _stage_confirmed(self, dataset, form, request, **kwargs):
         document = form.cleaned_data.get("mapping")
         if not isinstance(document, dict) or not document:
             return super().process_dataset(dataset, form, request, **kwargs)

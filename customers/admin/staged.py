@@ -6,8 +6,9 @@ from itertools import groupby
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -19,7 +20,9 @@ from customers.models import (
     StagedDevice,
     StagedMetric,
     StagingBatch,
+    StagingUpload,
 )
+from customers.problem_files import batch_problem_files, upload_error_file
 from customers.selectors import editable_batches
 from customers.services import (
     BatchStateError,
@@ -307,3 +310,37 @@ class CustomerProblemAdmin(admin.ModelAdmin):
         return request.user.has_perm("customers.view_stagingbatch") or super().has_view_permission(
             request, obj
         )
+
+    def get_urls(self):
+        return [
+            path(
+                "file/<int:upload_id>/<str:as_format>/",
+                self.admin_site.admin_view(self.problem_file_view),
+                name="customers_customerproblem_file",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        """Filtered to one batch: its staged files, each to download with its problems."""
+        extra_context = extra_context or {}
+        batch_id = request.GET.get("batch__id__exact", "")
+        if batch_id.isdigit() and request.user.has_perm("customers.view_stagedcustomer"):
+            batch = StagingBatch.objects.filter(pk=int(batch_id)).first()
+            if batch is not None:
+                extra_context["problem_files"] = batch_problem_files(batch=batch)
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def problem_file_view(self, request, upload_id: int, as_format: str) -> HttpResponse:
+        """A staged file with its batch's problems beside its rows (personal data: it needs
+        the permission to view staged customers)."""
+        upload = get_object_or_404(StagingUpload.objects.select_related("batch"), pk=upload_id)
+        if not request.user.has_perm("customers.view_stagedcustomer") or as_format not in (
+            "csv",
+            "xlsx",
+        ):
+            raise PermissionDenied
+        body, name, content_type = upload_error_file(upload=upload, as_format=as_format)
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response

@@ -40,6 +40,15 @@ class UploadConfirmForm(forms.Form):
         return self.cleaned_data.get("on_problems") or OnProblems.REFUSE
 
 
+def _mapping_label(upload: StagingUpload) -> str:
+    """How the file's columns were read: its profile, a mapping, or as they are."""
+    if upload.mapping_id is not None:
+        return str(_("profile “%(name)s”") % {"name": upload.mapping.name})
+    if upload.mapping_document:
+        return str(_("a mapping"))
+    return ""
+
+
 def upload_row(batch: StagingBatch, upload: StagingUpload) -> dict:
     """One file of the panel, as the page's template and its JSON poll read it."""
     done = upload_progress(upload=upload)
@@ -56,6 +65,9 @@ def upload_row(batch: StagingBatch, upload: StagingUpload) -> dict:
         "problem_count": len(upload.problems),
         "staged": upload.staged,
         "is_active": upload.is_active,
+        "staged_by": upload.created_by.get_username(),
+        "staged_at": upload.created_at,
+        "mapping": _mapping_label(upload),
         "url": reverse("admin:customers_stagingbatch_upload", args=[batch.pk, upload.pk]),
     }
 
@@ -79,7 +91,8 @@ class BatchUploadsMixin:
         ]
 
     def upload_rows(self, batch: StagingBatch) -> list[dict]:
-        return [upload_row(batch, upload) for upload in batch.uploads.all()[:PANEL_UPLOADS]]
+        uploads = batch.uploads.select_related("created_by", "mapping")[:PANEL_UPLOADS]
+        return [upload_row(batch, upload) for upload in uploads]
 
     def uploads_progress_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
         batch = get_object_or_404(StagingBatch, pk=object_id)

@@ -40,6 +40,7 @@ from customers.services.uploads import (
     upload_confirm,
     upload_create,
     upload_progress,
+    upload_record,
     upload_size_check,
     upload_stage,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "upload_confirm",
     "upload_create",
     "upload_progress",
+    "upload_record",
     "upload_size_check",
     "upload_stage",
 ]

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -232,3 +233,42 @@ def upload_stage(*, upload_id: int) -> StagingUpload:
             return upload
         result = _run(upload, dry_run=False, on_problems=upload.on_problems)
         return _finish(upload, result, success=Status.STAGED)
+
+
+def upload_record(
+    *,
+    batch: StagingBatch,
+    kind: str,
+    file_name: str,
+    content: bytes | Path | File,
+    user: Operator,
+    result: StagingResult,
+    mapping: MappingProfile | dict | None = None,
+) -> StagingUpload:
+    """Keep a file staged in one request (admin, API, command) as the batch's record of
+    it: who staged what, when, with which mapping; and the file, to write a batch's
+    problems back into it (``customers.problem_files``)."""
+    upload = StagingUpload(
+        batch=batch,
+        kind=kind,
+        file_name=file_name,
+        created_by=user,
+        status=Status.STAGED,
+        row_estimate=result.row_count,
+        row_count=result.row_count,
+        staged=result.staged,
+        on_problems=result.on_problems,
+        mapping=mapping if isinstance(mapping, MappingProfile) else None,
+        mapping_document=result.mapping_document,
+        finished_at=timezone.now(),
+    )
+    if isinstance(content, bytes):
+        upload.file.save(file_name, ContentFile(content), save=False)
+    elif isinstance(content, Path):
+        with content.open("rb") as handle:  # copied a block at a time
+            upload.file.save(file_name, File(handle), save=False)
+    else:
+        content.seek(0)
+        upload.file.save(file_name, content, save=False)
+    upload.save()
+    return upload

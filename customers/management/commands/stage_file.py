@@ -27,7 +27,7 @@ from customers.management.arguments import (
 )
 from customers.models import OnProblems
 from customers.selectors import batch_find
-from customers.services import batch_create, upload_size_check
+from customers.services import batch_create, upload_record, upload_size_check
 from customers.staging import KINDS, batch_stage_file
 
 IMPORT = "customers.import_stagingbatch"
@@ -129,6 +129,16 @@ class Command(BaseCommand):
                 self.stderr.write(HINT_FLAG)
             raise CommandError(ERR_FILE_REFUSED.format(file=file.name, count=result.problem_count))
         self._report_flagged(result)
+        if not dry_run:
+            upload_record(
+                batch=target,
+                kind=kind,
+                file_name=file.name,
+                content=file,
+                user=stager,
+                result=result,
+                mapping=mapping,
+            )
         counts = ", ".join(f"{n:,} {name}" for name, n in result.staged.items())
         verb = "Checked: would stage" if dry_run else "Staged"
         self.stdout.write(

@@ -152,6 +152,16 @@ class BatchFileView(ConsoleView):
                 **extra,
             )
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        if not data["dry_run"]:
+            batch_services.upload_record(
+                batch=batch,
+                kind=data["kind"],
+                file_name=upload.name,
+                content=upload,
+                user=request.user,
+                result=result,
+                mapping=data.get("mapping"),
+            )
         answer = {
             "batch": batch_or_404(batch.pk),
             "kind": data["kind"],
