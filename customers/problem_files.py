@@ -42,7 +42,9 @@ class FileProblem:
 @dataclass(frozen=True)
 class ProblemFile:
     upload: StagingUpload
-    problem_count: int  # problems of the customers this file holds rows of, in its part
+    # The batch's problems in this file's part of the body (customers' fields, balances...):
+    # the file's own rows carry those of its customers.
+    kind_problem_count: int
 
 
 def _kind_of(field: str) -> str:
@@ -66,7 +68,8 @@ def _problems_by_customer(batch: StagingBatch, kind: str) -> dict[str, list[Cust
 
 
 def batch_problem_files(*, batch: StagingBatch) -> list[ProblemFile]:
-    """The batch's staged files that problems point into, with how many problems each."""
+    """The batch's staged files of the kinds that problems point into (which of their rows
+    carry problems shows only when a file is read: it is not counted here)."""
     counts: dict[str, int] = defaultdict(int)
     for field, n in (
         CustomerProblem.objects.filter(batch=batch).values_list("field").annotate(n=Count("pk"))
@@ -74,7 +77,7 @@ def batch_problem_files(*, batch: StagingBatch) -> list[ProblemFile]:
         counts[_kind_of(field)] += n
     uploads = batch.uploads.filter(status=StagingUpload.Status.STAGED).exclude(file="")
     return [
-        ProblemFile(upload=upload, problem_count=counts[upload.kind])
+        ProblemFile(upload=upload, kind_problem_count=counts[upload.kind])
         for upload in uploads.order_by("created_at", "pk")
         if upload.kind in ID_COLUMN and counts.get(upload.kind)
     ]

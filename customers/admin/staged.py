@@ -285,6 +285,8 @@ class CustomerProblemAdmin(admin.ModelAdmin):
     """What validation found, by customer and field; read-only (fix the customer instead)."""
 
     list_display = ["customer_link", "field", "code", "message", "other_batch", "batch"]
+    # Read-only rows: the customer's own link is the row's only link (no link inside a link).
+    list_display_links = None
     list_filter = ["batch", "code", "field"]
     search_fields = ["legacy_id", "message"]
     list_select_related = ["batch", "other_batch"]

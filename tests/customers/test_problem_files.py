@@ -57,7 +57,7 @@ def test_the_problems_list_hands_back_the_file_with_each_rows_problems(batch, cl
         reverse("admin:customers_customerproblem_changelist"), {"batch__id__exact": batch.pk}
     )
     [item] = page.context["problem_files"]
-    assert item.problem_count == 1
+    assert item.kind_problem_count == 1
     assert batch_problem_files(batch=batch) == [item]
 
     response = client.get(
