@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench install clean
+.PHONY: run reset test lint format bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
-	$(PY) manage.py console_admin
+	$(PY) manage.py console_admin $(ARGS)
 	@echo "Console: http://$(HOST):$(PORT)/admin/  (Ctrl-C stops the web server, the worker and beat)"
 	$(PY) manage.py console_run --host $(HOST) --port $(PORT)
+
+## Start over: empty the database (batches, files, jobs, the sandbox's customers, users)
+## and the local queue; the next `make run` creates the users again.
+reset: $(STAMP)
+	$(PY) manage.py flush --noinput
+	rm -rf var/broker var/media var/cache var/celerybeat-schedule*
 
 ## Run the whole suite (DATABASE_URL and CELERY_BROKER_URL choose the services), or only
 ## T (a test file, folder or test id): then the test database is kept and reused between

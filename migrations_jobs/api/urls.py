@@ -1,9 +1,9 @@
 """The API's routes; mounted under ``api/`` by config/urls.py."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from migrations_jobs.api.views import batches, jobs, mappings
+from migrations_jobs.api.views import base, batches, jobs, mappings
 
 app_name = "api"
 
@@ -85,4 +85,6 @@ urlpatterns = [
         jobs.JobFailedCustomerCSVView.as_view(),
         name="job-failed-customers-csv",
     ),
+    # Last: anything else under api/ (a bad id, a typo) answers a JSON 404.
+    re_path(r"^.*$", base.NotFoundView.as_view(), name="not-found"),
 ]

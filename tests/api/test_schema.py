@@ -15,7 +15,7 @@ def api_paths() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for pattern in api_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
-        if pattern.name in ("schema", "docs"):
+        if pattern.name in ("schema", "docs", "not-found"):
             continue
         view = pattern.callback.cls
         path = "/api/" + re.sub(r"<int:(\w+)>", r"{\1}", str(pattern.pattern))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
@@ -14,6 +15,10 @@ from rest_framework.views import APIView
 from console.exports import csv_lines
 from migrations_jobs.api import serializers as s
 from migrations_jobs.api.permissions import ModelPermissions
+
+ERR_NO_ENDPOINT = _(
+    "There is no endpoint at this address; the API's endpoints are listed at /api/docs/."
+)
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
@@ -82,3 +87,16 @@ class CSVRenderer(BaseRenderer):
             data = {"details": data}
         values = [json.dumps(v) if isinstance(v, dict | list) else v for v in data.values()]
         return "".join(csv_lines(list(data), [values])).encode("utf-8")
+
+
+@extend_schema(exclude=True)
+class NotFoundView(APIView):
+    """Any address under the API that names no endpoint (``/api/jobs/null/``): a 404 in the
+    API's one error shape, not the site's HTML page."""
+
+    permission_classes: list = []
+
+    def _answer(self, request, *args, **kwargs):
+        raise NotFound(ERR_NO_ENDPOINT)
+
+    get = post = put = patch = delete = _answer
