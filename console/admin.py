@@ -39,8 +39,16 @@ class Step:
     # The confirmation page's question (``%(object)s`` and the admin's ``step_values``)
     # and its button.
     question: str
+    # The confirmation page's button: it says what the POST does ("Yes, submit the batch").
     confirm: str
     is_danger: bool = False
+    # A step back (reopen): shown apart from the steps forward, never beside them.
+    is_backward: bool = False
+
+    @property
+    def button_label(self) -> str:
+        """The confirmation button's text: never empty, so the button always has a name."""
+        return str(self.confirm or "").strip() or str(self.label)
 
 
 def step_error(request: HttpRequest, error: Exception) -> None:
@@ -131,7 +139,8 @@ class StepsMixin:
             "opts": self.opts,
             "original": obj,
             "step_label": chosen.label,
-            "confirm_label": chosen.confirm,
+            "step_name": chosen.name,
+            "confirm_label": chosen.button_label,
             "danger": chosen.is_danger,
             "title": chosen.question % self.step_values(obj),
             "description": describe(obj),

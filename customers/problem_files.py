@@ -47,7 +47,9 @@ class ProblemFile:
     kind_problem_count: int
 
 
-def _kind_of(field: str) -> str:
+def field_kind(field: str) -> str:
+    """The kind of file a problem's field comes from: ``balance[0].amount`` → balances,
+    ``email`` → customers."""
     head = field.split("[", 1)[0].split(".", 1)[0]
     return next((kind for kind, key in BODY_KEYS.items() if key == head), "customers")
 
@@ -62,7 +64,7 @@ def _problems_by_customer(batch: StagingBatch, kind: str) -> dict[str, list[Cust
     for problem in CustomerProblem.objects.filter(batch=batch).only(
         "legacy_id", "field", "message"
     ):
-        if _kind_of(problem.field) == kind:
+        if field_kind(problem.field) == kind:
             found[problem.legacy_id].append(problem)
     return found
 
@@ -74,7 +76,7 @@ def batch_problem_files(*, batch: StagingBatch) -> list[ProblemFile]:
     for field, n in (
         CustomerProblem.objects.filter(batch=batch).values_list("field").annotate(n=Count("pk"))
     ):
-        counts[_kind_of(field)] += n
+        counts[field_kind(field)] += n
     uploads = batch.uploads.filter(status=StagingUpload.Status.STAGED).exclude(file="")
     return [
         ProblemFile(upload=upload, kind_problem_count=counts[upload.kind])

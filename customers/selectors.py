@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from customers.models import StagedCustomer, StagingBatch
+from customers.models import CustomerProblem, Outcome, StagedCustomer, StagingBatch
 
 # Batches whose customers are, or will be, sent by a job.
 OVERLAPPING_STATUSES = (StagingBatch.Status.APPROVED, StagingBatch.Status.SUBMITTED)
@@ -70,3 +70,56 @@ def batch_overlaps(*, batch: StagingBatch) -> list[BatchOverlap]:
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class BatchProblemCounts:
+    """A batch's problems as its last validation left them."""
+
+    # Problems that keep the batch from being validated: those of customers still to send,
+    # and rows whose customer is in another batch.
+    blocking: int
+    # Problems of customers excluded from the migration: they will not be sent.
+    excluded: int
+    # Customers still to send that are invalid.
+    invalid_customers: int
+
+
+def batch_problem_counts(*, batch: StagingBatch) -> BatchProblemCounts:
+    """How many of the batch's problems still block it, and how many belong to customers
+    that are excluded (two queries)."""
+    found = CustomerProblem.objects.filter(batch=batch).aggregate(
+        blocking=Count("pk", filter=Q(customer__isnull=True) | Q(customer__is_excluded=False)),
+        excluded=Count("pk", filter=Q(customer__is_excluded=True)),
+    )
+    invalid = StagedCustomer.objects.filter(batch=batch, is_excluded=False, is_valid=False)
+    return BatchProblemCounts(
+        blocking=found["blocking"] or 0,
+        excluded=found["excluded"] or 0,
+        invalid_customers=invalid.count(),
+    )
+
+
+# The steps a batch walks, in order: its statuses, then "sent" once Masivo has every
+# customer it was to send.
+PROGRESS_STEPS = ("staged", "validated", "approved", "submitted", "sent")
+_STEP_OF_STATUS = {
+    StagingBatch.Status.DRAFT: "staged",
+    StagingBatch.Status.VALIDATED: "validated",
+    StagingBatch.Status.APPROVED: "approved",
+    StagingBatch.Status.SUBMITTED: "submitted",
+}
+
+
+def batch_progress(*, batch: StagingBatch) -> str:
+    """Where ``batch`` is among ``PROGRESS_STEPS``: a submitted batch is "sent" when every
+    customer it was to send (valid, included) is in Masivo, sent by it or by another batch."""
+    step = _STEP_OF_STATUS[batch.status]
+    if step != "submitted":
+        return step
+    waiting = (
+        StagedCustomer.objects.filter(batch=batch, is_valid=True, is_excluded=False)
+        .exclude(outcome__in=(Outcome.SENT, Outcome.SKIPPED))
+        .exists()
+    )
+    return "submitted" if waiting else "sent"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -180,12 +182,109 @@ def job_chunk_page(
     return list(chunks.prefetch_related(attempts)[offset : offset + limit])
 
 
+def job_failed_chunks(*, job_id: int, may_retry: bool | None = None) -> QuerySet[JobChunk]:
+    """The job's failed chunks not retried yet. ``may_retry`` True: only those that failed
+    on passing failures (attempts spent on network errors, timeouts, 429, 5xx), which a
+    retry may send; False: only those refused for good (``JobChunk.is_permanent``, set
+    where the chunk fails, from the answer's action)."""
+    chunks = JobChunk.objects.filter(
+        job_id=job_id, status=ChunkStatus.FAILED, children__isnull=True
+    )
+    if may_retry is not None:
+        chunks = chunks.filter(is_permanent=not may_retry)
+    return chunks
+
+
 def job_retryable_chunks(*, job: MigrationJob) -> tuple[int, int]:
-    """(chunks, customers) that "retry failed" would send again: failed, not yet retried."""
-    found = JobChunk.objects.filter(
-        job=job, status=ChunkStatus.FAILED, children__isnull=True
-    ).aggregate(chunks=Count("pk"), customers=Sum("customer_count"))
+    """(chunks, customers) that "retry failed" would send again: failed on passing
+    failures, not yet retried."""
+    found = job_failed_chunks(job_id=job.pk, may_retry=True).aggregate(
+        chunks=Count("pk"), customers=Sum("customer_count")
+    )
     return found["chunks"] or 0, found["customers"] or 0
+
+
+def job_failed_chunk_counts(*, job: MigrationJob) -> dict[str, int]:
+    """The failed chunks not retried yet, and their customers, by whether a retry may
+    send them (``retryable``) or Masivo refused them for good (``refused``)."""
+    found = job_failed_chunks(job_id=job.pk).aggregate(
+        retryable=Count("pk", filter=Q(is_permanent=False)),
+        retryable_customers=Sum("customer_count", filter=Q(is_permanent=False)),
+        refused=Count("pk", filter=Q(is_permanent=True)),
+        refused_customers=Sum("customer_count", filter=Q(is_permanent=True)),
+    )
+    return {name: value or 0 for name, value in found.items()}
+
+
+@dataclass(frozen=True)
+class ChunkFailure:
+    """What is recorded of a failed (or split) chunk's last answer: what the job page and
+    the CSV explain in words (``migrations_jobs.failures``)."""
+
+    chunk_id: int
+    status_code: int | None
+    outcome: str
+    is_permanent: bool
+    attempts: int
+    customer_count: int
+    may_have_arrived: bool
+    error: str
+    # The last attempt's: Masivo's own words, and the client's error class.
+    excerpt: str
+    error_class: str
+
+    @property
+    def is_recorded(self) -> bool:
+        """Whether an answer is recorded to explain (not so for a chunk written by hand or
+        failed before answers were kept): otherwise its error text is all there is."""
+        return bool(self.outcome or self.status_code)
+
+    @classmethod
+    def of_chunk(cls, chunk: JobChunk) -> ChunkFailure:
+        """From a chunk whose attempts are prefetched in order (``job_chunk_page``)."""
+        attempts = list(chunk.attempt_log.all())
+        last = attempts[-1] if attempts else None
+        return cls(
+            chunk_id=chunk.pk,
+            status_code=chunk.last_status_code,
+            outcome=chunk.last_outcome,
+            is_permanent=chunk.is_permanent,
+            attempts=chunk.attempts,
+            customer_count=chunk.customer_count,
+            may_have_arrived=chunk.may_have_arrived,
+            error=chunk.last_error,
+            excerpt=last.response_excerpt if last else "",
+            error_class=last.error_class if last else "",
+        )
+
+
+def chunk_failures(
+    *, job: MigrationJob, chunk_ids: Iterable[int] | None = None
+) -> dict[int, ChunkFailure]:
+    """The failed chunks of the job (or the chunks ``chunk_ids``, whatever their status),
+    by id, each with its last attempt's response excerpt: one query."""
+    chunks = JobChunk.objects.filter(job=job)
+    if chunk_ids is None:
+        chunks = chunks.filter(status=ChunkStatus.FAILED)
+    else:
+        chunks = chunks.filter(pk__in=list(chunk_ids))
+    last = ChunkAttempt.objects.filter(chunk=OuterRef("pk")).order_by("-number", "-pk")
+    rows = chunks.annotate(
+        excerpt=Subquery(last.values("response_excerpt")[:1]),
+        error_class=Subquery(last.values("error_class")[:1]),
+    ).values_list(
+        "pk",
+        "last_status_code",
+        "last_outcome",
+        "is_permanent",
+        "attempts",
+        "customer_count",
+        "may_have_arrived",
+        "last_error",
+        "excerpt",
+        "error_class",
+    )
+    return {row[0]: ChunkFailure(*row[:8], row[8] or "", row[9] or "") for row in rows}
 
 
 def job_customers(
@@ -244,8 +343,9 @@ def job_possibly_twice_count(*, job: MigrationJob) -> int:
 
 
 def batch_outcome_counts(*, batch: StagingBatch) -> dict[str, int]:
-    """How many of the batch's customers Masivo accepted, refused, or has not had yet."""
-    found = StagedCustomer.objects.filter(batch=batch).aggregate(
+    """How many of the customers the batch sends (valid, not excluded) Masivo accepted,
+    refused, skipped, or has not had yet; excluded customers are in none of them."""
+    found = StagedCustomer.objects.filter(batch=batch, is_valid=True, is_excluded=False).aggregate(
         **{outcome: Count("pk", filter=Q(outcome=outcome)) for outcome in Outcome.values}
     )
     return {outcome: found[outcome] or 0 for outcome in found}

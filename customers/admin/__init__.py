@@ -1,1 +1,1 @@
-from customers.admin import batches, mappings, staged  # noqa: F401  (registers the admins)
+from customers.admin import batches, mappings, problems, staged  # noqa: F401  (registers the admins)

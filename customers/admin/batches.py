@@ -5,8 +5,12 @@ files in the background (``uploads``) and the dry run (``dry_run``)."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -16,9 +20,12 @@ from customers.admin.imports import BatchImportMixin
 from customers.admin.mapping_step import BatchMappingStepMixin
 from customers.admin.steps import BatchStepsMixin
 from customers.admin.uploads import BatchUploadsMixin
+from customers.admin.workflow import workflow_context
 from customers.models import StagingBatch
 from customers.services import batch_create, batch_time_zone_check
 from customers.staging import grouped
+
+MSG_CREATED = _("Batch “%(batch)s” is created. Import its files next, customers first.")
 
 
 class StagingBatchForm(forms.ModelForm):
@@ -51,7 +58,7 @@ class StagingBatchAdmin(
         "device_count",
         "metric_count",
         "created_by",
-        "created_at",
+        "created",
     ]
     list_filter = ["status"]
     search_fields = ["name"]
@@ -115,15 +122,34 @@ class StagingBatchAdmin(
             return [*self.readonly_fields, "name", "time_zone"]
         return self.readonly_fields
 
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, obj: StagingBatch) -> str:
+        # The short form, so that the list fits the screen in every language.
+        return date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
+
     @admin.display(description=_("customers"), ordering="customer_count")
     def customers_link(self, obj: StagingBatch) -> str:
         url = reverse("admin:customers_stagedcustomer_changelist") + f"?batch__id__exact={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, grouped(obj.customer_count))
 
+    def has_change_permission(self, request, obj=None):
+        """An approved or submitted batch is read-only: shown without Save buttons (its
+        steps, reopen and submit, have their own pages)."""
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request, obj=None):
         if obj is not None and not obj.is_editable:
             return False
         return super().has_delete_permission(request, obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """A new batch opens on its own page, where its files are imported, not the list."""
+        if "_addanother" in request.POST or IS_POPUP_VAR in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, MSG_CREATED % {"batch": obj.name}, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:customers_stagingbatch_change", args=[obj.pk]))
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -138,8 +164,8 @@ class StagingBatchAdmin(
         batch = self.get_object(request, object_id)
         extra_context["has_import_permission"] = self.has_import_permission(request)
         if batch is not None:
-            extra_context["batch_steps"] = self.allowed_steps(request, batch)
+            steps = self.allowed_steps(request, batch)
             extra_context["can_dry_run"] = batch.can_dry_run
-            extra_context["problem_count"] = batch.problems.count()
             extra_context["uploads"] = self.upload_rows(batch)
+            extra_context.update(workflow_context(request, batch, steps))
         return super().change_view(request, object_id, form_url, extra_context)

@@ -6,23 +6,19 @@ from itertools import groupby
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from console.errors import error_text
+from customers.admin.mixins import LabelledDateTimesMixin
 from customers.models import (
-    CustomerProblem,
     StagedBalance,
     StagedCustomer,
     StagedDevice,
     StagedMetric,
     StagingBatch,
-    StagingUpload,
 )
-from customers.problem_files import batch_problem_files, upload_error_file
 from customers.selectors import editable_batches
 from customers.services import (
     BatchStateError,
@@ -33,7 +29,7 @@ from customers.services import (
 )
 
 
-class _StagedChildInline(admin.TabularInline):
+class _StagedChildInline(LabelledDateTimesMixin, admin.TabularInline):
     extra = 0
     show_change_link = False
 
@@ -138,14 +134,14 @@ class PossiblyTwiceFilter(admin.BooleanFieldListFilter):
 
 
 @admin.register(StagedCustomer)
-class StagedCustomerAdmin(admin.ModelAdmin):
+class StagedCustomerAdmin(LabelledDateTimesMixin, admin.ModelAdmin):
     list_display = [
         "legacy_id",
         "name",
         "email",
         "batch",
         "is_valid",
-        "is_excluded",
+        "excluded",
         "outcome",
     ]
     list_filter = [
@@ -197,6 +193,17 @@ class StagedCustomerAdmin(admin.ModelAdmin):
         "outcome_other_job_id",
         "outcome_maybe_twice",
     ]
+
+    @admin.display(description=_("excluded"), ordering="is_excluded")
+    def excluded(self, obj: StagedCustomer) -> str:
+        """A word, not a tick: a green tick reads as "fine", not as "left out"."""
+        if not obj.is_excluded:
+            return ""
+        return format_html(
+            '<span class="console-excluded" title="{}">{}</span>',
+            obj.exclusion_reason,
+            _("Excluded"),
+        )
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
@@ -278,71 +285,3 @@ class StagedCustomerAdmin(admin.ModelAdmin):
                 batch=batch, customer_ids=ids, excluded=False, user=request.user
             ),
         )
-
-
-@admin.register(CustomerProblem)
-class CustomerProblemAdmin(admin.ModelAdmin):
-    """What validation found, by customer and field; read-only (fix the customer instead)."""
-
-    list_display = ["customer_link", "field", "code", "message", "other_batch", "batch"]
-    # Read-only rows: the customer's own link is the row's only link (no link inside a link).
-    list_display_links = None
-    list_filter = ["batch", "code", "field"]
-    search_fields = ["legacy_id", "message"]
-    list_select_related = ["batch", "other_batch"]
-    list_per_page = 100
-
-    @admin.display(description=_("customer"), ordering="legacy_id")
-    def customer_link(self, obj: CustomerProblem) -> str:
-        if obj.customer_id is None:
-            return obj.legacy_id
-        url = reverse("admin:customers_stagedcustomer_change", args=[obj.customer_id])
-        return format_html('<a href="{}">{}</a>', url, obj.legacy_id)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("customers.view_stagingbatch") or super().has_view_permission(
-            request, obj
-        )
-
-    def get_urls(self):
-        return [
-            path(
-                "file/<int:upload_id>/<str:as_format>/",
-                self.admin_site.admin_view(self.problem_file_view),
-                name="customers_customerproblem_file",
-            ),
-            *super().get_urls(),
-        ]
-
-    def changelist_view(self, request, extra_context=None):
-        """Filtered to one batch: its staged files, each to download with its problems."""
-        extra_context = extra_context or {}
-        batch_id = request.GET.get("batch__id__exact", "")
-        if batch_id.isdigit() and request.user.has_perm("customers.view_stagedcustomer"):
-            batch = StagingBatch.objects.filter(pk=int(batch_id)).first()
-            if batch is not None:
-                extra_context["problem_files"] = batch_problem_files(batch=batch)
-        return super().changelist_view(request, extra_context=extra_context)
-
-    def problem_file_view(self, request, upload_id: int, as_format: str) -> HttpResponse:
-        """A staged file with its batch's problems beside its rows (personal data: it needs
-        the permission to view staged customers)."""
-        upload = get_object_or_404(StagingUpload.objects.select_related("batch"), pk=upload_id)
-        if not request.user.has_perm("customers.view_stagedcustomer") or as_format not in (
-            "csv",
-            "xlsx",
-        ):
-            raise PermissionDenied
-        body, name, content_type = upload_error_file(upload=upload, as_format=as_format)
-        response = HttpResponse(body, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response

@@ -17,7 +17,13 @@ from django.utils.translation import gettext_lazy as _
 from console.admin import Step, StepsMixin
 from customers.models import StagingBatch
 from customers.selectors import batch_overlaps
-from customers.services import batch_approve, batch_may_approve, batch_reopen, batch_validate
+from customers.services import (
+    batch_approve,
+    batch_may_approve,
+    batch_reopen,
+    batch_validate,
+    validation_text,
+)
 from customers.staging import grouped
 
 Status = StagingBatch.Status
@@ -46,6 +52,8 @@ BATCH_STEPS = [
         StagingBatch.REOPENABLE_STATUSES,
         _("Reopen batch “%(batch)s”?"),
         _("Yes, reopen the batch"),
+        is_danger=True,
+        is_backward=True,
     ),
 ]
 
@@ -118,16 +126,8 @@ class BatchStepsMixin(StepsMixin):
 
     def run_validate(self, request, batch):
         summary = batch_validate(batch=batch, user=request.user)
-        text = _("Validation: %(valid)s valid, %(invalid)s invalid, %(excluded)s excluded.") % {
-            "valid": grouped(summary.valid),
-            "invalid": grouped(summary.invalid),
-            "excluded": grouped(summary.excluded),
-        }
-        if summary.is_validated:
-            return messages.SUCCESS, text + " " + str(_("The batch is validated."))
-        return messages.WARNING, text + " " + str(
-            _("Fix or exclude the invalid customers, then validate again.")
-        )
+        level = messages.SUCCESS if summary.is_validated else messages.WARNING
+        return level, validation_text(summary, grouped=grouped)
 
     def describe_approve(self, batch: StagingBatch) -> list[str]:
         return [

@@ -13,6 +13,7 @@ Import from the package; inside it, modules import each other directly.
 from customers.services.approval import (
     ERR_APPROVE_OWN_BATCH,
     batch_approve,
+    batch_approvers,
     batch_may_approve,
 )
 from customers.services.batches import (
@@ -46,9 +47,12 @@ from customers.services.uploads import (
 )
 from customers.services.validation import (
     ValidationSummary,
+    batch_last_validation,
     batch_validate,
     customers_set_excluded,
     customers_set_resend,
+    validation_advice,
+    validation_text,
 )
 
 __all__ = [
@@ -58,9 +62,11 @@ __all__ = [
     "BatchStateError",
     "ValidationSummary",
     "batch_approve",
+    "batch_approvers",
     "batch_create",
     "batch_dry_run_check",
     "batch_edit_check",
+    "batch_last_validation",
     "batch_may_approve",
     "batch_refresh_counts",
     "batch_reopen",
@@ -82,4 +88,6 @@ __all__ = [
     "upload_record",
     "upload_size_check",
     "upload_stage",
+    "validation_advice",
+    "validation_text",
 ]

@@ -8,6 +8,7 @@ Unless ``MIGRATION_FOUR_EYES`` is off, none of them may approve it.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +20,9 @@ from customers.payload import payload_fingerprint
 from customers.services.batches import batch_state_error, batch_transition
 
 Status = StagingBatch.Status
+APPROVE_PERMISSION = "customers.approve_stagingbatch"
+# How many possible approvers a batch's page names.
+APPROVERS_NAMED = 10
 
 ERR_APPROVE_PERMISSION = _("You do not have permission to approve batches.")
 ERR_APPROVE_OWN_BATCH = _(
@@ -44,13 +48,30 @@ def batch_may_approve(*, batch: StagingBatch, user: Operator) -> bool:
     return not (settings.MIGRATION_FOUR_EYES and batch_is_staged_by(batch=batch, user=user))
 
 
+def batch_approvers(*, batch: StagingBatch, limit: int = APPROVERS_NAMED) -> list[Operator]:
+    """Who could approve ``batch``: active users holding the approve permission (directly,
+    through a group, or as superusers) whom the four-eyes rule (``batch_may_approve``)
+    lets approve it, by username, at most ``limit`` of them."""
+    User = get_user_model()
+    holders = User.objects.with_perm(APPROVE_PERMISSION, is_active=True).order_by(
+        User.USERNAME_FIELD
+    )
+    found: list[Operator] = []
+    for user in holders.iterator():
+        if batch_may_approve(batch=batch, user=user):
+            found.append(user)
+            if len(found) >= limit:
+                break
+    return found
+
+
 def batch_approve(*, batch: StagingBatch, user: Operator) -> StagingBatch:
     """Approve a validated batch, freezing it with a fingerprint of its exact payloads.
 
     The approver needs the approve permission and, unless ``MIGRATION_FOUR_EYES`` is off,
     must not be one of the batch's stagers (``batch_is_staged_by``).
     """
-    if not user.has_perm("customers.approve_stagingbatch"):
+    if not user.has_perm(APPROVE_PERMISSION):
         raise NotPermitted(ERR_APPROVE_PERMISSION)
     batch.refresh_from_db()
     if not batch_may_approve(batch=batch, user=user):

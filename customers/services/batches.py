@@ -26,6 +26,10 @@ ERR_NOT_EDITABLE = _(
     "Batch “%(batch)s” is %(status)s: files can be imported and rows edited only in a "
     "draft or validated batch. Reopen it first."
 )
+ERR_NOT_EDITABLE_SUBMITTED = _(
+    "Batch “%(batch)s” is submitted: its files and rows can no longer change, and a "
+    "submitted batch cannot be reopened. Stage the corrected files into a new batch."
+)
 ERR_TRANSITION = _("Batch “%(batch)s” is %(status)s and cannot become %(target)s.")
 ERR_TIME_ZONE = _("“%(value)s” is not a time zone name such as UTC or America/Bogota.")
 ERR_REOPEN_PERMISSION = _("You do not have permission to reopen batches.")
@@ -40,6 +44,17 @@ def batch_state_error(message, *, batch: StagingBatch, **values) -> BatchStateEr
     """``message`` about ``batch`` (its name and status filled in) as the error to raise."""
     values = {"batch": batch.name, "status": batch.get_status_display().lower(), **values}
     return BatchStateError(message % values, code="state")
+
+
+def batch_frozen_error(
+    *, batch: StagingBatch, reopenable: str, final: str, **values
+) -> BatchStateError:
+    """The refusal of a change to a batch that is not editable, in the words its status
+    calls for: ``reopenable`` (which may say "reopen it first") when the batch can go back
+    to draft (``StagingBatch.REOPENABLE_STATUSES``: an approved batch), ``final`` when it
+    never can (a submitted batch)."""
+    message = reopenable if batch.status in StagingBatch.REOPENABLE_STATUSES else final
+    return batch_state_error(message, batch=batch, **values)
 
 
 def batch_time_zone_check(*, time_zone: str) -> None:
@@ -79,7 +94,9 @@ def batch_transition(
 def batch_edit_check(*, batch: StagingBatch) -> None:
     """Refuse a change of the staged data of a batch that is approved or submitted."""
     if not batch.is_editable:
-        raise batch_state_error(ERR_NOT_EDITABLE, batch=batch)
+        raise batch_frozen_error(
+            batch=batch, reopenable=ERR_NOT_EDITABLE, final=ERR_NOT_EDITABLE_SUBMITTED
+        )
 
 
 def batch_lock_editable(*, batch: StagingBatch) -> StagingBatch:

@@ -10,18 +10,19 @@ kept).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, ngettext_lazy
 
 from console.errors import InvalidInput
 from console.types import Operator
 from customers.contract import customer_checker
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch
-from customers.services.batches import batch_mark_edited, batch_state_error, batch_transition
+from customers.services.batches import batch_frozen_error, batch_mark_edited, batch_transition
 from customers.services.problems import (
     REASON_MAX,
     batch_problems_record,
@@ -38,6 +39,37 @@ ERR_VALIDATE_STATE = _(
     "Batch “%(batch)s” is %(status)s: only a draft or validated batch can be validated. "
     "Reopen it first."
 )
+ERR_VALIDATE_SUBMITTED = _(
+    "Batch “%(batch)s” is submitted: it was validated before it was submitted, and a "
+    "submitted batch cannot be reopened. Stage its files into a new batch to validate them "
+    "again."
+)
+# What the operator reads after validating: the counts, then what to do next.
+MSG_COUNTS = _("Validation: %(valid)s valid, %(invalid)s invalid, %(excluded)s excluded.")
+MSG_VALIDATED = _("The batch is validated.")
+MSG_FIX_INVALID = _("Fix or exclude the invalid customers, then validate again.")
+MSG_CHILDREN_ELSEWHERE = ngettext_lazy(
+    "%(n)s balance, device or metric row belongs to a customer of another batch: delete "
+    "it, or stage its customer in this batch, then validate again.",
+    "%(n)s balance, device or metric rows belong to customers of other batches: delete "
+    "them, or stage their customers in this batch, then validate again.",
+    "n",
+)
+MSG_ALL_SENT_ELSEWHERE = _(
+    "Nothing is left to send: every customer of this batch was already sent to Masivo by "
+    "%(batches)s, so they are excluded. Tick “send again” on the customers you mean to "
+    "send anyway, then validate again."
+)
+MSG_SOME_SENT_ELSEWHERE = ngettext_lazy(
+    "%(n)s customer was already sent to Masivo by %(batches)s and is excluded.",
+    "%(n)s customers were already sent to Masivo by %(batches)s and are excluded.",
+    "n",
+)
+MSG_NOTHING_TO_SEND = _(
+    "Nothing is left to send: every customer of this batch is excluded. Include the "
+    "customers to send, then validate again."
+)
+MSG_NO_CUSTOMERS = _("The batch has no customers yet: import a customers file, then validate it.")
 ERR_REASON_TOO_LONG = _("Keep the exclusion reason to %(max)d characters at most.")
 
 
@@ -48,10 +80,73 @@ class ValidationSummary:
     excluded: int
     problem_count: int
     status: str
+    # What explains the counts (left out of comparisons: the counts are the summary).
+    # Customers excluded because another batch sent them: (that batch's name, how many).
+    sent_elsewhere: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    # Balances, devices and metrics staged here whose customer is in another batch.
+    children_elsewhere: int = field(default=0, compare=False)
 
     @property
     def is_validated(self) -> bool:
         return self.status == Status.VALIDATED
+
+    @property
+    def sent_elsewhere_count(self) -> int:
+        return sum(n for _name, n in self.sent_elsewhere)
+
+
+def _batches_named(names: list[str]) -> str:
+    """``batch “a”`` or ``batches “a”, “b”``."""
+    quoted = ", ".join(f"“{name}”" for name in names)
+    return ngettext("batch %(names)s", "batches %(names)s", len(names)) % {"names": quoted}
+
+
+def validation_advice(summary: ValidationSummary) -> list[str]:
+    """What to do after a validation, in the words its outcome calls for: why the batch is
+    not validated (invalid customers, rows of other batches' customers, nothing left to
+    send and why), or that it is; and which customers other batches had already sent."""
+    batches = _batches_named([name for name, _n in summary.sent_elsewhere])
+    sent = summary.sent_elsewhere_count
+    if summary.is_validated:
+        lines = [str(MSG_VALIDATED)]
+    elif summary.invalid or summary.children_elsewhere:
+        lines = [str(MSG_FIX_INVALID)] if summary.invalid else []
+        if summary.children_elsewhere:
+            lines.append(MSG_CHILDREN_ELSEWHERE % {"n": summary.children_elsewhere})
+    elif not summary.excluded:
+        return [str(MSG_NO_CUSTOMERS)]
+    elif sent == summary.excluded:
+        return [str(MSG_ALL_SENT_ELSEWHERE % {"batches": batches})]
+    else:
+        lines = [str(MSG_NOTHING_TO_SEND)]
+    if sent:
+        lines.append(MSG_SOME_SENT_ELSEWHERE % {"n": sent, "batches": batches})
+    return lines
+
+
+def validation_text(summary: ValidationSummary, *, grouped=str) -> str:
+    """The counts of a validation and what to do next, as one message (``grouped``
+    writes a number the reader's way)."""
+    counts = MSG_COUNTS % {
+        "valid": grouped(summary.valid),
+        "invalid": grouped(summary.invalid),
+        "excluded": grouped(summary.excluded),
+    }
+    return " ".join([str(counts), *validation_advice(summary)])
+
+
+def batch_sent_elsewhere(batch: StagingBatch) -> tuple[tuple[str, int], ...]:
+    """The batches that had sent customers of ``batch``, which validation excluded for it:
+    (name, how many), by name."""
+    rows = (
+        CustomerProblem.objects.filter(
+            batch=batch, code=Code.ALREADY_SENT, customer__is_excluded=True
+        )
+        .values_list("other_batch__name")
+        .annotate(n=Count("pk"))
+        .order_by("other_batch__name")
+    )
+    return tuple((name, n) for name, n in rows if name is not None)
 
 
 def _store_counts(batch: StagingBatch) -> dict[str, int]:
@@ -107,11 +202,14 @@ def batch_validate(*, batch: StagingBatch, user: Operator | None) -> ValidationS
     with transaction.atomic():
         locked = StagingBatch.objects.select_for_update().get(pk=batch.pk)
         if not locked.is_editable:
-            raise batch_state_error(ERR_VALIDATE_STATE, batch=locked)
+            raise batch_frozen_error(
+                batch=locked, reopenable=ERR_VALIDATE_STATE, final=ERR_VALIDATE_SUBMITTED
+            )
         problem_count, elsewhere = batch_problems_record(batch=locked, checker=checker)
         counts = _store_counts(locked)
         is_ready = counts["invalid"] == 0 and counts["valid"] > 0 and elsewhere == 0
         _validation_settle(batch=locked, is_ready=is_ready, user=user)
+        sent_elsewhere = batch_sent_elsewhere(locked)
     batch.refresh_from_db()
     logger.info(
         "Batch %s validated by %s: %d valid, %d invalid, %d excluded, %d problems.",
@@ -128,6 +226,22 @@ def batch_validate(*, batch: StagingBatch, user: Operator | None) -> ValidationS
         excluded=counts["excluded"],
         problem_count=problem_count,
         status=batch.status,
+        sent_elsewhere=sent_elsewhere,
+        children_elsewhere=elsewhere,
+    )
+
+
+def batch_last_validation(*, batch: StagingBatch) -> ValidationSummary:
+    """What the batch's last validation found, from the counters and problems it stored
+    (an edit since then may have changed the customers it judged)."""
+    return ValidationSummary(
+        valid=batch.valid_count,
+        invalid=batch.invalid_count,
+        excluded=batch.excluded_count,
+        problem_count=batch.problems.count(),
+        status=batch.status,
+        sent_elsewhere=batch_sent_elsewhere(batch),
+        children_elsewhere=batch.problems.filter(customer__isnull=True).count(),
     )
 
 

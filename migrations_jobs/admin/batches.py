@@ -159,7 +159,14 @@ class SubmittableBatchAdmin(StagingBatchAdmin):
         url = (
             reverse("admin:customers_stagedcustomer_changelist")
             + "?"
-            + urlencode({"batch__id__exact": batch.pk, "outcome__exact": outcome})
+            + urlencode(
+                {
+                    "batch__id__exact": batch.pk,
+                    "outcome__exact": outcome,
+                    "is_valid__exact": 1,
+                    "is_excluded__exact": 0,
+                }
+            )
         )
         return format_html(
             '<a href="{}" class="console-count console-count-{}">{}</a>',

@@ -20,6 +20,7 @@ from migrations_jobs import services
 from migrations_jobs.models import JobChunk, MigrationJob
 from migrations_jobs.selectors import (
     configured_pace,
+    job_failed_chunk_counts,
     job_is_stalled,
     job_progress,
     job_retryable_chunks,
@@ -154,7 +155,13 @@ class JobActionsMixin(StepsMixin):
         }
 
     def step_is_allowed(self, request: HttpRequest, job: MigrationJob, step: Step) -> bool:
-        return step.name != "retry-failed" or job_retryable_chunks(job=job)[0] > 0
+        """Retry: only when some failed chunk may succeed if sent again. Resume: only when
+        the job has work that no live worker holds (``services.job_needs_resume``)."""
+        if step.name == "retry-failed":
+            return job_retryable_chunks(job=job)[0] > 0
+        if step.name == "resume":
+            return services.job_needs_resume(job=job)
+        return True
 
     def _done(self, service, request: HttpRequest, job: MigrationJob, message: str):
         service(job=job, user=request.user)
@@ -225,12 +232,18 @@ class JobActionsMixin(StepsMixin):
             )
         if job.status != JobStatus.RUNNING:
             lines.append(gettext("The job becomes running again until they are answered."))
-        lines.append(
-            gettext(
-                "A chunk refused for its content (4xx) is likely to be refused again: fix "
-                "the customers first if the error names a problem in the data."
+        refused = job_failed_chunk_counts(job=job)["refused"]
+        if refused:
+            lines.append(
+                ngettext(
+                    "%(n)s chunk that Masivo refused for good stays failed: sending it again "
+                    "cannot succeed.",
+                    "%(n)s chunks that Masivo refused for good stay failed: sending them again "
+                    "cannot succeed.",
+                    refused,
+                )
+                % {"n": grouped(refused)}
             )
-        )
         return lines
 
     def _held_line(self, job: MigrationJob) -> str:

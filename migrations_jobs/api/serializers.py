@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.models import CustomerProblem, OnProblems, StagedCustomer, StagingBatch
@@ -12,7 +14,9 @@ from customers.services import upload_size_check
 from customers.services.mappings import profile_find
 from customers.staging import KINDS
 from migrations_jobs.api.mapping_schema import MappingDocumentField
+from migrations_jobs.exports import customer_outcome_detail
 from migrations_jobs.models import MigrationJob, SendAgain
+from migrations_jobs.services import job_needs_resume
 
 ERR_EMPTY_FILE = _("The file is empty.")
 ERR_MAPPING_JSON = _("The mapping is not valid JSON: %(error)s.")
@@ -311,6 +315,16 @@ class JobSerializer(serializers.ModelSerializer):
     progress_percent = serializers.IntegerField(read_only=True)
     is_terminal = serializers.BooleanField(read_only=True)
     progress = JobProgressSerializer(read_only=True, allow_null=True)
+    needs_resume = serializers.SerializerMethodField(
+        help_text=_(
+            "True when the job has work that no live worker holds (a lease ran out, or no "
+            "worker shows a sign of life): resuming it helps."
+        )
+    )
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_needs_resume(self, job: MigrationJob) -> bool:
+        return job_needs_resume(job=job)
 
     class Meta:
         model = MigrationJob
@@ -333,6 +347,7 @@ class JobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "needs_resume",
             "progress",
         ]
         read_only_fields = fields
@@ -365,9 +380,21 @@ class JobFilterSerializer(serializers.Serializer):
 class FailedCustomerSerializer(serializers.ModelSerializer):
     failed_at = serializers.DateTimeField(source="outcome_at", read_only=True)
     chunk = serializers.IntegerField(source="outcome_chunk_id", read_only=True)
-    error = serializers.CharField(source="outcome_error", read_only=True)
+    error = serializers.CharField(
+        source="outcome_error",
+        read_only=True,
+        help_text=_("The error as recorded: Masivo's status and answer."),
+    )
+    explanation = serializers.SerializerMethodField(
+        help_text=_("In words: what Masivo refused, and what to do (the CSV's detail).")
+    )
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_explanation(self, customer: StagedCustomer) -> str:
+        # The view gives the job's failed chunks in the context (``failures``).
+        return customer_outcome_detail(customer, self.context.get("failures"))
 
     class Meta:
         model = StagedCustomer
-        fields = ["id", "legacy_id", "name", "email", "failed_at", "chunk", "error"]
+        fields = ["id", "legacy_id", "name", "email", "failed_at", "chunk", "error", "explanation"]
         read_only_fields = fields

@@ -106,6 +106,18 @@ class JobChunk(models.Model):
     )
     last_outcome = models.CharField(_("last outcome"), max_length=32, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    # Set when the chunk fails on an answer that is final for its body (the "fail" action
+    # of ``services.outcomes.ACTIONS``: refused for its content, its access or its
+    # address): sending it again cannot succeed, so "retry failed chunks" leaves it. A
+    # chunk that failed after its attempts ran out on passing failures keeps it False.
+    is_permanent = models.BooleanField(
+        _("refused for good"),
+        default=False,
+        help_text=_(
+            "Masivo refused this chunk in a way that sending it again cannot change; "
+            "retrying failed chunks leaves it failed."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 

@@ -34,6 +34,7 @@ from migrations_jobs.services.actions import (
     job_cancel,
     job_held_mark_arrived,
     job_held_resend,
+    job_needs_resume,
     job_resume,
     job_retry_failed,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "job_finish_if_done",
     "job_held_mark_arrived",
     "job_held_resend",
+    "job_needs_resume",
     "job_process",
     "job_resume",
     "job_retry_failed",

@@ -3,6 +3,7 @@ resume, decide on chunks held with an unknown outcome, and send customers again.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.conf import settings
@@ -22,12 +23,14 @@ from customers.services import (
 )
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob, SendAgain
 from migrations_jobs.scheduling import job_run_enqueue
+from migrations_jobs.selectors import job_failed_chunks, job_is_stalled
 from migrations_jobs.services.base import (
     CANCEL_PERMISSION,
     ERR_CANCEL_PERMISSION,
     ERR_NOT_RESUMABLE,
     ERR_NOTHING_HELD,
     ERR_NOTHING_TO_RETRY,
+    ERR_RETRY_CANNOT_HELP,
     ERR_RETRY_PERMISSION,
     ERR_SEND_AGAIN_APPROVED,
     ERR_SEND_AGAIN_NONE,
@@ -48,6 +51,7 @@ from migrations_jobs.services.chunks import (
     chunks_release_expired,
 )
 from migrations_jobs.services.jobs import job_finish_if_done
+from migrations_jobs.services.leases import lease_owner_is_dead, lease_s
 
 logger = logging.getLogger("migrations_jobs")
 
@@ -100,7 +104,8 @@ def job_cancel(*, job: MigrationJob, user: Operator) -> MigrationJob:
 
 def job_retry_failed(*, job: MigrationJob, user: Operator) -> MigrationJob:
     """Send the failed chunks of a job again: each gets a new pending chunk with the same
-    customers (back to ``not_sent``), and the job runs again."""
+    customers (back to ``not_sent``), and the job runs again. Chunks Masivo refused for
+    good (``is_permanent``) stay failed: the same body would be refused again."""
     if not user.has_perm(RETRY_PERMISSION):
         raise NotPermitted(ERR_RETRY_PERMISSION)
     now = timezone.now()
@@ -108,13 +113,11 @@ def job_retry_failed(*, job: MigrationJob, user: Operator) -> MigrationJob:
         locked = MigrationJob.objects.select_for_update().get(pk=job.pk)
         if locked.status not in MigrationJob.RESTARTABLE_STATUSES:
             raise transition_error(job=locked, to=JobStatus.RUNNING)
-        failed = list(
-            JobChunk.objects.filter(
-                job_id=locked.pk, status=ChunkStatus.FAILED, children__isnull=True
-            ).order_by("sequence")
-        )
+        failed = list(job_failed_chunks(job_id=locked.pk, may_retry=True).order_by("sequence"))
         if not failed:
-            raise JobStateError(ERR_NOTHING_TO_RETRY % {"job": locked.pk}, code="nothing")
+            refused = job_failed_chunks(job_id=locked.pk, may_retry=False).exists()
+            message = ERR_RETRY_CANNOT_HELP if refused else ERR_NOTHING_TO_RETRY
+            raise JobStateError(message % {"job": locked.pk}, code="nothing")
         first = locked.chunk_count + 1
         JobChunk.objects.bulk_create(
             [
@@ -144,6 +147,23 @@ def job_retry_failed(*, job: MigrationJob, user: Operator) -> MigrationJob:
     job.refresh_from_db()
     logger.info("Job #%s: %s failed chunk(s) retried by %s", job.pk, len(failed), user)
     return job
+
+
+def job_needs_resume(*, job: MigrationJob, now: dt.datetime | None = None) -> bool:
+    """True when an active job has work that no live worker holds, so that resuming it
+    helps: a chunk in flight whose lease ran out or whose worker process is gone, or no
+    chunk in flight and no sign of a worker for a lease's length (no claim, no request,
+    no wake-up due: ``selectors.job_is_stalled``). A job a worker is sending, or between
+    two requests of, does not need it. The admin offers "Resume" and the API answers
+    ``needs_resume`` by this rule."""
+    if not job.is_active:
+        return False
+    now = now or timezone.now()
+    in_flight = JobChunk.objects.filter(job_id=job.pk, status=ChunkStatus.SENDING)
+    for expires_at, owner in in_flight.values_list("lease_expires_at", "lease_owner"):
+        if expires_at is None or expires_at <= now or lease_owner_is_dead(owner):
+            return True
+    return job_is_stalled(job=job, now=now, stall_s=lease_s())
 
 
 def job_resume(*, job: MigrationJob, user: Operator) -> MigrationJob:

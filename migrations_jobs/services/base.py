@@ -53,6 +53,11 @@ ERR_CHANGED_SINCE_APPROVAL = _(
 ERR_NOTHING_TO_SEND = _("Batch “%(batch)s” has no valid, included customer to send.")
 ERR_JOB_TRANSITION = _("Job #%(job)s is %(status)s and cannot become %(target)s.")
 ERR_NOTHING_TO_RETRY = _("Job #%(job)s has no failed chunk to retry.")
+ERR_RETRY_CANNOT_HELP = _(
+    "Job #%(job)s has no failed chunk that a retry may send: Masivo refused each of them for "
+    "good (for example as invalid), so sending them again cannot succeed. Fix those customers "
+    "and send them in a new batch."
+)
 ERR_NOT_RESUMABLE = _("Job #%(job)s is %(status)s: only a queued or running job can resume.")
 ERR_NOTHING_HELD = _("Job #%(job)s has no chunk waiting for a decision.")
 ERR_SEND_AGAIN_PERMISSION = _(

@@ -73,13 +73,22 @@ def chunk_succeed(
 
 
 def chunk_fail(
-    *, chunk: JobChunk, chunks: QuerySet[JobChunk], error: str, now: dt.datetime
+    *,
+    chunk: JobChunk,
+    chunks: QuerySet[JobChunk],
+    error: str,
+    now: dt.datetime,
+    is_permanent: bool,
 ) -> bool:
+    """The chunk's customers failed. ``is_permanent``: the answer was final for this body
+    (sending it again cannot succeed), as opposed to attempts spent on passing failures;
+    "retry failed chunks" sends only the latter again."""
     if not chunks_transition(
         chunks=chunks,
         to=ChunkStatus.FAILED,
         finished_at=now,
         last_error=error[:ERROR_CHARS],
+        is_permanent=is_permanent,
         **LEASE_CLEARED,
     ):
         return False
@@ -215,6 +224,7 @@ def chunk_retry_or_fail(
             chunks=chunks,
             error=ERR_GAVE_UP % {"attempts": chunk.attempts, "error": error},
             now=now,
+            is_permanent=False,
         )
         return ChunkStatus.FAILED
     delay = _retry_delay_s(chunk=chunk, retry_after_s=retry_after_s)

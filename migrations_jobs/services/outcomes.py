@@ -94,7 +94,12 @@ class Answer:
 
 def answer_action(*, answer: Answer, chunk: JobChunk, is_held: bool) -> str:
     """What to do with a chunk after ``answer``: a key of ``ACTIONS``. ``is_held``: the
-    worker that asked still holds the chunk."""
+    worker that asked still holds the chunk.
+
+    "retry" (a passing failure) may still end in a failed chunk once its attempts are
+    spent; "fail" is final for the body, and the chunk records it (``is_permanent``), so
+    that "retry failed chunks" leaves it and the job page says why.
+    """
     if answer.outcome == AttemptOutcome.ACCEPTED:
         return "succeed"  # even after a lost lease: the customers did arrive
     if not is_held:
@@ -152,7 +157,10 @@ def _split(d: Decision) -> None:
 
 
 def _fail(d: Decision) -> None:
-    chunk_fail(chunk=d.chunk, chunks=d.owned, error=d.answer.error_text, now=d.now)
+    # The answer is final for this body: recorded, so that retrying leaves the chunk.
+    chunk_fail(
+        chunk=d.chunk, chunks=d.owned, error=d.answer.error_text, now=d.now, is_permanent=True
+    )
 
 
 ACTIONS: dict[str, Callable[[Decision], None]] = {

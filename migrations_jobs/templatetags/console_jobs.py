@@ -189,10 +189,32 @@ class ChartTick:
 class ChartLabel:
     day: dt.date
     x: str
+    # "middle", or "end" for the label at the right edge (so it is not cut off).
+    anchor: str = "middle"
+
+
+@dataclass(frozen=True)
+class ChartShape:
+    """A drawing's size and margins, in the SVG's own units (1 unit = 1 px when the
+    drawing shows at its width: the wide one on a desk, the narrow one on a phone)."""
+
+    name: str
+    width: int
+    height: int
+    left: int
+    right: int = 8
+    top: int = 10
+    bottom: int = 24
+    label_every: int = 7
+
+
+WIDE_CHART = ChartShape(name="wide", width=720, height=168, left=52)
+NARROW_CHART = ChartShape(name="narrow", width=320, height=180, left=40, label_every=10)
 
 
 @dataclass(frozen=True)
 class SentChart:
+    name: str
     bars: list[ChartBar]
     ticks: list[ChartTick]
     labels: list[ChartLabel]
@@ -214,10 +236,10 @@ def nice_ceiling(value: int) -> int:
         step *= 10
 
 
-def sent_chart(days: list[tuple[dt.date, int]]) -> SentChart:
+def sent_chart(days: list[tuple[dt.date, int]], shape: ChartShape = WIDE_CHART) -> SentChart:
     """The geometry of a bar chart of ``days``, drawn as inline SVG by the template."""
-    width, height = 720, 168
-    left, right, top, bottom = 52, 8, 10, 24
+    width, height = shape.width, shape.height
+    left, right, top, bottom = shape.left, shape.right, shape.top, shape.bottom
     plot_width = width - left - right
     plot_height = height - top - bottom
     peak = nice_ceiling(max([count for _day, count in days] + [1]))
@@ -243,13 +265,16 @@ def sent_chart(days: list[tuple[dt.date, int]]) -> SentChart:
         ChartTick(label=grouped(value), y=f"{top + plot_height - plot_height * value / peak:.1f}")
         for value in values
     ]
-    label_every = 7
+    label_every = shape.label_every
     labels = [
         ChartLabel(day=day, x=f"{left + index * slot + slot / 2:.1f}")
+        if index < len(days) - 1
+        else ChartLabel(day=day, x=f"{width - right:.1f}", anchor="end")
         for index, (day, _count) in enumerate(days)
         if (len(days) - 1 - index) % label_every == 0
     ]
     return SentChart(
+        name=shape.name,
         bars=bars,
         ticks=ticks,
         labels=labels,
@@ -291,7 +316,9 @@ def console_home(context) -> dict:
             job.duration_s = job_duration_s(job=job)
         shown["jobs"] = jobs
         shown["active_count"] = jobs_active_count()
-        shown["chart"] = sent_chart(customers_sent_per_day(days=CHART_DAYS))
+        days = customers_sent_per_day(days=CHART_DAYS)
+        shown["chart"] = sent_chart(days)
+        shown["charts"] = [shown["chart"], sent_chart(days, NARROW_CHART)]
     if shown["can_view_batches"]:
         shown["batches"] = recent_batches(limit=RECENT_BATCHES)
     return shown

@@ -11,7 +11,7 @@ from customers.management.arguments import (
     ERR_USER_PERMISSION,
 )
 from customers.management.commands.stage_file import ERR_NO_FILE
-from customers.models import StagedCustomer, StagingBatch
+from customers.models import Outcome, StagedCustomer, StagingBatch
 from customers.services import ERR_APPROVE_OWN_BATCH
 from tests.factories import BatchFactory, CustomerFactory, UserFactory
 
@@ -191,6 +191,31 @@ def test_validate_with_problems_lists_them_and_fails(staged):
         call_command("batch_validate", str(staged.pk), stdout=StringIO(), stderr=err)
 
     assert err.getvalue().startswith("000777 email: ")
+
+
+def test_validate_of_a_batch_whose_customers_were_all_sent_says_which_batch_sent_them(importer):
+    earlier = BatchFactory(name="winter-migration", status=Status.SUBMITTED)
+    again = BatchFactory(name="spring-again", created_by=importer)
+    for legacy_id in ("c-1", "c-2"):
+        CustomerFactory(batch=earlier, legacy_id=legacy_id, outcome=Outcome.SENT)
+        CustomerFactory(batch=again, legacy_id=legacy_id)
+
+    with pytest.raises(CommandError) as raised:
+        run("batch_validate", again.name)
+
+    message = str(raised.value)
+    assert message.startswith("Batch “spring-again” is not validated. Nothing is left to send")
+    assert "already sent to Masivo by batch “winter-migration”" in message
+    assert "invalid" not in message
+
+
+def test_validate_of_a_submitted_batch_does_not_say_reopen_it(importer):
+    sent = BatchFactory(name="sent", created_by=importer, status=Status.SUBMITTED)
+
+    with pytest.raises(CommandError, match="cannot be reopened") as raised:
+        run("batch_validate", sent.name)
+
+    assert "Reopen it first" not in str(raised.value)
 
 
 def test_validate_refuses_an_unknown_batch(db):

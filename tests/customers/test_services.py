@@ -16,7 +16,11 @@ from customers.services import (
     upload_create,
     upload_size_check,
 )
-from customers.services.batches import ERR_DRY_RUN_STATE, ERR_NOT_EDITABLE
+from customers.services.batches import (
+    ERR_DRY_RUN_STATE,
+    ERR_NOT_EDITABLE,
+    ERR_NOT_EDITABLE_SUBMITTED,
+)
 from customers.services.uploads import ERR_FILE_TOO_BIG, ERR_NOT_READY, upload_transition
 from tests.factories import BatchFactory
 
@@ -75,15 +79,32 @@ def test_dry_run_of_a_draft_is_refused_with_its_message(importer):
     assert raised.value.messages == [ERR_DRY_RUN_STATE % {"batch": batch.name, "status": "draft"}]
 
 
-@pytest.mark.parametrize("status", [Status.APPROVED, Status.SUBMITTED])
-def test_editing_an_approved_or_submitted_batch_is_refused(importer, status):
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(Status.APPROVED, ERR_NOT_EDITABLE), (Status.SUBMITTED, ERR_NOT_EDITABLE_SUBMITTED)],
+)
+def test_editing_an_approved_or_submitted_batch_is_refused(importer, status, message):
     batch = BatchFactory(created_by=importer, status=status)
 
     with pytest.raises(BatchStateError) as raised:
         batch_edit_check(batch=batch)
 
     label = Status(status).label.lower()
-    assert raised.value.messages == [ERR_NOT_EDITABLE % {"batch": batch.name, "status": label}]
+    assert raised.value.messages == [message % {"batch": batch.name, "status": label}]
+
+
+def test_only_an_approved_batch_is_told_to_reopen_first(importer):
+    approved = BatchFactory(created_by=importer, status=Status.APPROVED)
+    submitted = BatchFactory(created_by=importer, status=Status.SUBMITTED)
+
+    with pytest.raises(BatchStateError) as approved_refusal:
+        batch_edit_check(batch=approved)
+    with pytest.raises(BatchStateError) as submitted_refusal:
+        batch_edit_check(batch=submitted)
+
+    assert "Reopen it first" in approved_refusal.value.messages[0]
+    assert "Reopen it first" not in submitted_refusal.value.messages[0]
+    assert "cannot be reopened" in submitted_refusal.value.messages[0]
 
 
 def test_a_file_over_the_size_limit_is_refused(settings):

@@ -24,7 +24,11 @@ from customers.services.problems import (
     ERR_DUPLICATE_EMAIL_MORE,
     EXCLUSION_ALREADY_SENT,
 )
-from customers.services.validation import ERR_REASON_TOO_LONG, ERR_VALIDATE_STATE
+from customers.services.validation import (
+    ERR_REASON_TOO_LONG,
+    ERR_VALIDATE_STATE,
+    ERR_VALIDATE_SUBMITTED,
+)
 from tests.factories import (
     BalanceFactory,
     BatchFactory,
@@ -177,8 +181,11 @@ def test_validating_a_validated_batch_again_records_the_new_validator(batch, imp
     assert batch.validated_at >= first_at
 
 
-@pytest.mark.parametrize("status", [Status.APPROVED, Status.SUBMITTED])
-def test_validation_of_an_approved_or_submitted_batch_is_refused(batch, importer, status):
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(Status.APPROVED, ERR_VALIDATE_STATE), (Status.SUBMITTED, ERR_VALIDATE_SUBMITTED)],
+)
+def test_validation_of_an_approved_or_submitted_batch_is_refused(batch, importer, status, message):
     CustomerFactory(batch=batch, email="broken")
     StagingBatch.objects.filter(pk=batch.pk).update(status=status)
 
@@ -186,7 +193,7 @@ def test_validation_of_an_approved_or_submitted_batch_is_refused(batch, importer
         batch_validate(batch=batch, user=importer)
 
     label = StagingBatch.Status(status).label.lower()
-    assert raised.value.messages == [ERR_VALIDATE_STATE % {"batch": batch.name, "status": label}]
+    assert raised.value.messages == [message % {"batch": batch.name, "status": label}]
     assert not CustomerProblem.objects.exists()
     assert batch.customers.get().is_valid is None
 

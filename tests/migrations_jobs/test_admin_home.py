@@ -191,3 +191,19 @@ def test_home_reads_few_queries(client, watcher, django_assert_max_num_queries):
 
     with django_assert_max_num_queries(12):
         assert client.get(INDEX).status_code == 200
+
+
+def test_a_phone_gets_a_narrow_chart_whose_last_day_is_not_cut_off(client, watcher):
+    job_with_sent_chunks(user=watcher, name="b", sent=[(timezone.now(), 40)])
+    client.force_login(watcher)
+
+    page = client.get(INDEX).content.decode()
+
+    assert '<svg class="console-chart" data-shape="wide" viewBox="0 0 720 168"' in page
+    assert '<svg class="console-chart" data-shape="narrow" viewBox="0 0 320 180"' in page
+    narrow = page[page.index('data-shape="narrow"') :]
+    last_label = narrow[: narrow.index("</svg>")].rsplit('<text class="console-chart-label"', 1)[1]
+    assert 'x="312.0"' in last_label
+    assert 'text-anchor="end"' in last_label
+    # Each table scrolls inside itself, and a keyboard can reach it to scroll it.
+    assert page.count('class="console-scroll" tabindex="0" role="region" aria-label=') == 2

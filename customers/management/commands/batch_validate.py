@@ -13,12 +13,15 @@ from customers.management.arguments import (
     service_errors,
     user_from_argument,
 )
-from customers.services import batch_validate
+from customers.services import batch_validate, validation_advice
 
 ERR_NOT_VALIDATED = (
     "Batch “{batch}” is not validated: {invalid} customer(s) are invalid and {problems} "
     "problem(s) were found. Fix or exclude them, then validate again."
 )
+# Not validated with no invalid customer: validation's own words say why (nothing left to
+# send because other batches sent it all, rows of other batches' customers...).
+ERR_NOT_VALIDATED_BECAUSE = "Batch “{batch}” is not validated. {advice}"
 CHANGE_BATCH = "customers.change_stagingbatch"
 
 
@@ -46,14 +49,21 @@ class Command(BaseCommand):
             f"Batch “{found.name}”: {summary.valid:,} valid, {summary.invalid:,} invalid, "
             f"{summary.excluded:,} excluded customer(s); {summary.problem_count:,} problem(s)."
         )
+        advice = validation_advice(summary)
         if summary.is_validated:
             self.stdout.write(self.style.SUCCESS(f"Batch “{found.name}” is validated."))
+            for line in advice[1:]:
+                self.stdout.write(line)
             return
         listed = found.problems.order_by("legacy_id", "field", "pk")[: max(problems, 0)]
         for problem in listed:
             self.stderr.write(f"{problem.legacy_id} {problem.field}: {problem.message}")
         if summary.problem_count > len(listed):
             self.stderr.write(f"… and {summary.problem_count - len(listed):,} more.")
+        if not summary.invalid:
+            raise CommandError(
+                ERR_NOT_VALIDATED_BECAUSE.format(batch=found.name, advice=" ".join(advice))
+            )
         raise CommandError(
             ERR_NOT_VALIDATED.format(
                 batch=found.name, invalid=summary.invalid, problems=summary.problem_count

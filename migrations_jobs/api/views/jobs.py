@@ -27,7 +27,7 @@ from migrations_jobs.api.views.base import (
 from migrations_jobs.api.views.batches import batch_or_404
 from migrations_jobs.exports import customers_csv_response
 from migrations_jobs.models import MigrationJob
-from migrations_jobs.selectors import job_failed_customers, job_progress
+from migrations_jobs.selectors import chunk_failures, job_failed_customers, job_progress
 
 ERR_JOB_NOT_FOUND = _("There is no job with id %(id)s.")
 
@@ -152,6 +152,10 @@ class JobFailedCustomerListView(ConsoleListView):
     def get_queryset(self):
         return job_failed_customers(job=job_or_404(self.kwargs["job_id"]))
 
+    def get_serializer_context(self):
+        job = job_or_404(self.kwargs["job_id"])
+        return {**super().get_serializer_context(), "failures": chunk_failures(job=job)}
+
     @extend_schema(
         summary=_("A job's failed customers"),
         responses={200: s.FailedCustomerSerializer(many=True), **error_responses(404)},
@@ -162,10 +166,11 @@ class JobFailedCustomerListView(ConsoleListView):
 
 CSV_DESCRIPTION = _(
     "Streamed, one customer per line: legacy_id, name, email, outcome, outcome_at, chunk, "
-    "attempts (of that chunk), possibly_twice (yes when Masivo may hold the customer twice) "
-    "and detail (the error, or which batch sent a skipped customer). A cell starting with "
-    "=, +, -, @, a tab or a carriage return is prefixed with a single quote, so that no "
-    "spreadsheet runs it as a formula."
+    "attempts (of that chunk), possibly_twice (yes when Masivo may hold the customer twice), "
+    "detail (in words: what Masivo refused and what to do, or which batch sent a skipped "
+    "customer) and response (Masivo's answer to a failed customer's chunk, as received). A "
+    "cell starting with =, +, -, @, a tab or a carriage return is prefixed with a single "
+    "quote, so that no spreadsheet runs it as a formula."
 )
 
 
