@@ -26,7 +26,11 @@ from customers.services import (
     upload_size_check,
 )
 from customers.services.mappings import profile_remember
-from customers.staging import grouped, staged_text
+from customers.staging import format_for, grouped, staged_text
+
+ERR_FORMAT_UNKNOWN = _(
+    "“%(name)s” does not say by its name whether it is CSV, TSV, XLSX or JSON: choose the format."
+)
 
 
 class BatchImportForm(ImportForm):
@@ -42,6 +46,23 @@ class BatchImportForm(ImportForm):
         self.fields["batch"].queryset = editable_batches()
         self.fields["resource"].label = _("Kind of file")
         self.fields["format"].help_text = _("CSV, TSV, XLSX or JSON; guessed from the file name.")
+        # Without JavaScript nothing fills it in: the file's name then says which it is.
+        self.fields["format"].required = False
+        self.fields["format"].choices = [
+            ("", _("from the file's name")),
+            *[c for c in self.fields["format"].choices if c[0] != ""],
+        ]
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("import_file")
+        if upload is not None and data.get("format") in (None, ""):
+            fmt = format_for(upload.name)
+            if fmt is None:
+                self.add_error("format", ERR_FORMAT_UNKNOWN % {"name": upload.name})
+            else:
+                data["format"] = str(STAGING_FORMATS.index(fmt))
+        return data
 
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]

@@ -103,7 +103,9 @@ def test_an_error_under_json_lines_is_one_json_line(as_user, importer, batch):
     assert response.content.startswith(b'{"error": "conflict"')
 
 
-@pytest.mark.parametrize("path", ["/api/jobs/null/", "/api/batches/abc/files/", "/api/nothing-here"])
+@pytest.mark.parametrize(
+    "path", ["/api/jobs/null/", "/api/batches/abc/files/", "/api/nothing-here"]
+)
 def test_an_address_with_no_endpoint_answers_a_json_404(api, path):
     response = api.get(path)
 

@@ -4,6 +4,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from customers.models import (
@@ -400,3 +401,19 @@ def test_flat_kind_given_a_nested_document_says_which_kind_to_choose(client_in, 
         client_in, batch, "customers", "nested.json", (samples / "nested.json").read_bytes()
     )
     assert "choose the kind “nested”" in _problems(response)[0]
+
+
+def test_the_format_comes_from_the_file_name_when_none_is_chosen(client_in, batch, samples):
+    content = (samples / "customers.csv").read_bytes()
+
+    response = client_in.post(
+        reverse("admin:customers_stagingbatch_import"),
+        {
+            "batch": batch.pk,
+            "resource": 0,
+            "format": "",
+            "import_file": SimpleUploadedFile("customers.csv", content),
+        },
+    )
+
+    assert response.context["confirm_form"] is not None
