@@ -298,17 +298,24 @@ def _flag_children_elsewhere(batch: StagingBatch) -> int:
     return len(problems)
 
 
-def batch_problems_record(*, batch: StagingBatch, checker: Checker) -> tuple[int, int]:
+def batch_problems_record(
+    *, batch: StagingBatch, checker: Checker, progress=None
+) -> tuple[int, int]:
     """Replace the problems of ``batch`` (locked by the caller) with what is found now, and
     set each customer's ``is_valid``. Returns how many problems in all, and how many of
-    them are rows whose customer is in another batch."""
+    them are rows whose customer is in another batch. ``progress`` is called with the
+    customers checked so far."""
     auto_excluded = customers_auto_excluded(batch)
     CustomerProblem.objects.filter(batch=batch).delete()
     elsewhere = _flag_children_elsewhere(batch)
     count = elsewhere
+    checked = 0
     for rows in _customer_rows(batch):
         count += _validate_chunk(
             batch=batch, rows=rows, checker=checker, auto_excluded=auto_excluded
         )
+        checked += len(rows)
+        if progress is not None:
+            progress(checked)
     count += _flag_duplicate_emails(batch)
     return count, elsewhere

@@ -190,7 +190,9 @@ def _validation_settle(*, batch: StagingBatch, is_ready: bool, user: Operator | 
         )
 
 
-def batch_validate(*, batch: StagingBatch, user: Operator | None) -> ValidationSummary:
+def batch_validate(
+    *, batch: StagingBatch, user: Operator | None, progress=None
+) -> ValidationSummary:
     """Check every customer of ``batch`` against the contract and record what is wrong.
 
     The batch becomes ``validated`` when no customer left to send is invalid and at least
@@ -205,7 +207,9 @@ def batch_validate(*, batch: StagingBatch, user: Operator | None) -> ValidationS
             raise batch_frozen_error(
                 batch=locked, reopenable=ERR_VALIDATE_STATE, final=ERR_VALIDATE_SUBMITTED
             )
-        problem_count, elsewhere = batch_problems_record(batch=locked, checker=checker)
+        problem_count, elsewhere = batch_problems_record(
+            batch=locked, checker=checker, progress=progress
+        )
         counts = _store_counts(locked)
         is_ready = counts["invalid"] == 0 and counts["valid"] > 0 and elsewhere == 0
         _validation_settle(batch=locked, is_ready=is_ready, user=user)

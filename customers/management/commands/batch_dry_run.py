@@ -6,12 +6,14 @@ The file appears only once it is complete.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.management.arguments import BATCH_HELP, batch_from_argument, service_errors
+from customers.management.progress import TerminalProgress
 from customers.payload import batch_dry_run_lines
 from customers.services import batch_dry_run_check
 
@@ -36,19 +38,29 @@ class Command(BaseCommand):
             return
         target = Path(out)
         partial = target.with_name(target.name + ".partial")
+        shown = TerminalProgress(self.stdout, total=found.valid_count, noun="customers written")
         try:
             with partial.open("wb") as handle:
-                count = 0
+                count = written = 0
                 for line in lines:
                     handle.write(line)
                     count += 1
+                    if shown.is_shown:  # counting customers costs a parse: only to show it
+                        written += _customers_in(line)
+                        shown.update(written)
             os.replace(partial, target)
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise CommandError(ERR_CANNOT_WRITE.format(path=out, reason=exc.strerror)) from exc
+        shown.finish()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Wrote {count:,} request bod{'y' if count == 1 else 'ies'} "
                 f"({found.valid_count:,} customers) for batch “{found.name}” to {out}."
             )
         )
+
+
+def _customers_in(line: bytes) -> int:
+    """How many customers one request body (one JSON line) carries."""
+    return len(json.loads(line)["customers"])

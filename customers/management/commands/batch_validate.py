@@ -13,6 +13,7 @@ from customers.management.arguments import (
     service_errors,
     user_from_argument,
 )
+from customers.management.progress import TerminalProgress
 from customers.services import batch_validate, validation_advice
 
 ERR_NOT_VALIDATED = (
@@ -43,8 +44,10 @@ class Command(BaseCommand):
     def handle(self, *args, batch: str, user: str | None, problems: int, **options):
         found = batch_from_argument(batch)
         validator = user_from_argument(user, permission=CHANGE_BATCH) if user else None
+        shown = TerminalProgress(self.stdout, total=found.customer_count, noun="customers checked")
         with service_errors():
-            summary = batch_validate(batch=found, user=validator)
+            summary = batch_validate(batch=found, user=validator, progress=shown.update)
+        shown.finish()
         self.stdout.write(
             f"Batch “{found.name}”: {summary.valid:,} valid, {summary.invalid:,} invalid, "
             f"{summary.excluded:,} excluded customer(s); {summary.problem_count:,} problem(s)."
