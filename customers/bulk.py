@@ -1,5 +1,5 @@
 """Writing many new rows at once: PostgreSQL's COPY through psycopg 3, ``bulk_create``
-elsewhere.
+elsewhere; and looking up thousands of keys at once (``AnyOf``).
 
 An import stages hundreds of thousands of rows. ``bulk_create`` makes a model object of
 every row, turns every value into a query parameter and every thousand rows into a long
@@ -22,7 +22,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models, transaction
+from django.db.models.lookups import Lookup
 
 # Rows per INSERT where COPY is not available.
 INSERT_BATCH = 1000
@@ -136,3 +138,26 @@ def tables_analyze_after_commit(*, written: dict[type[models.Model], int]) -> No
     for model, count in written.items():
         if count >= ANALYZE_AFTER_ROWS:
             transaction.on_commit(functools.partial(table_analyze, model=model))
+
+
+class AnyOf(Lookup):
+    """``queryset.filter(AnyOf(F("legacy_id"), ids))``: the field is one of ``ids``.
+
+    An import asks, block by block, which of 5000 ids are staged. ``legacy_id__in=ids``
+    sends them as 5000 parameters: Django prepares each, psycopg splits a query of 5000
+    placeholders, the server parses them. On PostgreSQL this sends one array instead
+    (``= ANY(%s::varchar[])``), for about a seventh of the time; elsewhere it is ``IN``.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = list(self.rhs)
+        if connection.vendor == "postgresql":
+            array_type = self.lhs.output_field.cast_db_type(connection)
+            return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, values]
+        if not values:
+            raise EmptyResultSet
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]

@@ -6,7 +6,9 @@ whichever door it comes through.
 
 from __future__ import annotations
 
+import os
 from pathlib import PurePath
+from typing import BinaryIO
 
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
@@ -38,7 +40,7 @@ def batch_stage_file(
     batch: StagingBatch,
     kind: str,
     file_name: str,
-    content: bytes,
+    content: bytes | os.PathLike | BinaryIO,
     user: Operator,
     dry_run: bool = False,
     progress=None,
@@ -46,6 +48,10 @@ def batch_stage_file(
     on_problems: str = OnProblems.REFUSE,
 ) -> StagingResult:
     """Check (and unless ``dry_run``, stage) one file; problems are in the result.
+
+    ``content`` is the file: a path (``pathlib.Path``) or a seekable binary file object
+    (left open), read from there a slice at a time however big it is; or, for a small
+    upload already in memory, its bytes. ``file_name`` chooses the format.
 
     Nothing is staged when the result has any problem. A file whose headers are not the
     kind's own is read through ``mapping`` (a profile or a mapping document); without one,

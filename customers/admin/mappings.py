@@ -90,9 +90,9 @@ class MappingProfileAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, _("Download the mapping as JSON"))
 
     def download_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        profile = get_object_or_404(MappingProfile, pk=object_id)
-        if not self.has_view_permission(request, profile):
+        if not self.has_view_permission(request):
             raise PermissionDenied
+        profile = get_object_or_404(MappingProfile, pk=object_id)
         text = json.dumps(profile.document, indent=2, ensure_ascii=False) + "\n"
         response = HttpResponse(text, content_type="application/json; charset=utf-8")
         name = slugify(profile.name) or f"mapping-{profile.pk}"

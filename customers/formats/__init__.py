@@ -4,15 +4,18 @@ These are django-import-export formats, so the admin's import form offers them, 
 read files the way a legacy export needs: the text encoding is detected (UTF-8, with or
 without BOM, else Windows-1252), the delimiter of a CSV is recognised, XLSX files are
 opened read-only behind size limits, and rows are produced lazily so a file of hundreds
-of thousands of rows is never held as Python objects all at once.
+of thousands of rows is never held as Python objects all at once. A format reads the file
+where it is (``FileSource``: a path, an open binary file, or the bytes of a small upload),
+a slice at a time, and can read its rows again.
 
 A format's ``create_dataset`` returns a :class:`SourceTable` (flat files) or a
 :class:`NestedDocument` (a JSON file shaped like the endpoint's body). Problems with the
 file itself raise :class:`FileReadError` with a message an operator can act on.
 
-Modules: ``base`` (limits, messages, ``FileReadError``, ``SourceTable``, ``NestedDocument``,
-``CellError``), ``text`` (CSV, TSV and text encodings), ``xlsx`` (workbooks), ``documents``
-(JSON). Import from the package.
+Modules: ``base`` (limits, messages, ``FileReadError``, ``FileSource``, ``SourceTable``,
+``NestedDocument``, ``CellError``), ``text`` (CSV, TSV and text encodings), ``xlsx``
+(workbooks), ``documents`` (JSON), ``jsonstream`` (a JSON list read a slice at a time).
+Import from the package.
 """
 
 from customers.formats.base import (
@@ -41,6 +44,7 @@ from customers.formats.base import (
     XLSX_MAX_UNCOMPRESSED_BYTES,
     CellError,
     FileReadError,
+    FileSource,
     NestedDocument,
     SourceTable,
     header_key,
@@ -82,6 +86,7 @@ __all__ = [
     "XLSX_MAX_UNCOMPRESSED_BYTES",
     "CellError",
     "FileReadError",
+    "FileSource",
     "NestedDocument",
     "SourceTable",
     "check_xlsx_archive",

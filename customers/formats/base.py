@@ -3,10 +3,14 @@ nested document a format reads a file into, and the import-export format they bu
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import os
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from django.utils.translation import gettext_lazy as _
 from import_export.formats.base_formats import Format
@@ -16,6 +20,8 @@ XLSX_MAX_COMPRESSION_RATIO = 200
 CSV_DELIMITERS = (",", ";", "\t", "|")
 # Text is decoded this much at a time when its encoding is checked.
 DECODE_CHUNK_BYTES = 1 << 20
+# A file object given by the caller is read through a buffer of this size.
+READ_BUFFER_BYTES = 1 << 16
 csv.field_size_limit(16 * 1024 * 1024)
 
 ERR_EMPTY = _("The file is empty.")
@@ -105,7 +111,7 @@ class SourceTable:
         return self.labels.get(header, header)
 
     def rows(self) -> Iterator[tuple[int, list]]:
-        yield from self._rows()
+        return self._rows()
 
     def __bool__(self) -> bool:
         return bool(self.headers)
@@ -122,8 +128,83 @@ class NestedDocument:
         return True
 
 
+class _Unclosed(io.RawIOBase):
+    """A caller's binary file object read from its own position, never closed: every
+    stream over it starts at 0, and closing one leaves the caller's file open."""
+
+    def __init__(self, file) -> None:
+        super().__init__()
+        self._file = file
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._file.seek(self._position)
+        data = self._file.read(len(buffer))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:
+            self._file.seek(0, io.SEEK_END)
+            offset += self._file.tell()
+        elif whence == io.SEEK_CUR:
+            offset += self._position
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
+
+class FileSource:
+    """A file as a format reads it, however it was given: the bytes of a small upload, a
+    path on disk (``os.PathLike``), or a seekable binary file object (an upload the
+    storage keeps; it is left open). ``open()`` gives a binary stream from the start each
+    time, so a table's rows can be read again, and nothing of the file is held in memory
+    but what is being read (bytes, of course, are already there)."""
+
+    def __init__(self, content: bytes | os.PathLike | BinaryIO | FileSource) -> None:
+        if isinstance(content, FileSource):
+            content = content.content
+        if not isinstance(content, bytes | bytearray | memoryview | os.PathLike) and not (
+            hasattr(content, "read") and hasattr(content, "seek")
+        ):
+            raise TypeError(f"not bytes, a path or a binary file: {type(content).__name__}")
+        self.content = content
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[BinaryIO]:
+        content = self.content
+        if isinstance(content, bytes | bytearray | memoryview):
+            yield io.BytesIO(content)
+        elif isinstance(content, os.PathLike):
+            with open(content, "rb") as handle:
+                yield handle
+        else:
+            with io.BufferedReader(_Unclosed(content), READ_BUFFER_BYTES) as handle:
+                yield handle
+
+    def chunks(self, size: int = DECODE_CHUNK_BYTES) -> Iterator[bytes]:
+        """The file's bytes, ``size`` at a time."""
+        with self.open() as handle:
+            while chunk := handle.read(size):
+                yield chunk
+
+    def head(self, size: int) -> bytes:
+        with self.open() as handle:
+            return handle.read(size)
+
+
 class StagingFormat(Format):
-    """A format read from the raw bytes of the upload (the encoding is found here)."""
+    """A format read from the upload as it was given (``FileSource``: bytes, a path or a
+    binary file object; the encoding is found here)."""
 
     title = ""
     extension = ""

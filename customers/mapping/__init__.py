@@ -6,7 +6,8 @@ with a value map, a default, a date format and time zone, number separators, a c
 
 Modules: ``targets`` (the fields of each kind, read from its resource), ``spec`` (the
 document checked and parsed, before any file is read), ``compiler`` (the mapping checked
-against a file's headers and compiled into one function per field), ``suggest`` (which
+against a file's headers and compiled into one function per field), ``dates`` (date
+formats read as strptime reads them, quicker), ``suggest`` (which
 column feeds which field, values of choice fields, date formats), ``apply`` (a file read
 as a kind, with or without a mapping). Staging applies a
 mapping in ``customers.staging``; profiles are stored by ``customers.services.mappings``.

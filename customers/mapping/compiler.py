@@ -12,11 +12,17 @@ field's type (``date_format`` and time zone, number separators). A value that ca
 read becomes a ``CellError`` naming the file's column and the value; the resource reports
 it against the row, like any other problem. ``default``, ``value`` and mapped values are
 in the field's own form and go to the resource's parser as they are.
+
+A field read from one column costs one call a row (``_cell``): reading the cell, folding
+its case and looking up its mapped value are done in the same function, and a date in the
+usual full-width form is read there too (``customers.mapping.dates``, which also explains
+how a date format is read faster than strptime, with strptime's results).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -24,8 +30,8 @@ from collections.abc import Callable
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from customers.contract import ContractError, parse_datetime_value
 from customers.formats import ANNOTATION_COLUMN, CellError, SourceTable, header_key
+from customers.mapping.dates import date_column, date_reader, trimmed
 from customers.mapping.spec import FieldRule, Mapping, MappingError
 from customers.resources.base import ERR_RAGGED
 
@@ -39,6 +45,9 @@ ERR_LEFT_OVER = gettext_lazy(
 )
 
 Cell = Callable[[list], object]
+_FOLDS = {"lower": str.lower, "upper": str.upper}
+# A value the ``values`` map lacks.
+_UNMAPPED = object()
 
 
 def _text(value) -> str:
@@ -59,8 +68,11 @@ def _number_pattern(decimal: str, thousands: str) -> re.Pattern:
 def _number_reader(rule: FieldRule, label: str) -> Callable[[object], object]:
     pattern = _number_pattern(rule.decimal_separator, rule.thousands_separator)
     decimal, thousands = rule.decimal_separator or ".", rule.thousands_separator
+    default = rule.default
 
     def read(value):
+        if value is None or value == "":
+            return default
         if not isinstance(value, str):
             return value  # a spreadsheet's own number: no separators to read
         if not pattern.match(value):
@@ -77,38 +89,6 @@ def _number_reader(rule: FieldRule, label: str) -> Callable[[object], object]:
     return read
 
 
-def _date_reader(rule: FieldRule, label: str, zone: dt.tzinfo) -> Callable[[object], object]:
-    as_date = rule.target.type == "date"
-    fmt = rule.date_format
-
-    def read(value):
-        if isinstance(value, dt.datetime):  # a spreadsheet's own date cell
-            moment = (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
-            return moment.date() if as_date else moment.replace(tzinfo=zone)
-        if isinstance(value, dt.date):
-            return value if as_date else dt.datetime.combine(value, dt.time(), zone)
-        if not isinstance(value, str):
-            return value
-        if not fmt:
-            try:
-                return parse_datetime_value(value, time_zone=zone, as_date=as_date)
-            except ContractError as exc:
-                return CellError(label, str(exc))
-        try:
-            parsed = dt.datetime.strptime(value, fmt)  # noqa: DTZ007 - the zone is added below
-        except ValueError:
-            return CellError(
-                label,
-                _("“%(value)s” is not a date written as %(format)s")
-                % {"value": value, "format": fmt},
-            )
-        if as_date:
-            return parsed.date()
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
-
-    return read
-
-
 def _reader(rule: FieldRule, indexes: list[int], label: str) -> Cell:
     """The raw text (or spreadsheet value) of the rule's source, trimmed."""
     if rule.split_part:
@@ -120,10 +100,11 @@ def _reader(rule: FieldRule, indexes: list[int], label: str) -> Cell:
 
         return split
     if len(indexes) > 1:
-        separator = rule.separator
+        separator, cells = rule.separator, operator.itemgetter(*indexes)
 
         def join(values):
-            return separator.join(t for i in indexes if (t := _text(values[i])))
+            texts = [v.strip() if type(v) is str else _text(v) for v in cells(values)]
+            return separator.join([text for text in texts if text])
 
         return join
     index = indexes[0]
@@ -135,24 +116,32 @@ def _reader(rule: FieldRule, indexes: list[int], label: str) -> Cell:
     return column
 
 
+def _has_reader(rule: FieldRule) -> bool:
+    """Whether the field's type reads the text itself (dates; numbers with separators)."""
+    separators = rule.decimal_separator or rule.thousands_separator
+    return rule.target.is_date or (rule.target.is_number and bool(separators))
+
+
 def _transform(rule: FieldRule, label: str, zone: dt.tzinfo) -> Callable[[object], object]:
     """Steps 2 to 5 for one non-empty or empty cell value."""
     case, values, default = rule.case, rule.values, rule.default
     if rule.target.is_date:
-        parse = _date_reader(rule, label, zone)
-    elif rule.target.is_number and (rule.decimal_separator or rule.thousands_separator):
+        parse = date_reader(rule, label, zone)
+    elif _has_reader(rule):
         parse = _number_reader(rule, label)
     else:
         parse = None
+    if not case and values is None:
+        # Only the type's reader, which gives an empty cell its default itself.
+        return parse or (lambda value: default if value is None or value == "" else value)
+    fold = _FOLDS.get(case)
 
     def transform(value):
         if value is None or value == "":
             return default
-        if case or values is not None:
-            value = _text(value)
-            value = (
-                value.lower() if case == "lower" else value.upper() if case == "upper" else value
-            )
+        value = _text(value)
+        if fold is not None:
+            value = fold(value)
         if values is not None:
             if value not in values:
                 return CellError(
@@ -166,16 +155,49 @@ def _transform(rule: FieldRule, label: str, zone: dt.tzinfo) -> Callable[[object
     return transform
 
 
+def _text_column(rule: FieldRule, index: int, label: str, zone: dt.tzinfo) -> Cell:
+    """A text field read from one column with ``lower``/``upper`` and/or ``values``, in
+    one call for the usual cell (text that folds to a mapped value); anything else (an
+    empty cell, a spreadsheet's number, a value the map lacks) through ``_transform``."""
+    transform = _transform(rule, label, zone)
+    fold, mapped = _FOLDS.get(rule.case), rule.values
+
+    def cell(values):
+        value = values[index]
+        if type(value) is not str:
+            return transform(value)
+        text = value.strip()
+        if not text:
+            return transform(text)
+        folded = fold(text) if fold is not None else text
+        if mapped is None:
+            return folded
+        found = mapped.get(folded, _UNMAPPED)
+        return transform(text) if found is _UNMAPPED else found
+
+    return cell
+
+
 def _cell(rule: FieldRule, indexes: list[int], label: str, zone: dt.tzinfo) -> Cell:
+    """The field's value from a row's cells: one function, and for a field read from one
+    column (the usual case) one call."""
     if rule.has_constant:
         constant = rule.constant
         return lambda _values: constant
     read = _reader(rule, indexes, label)
-    plain = not (rule.case or rule.values is not None or rule.default is not None)
-    if plain and not rule.target.is_date and not rule.decimal_separator + rule.thousands_separator:
+    is_folded = bool(rule.case) or rule.values is not None
+    if not (is_folded or rule.default is not None or _has_reader(rule)):
         return read  # the usual case: the resource's own parser does the rest
+    if rule.split_part or len(indexes) > 1:
+        transform = _transform(rule, label, zone)
+        return lambda values: transform(read(values))
+    index = indexes[0]
+    if rule.target.is_date and not is_folded:
+        return date_column(rule, index, label, zone)
+    if is_folded and not _has_reader(rule):
+        return _text_column(rule, index, label, zone)
     transform = _transform(rule, label, zone)
-    return lambda values: transform(read(values))
+    return lambda values: transform(trimmed(values[index]))
 
 
 def _header_problems(mapping: Mapping, table: SourceTable) -> list:

@@ -10,12 +10,24 @@ The checks include validation's own (``checks``): a problem validation would fla
 staged customer is *flaggable*, and refuses the file unless the operator chose to stage it
 anyway and fix or exclude those rows later (``on_problems="flag"``).
 
-Modules: ``base`` (``StagingResource``, what it reports, its messages), ``kinds`` (one
-resource per file kind), ``checks`` (validation's checks on a file's rows). The package
-exports what the rest of the console uses.
+Nothing kept for the whole file grows by more than a few bytes a row: references to
+customers are looked up block by block, and the ids, emails and periods already seen are
+kept as hashes (``seen``), so a file of millions of rows stages in bounded memory.
+
+Modules: ``base`` (``StagingResource``, its messages), ``results`` (what it reports:
+``StagingResult``, ``RowProblem``), ``kinds`` (one resource per file kind), ``checks``
+(validation's checks on a file's rows), ``seen`` (where each key first appears, compactly).
+The package exports what the rest of the console uses.
 """
 
-from customers.resources.base import StagingResource, StagingResult
+from customers.resources.base import StagingResource
 from customers.resources.kinds import RESOURCES_BY_KIND, STAGING_RESOURCES
+from customers.resources.results import RowProblem, StagingResult
 
-__all__ = ["RESOURCES_BY_KIND", "STAGING_RESOURCES", "StagingResource", "StagingResult"]
+__all__ = [
+    "RESOURCES_BY_KIND",
+    "STAGING_RESOURCES",
+    "RowProblem",
+    "StagingResource",
+    "StagingResult",
+]

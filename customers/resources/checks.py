@@ -13,17 +13,19 @@ These problems are *flaggable* (``RowProblem.is_flaggable``): the rows can be st
 validation would flag them on the staged customers. The file is refused unless the
 operator chose to stage it and fix or exclude those rows later (``OnProblems.FLAG``).
 
-Memory: ``RepeatedEmails`` keeps one entry per distinct email of the file (about 110 bytes:
-the lower-cased email, and the id the resource keeps anyway), the only thing kept for
-every row besides the resource's own ids.
+Memory: ``RepeatedEmails`` keeps where each distinct email of the file first appears, as
+hashes (``customers.resources.seen``: 16 to 48 bytes an email, no text), and the rows of
+repeated emails; it reads the first row of each repeated email back from the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from django.db.models import F, QuerySet
 from import_export.fields import Field
 
+from customers.bulk import AnyOf
 from customers.contract import Checker, customer_checker
 from customers.contract.serializers import (
     BalanceSerializer,
@@ -31,8 +33,9 @@ from customers.contract.serializers import (
     MetricsPeriodSerializer,
 )
 from customers.formats import CellError
-from customers.models import StagingBatch
+from customers.models import StagedCustomer, StagingBatch
 from customers.payload import row_entry, spec
+from customers.resources.seen import FirstRows
 from customers.services.problems import (
     ERR_ALREADY_SENT,
     duplicate_email_message,
@@ -77,6 +80,13 @@ def record_reader(columns: list[tuple[int, Field]], column: str) -> Callable[[li
     return record_of
 
 
+def _staged_among(legacy_ids: list[str]) -> QuerySet:
+    """Of ``legacy_ids``, those staged in any batch, as a query: what ``sent_elsewhere``
+    asks about. A customer another batch sent is staged there, so none is lost; and the
+    block's ids reach PostgreSQL as one array (``AnyOf``), not 5000 parameters."""
+    return StagedCustomer.objects.filter(AnyOf(F("legacy_id"), legacy_ids)).values("legacy_id")
+
+
 class EntryCheck:
     """The contract on the entries of one kind's rows; compiled once, for a whole file."""
 
@@ -103,44 +113,46 @@ class EntryCheck:
             )
 
 
+# The legacy id and the email as written of each row asked for, by row number; how a check
+# that keeps no text reads it back (``StagingResource.rows_again``).
+FirstDetails = Callable[[set[int]], Mapping[int, tuple[str, str]]]
+
+
 class RepeatedEmails:
     """Emails used by more than one row of a file, compared in any case as validation
     compares them; told once every row is read, each row naming the others' ids.
 
-    Kept for every row: its lower-cased email and its id (a string the resource keeps
-    anyway), with the email as written only when it differs; a row's number is read back
-    from ``first_row`` (legacy id -> the row where it first appears)."""
+    Kept for every row: the row where its lower-cased email first appears, as hashes
+    (``FirstRows``, 16 to 48 bytes a distinct email). A row repeating an email is kept
+    with its id and email; the first row of such a group is read back from the file
+    (``first_details``) when the groups are told."""
 
-    def __init__(self, first_row: Mapping[str, int]):
-        self.first_row = first_row
-        self.first: dict[str, str | tuple[str, str]] = {}
-        # lower-cased email -> (row, legacy id, email) of every row using it, once repeated.
-        self.groups: dict[str, list[tuple[int, str, str]]] = {}
+    def __init__(self, first_details: FirstDetails):
+        self.first_details = first_details
+        self.first_rows = FirstRows()
+        # The first row of a repeated email -> (row, legacy id, email) of every later one.
+        self.groups: dict[int, list[tuple[int, str, str]]] = {}
 
     def add(self, row_number: int, legacy_id: str, email: str) -> None:
         if not email:
             return
-        key = email.lower()
-        first = self.first.setdefault(key, legacy_id if email == key else (legacy_id, email))
-        first_id, first_email = (first, key) if type(first) is str else first
-        if first_id == legacy_id:
-            return
-        group = self.groups.get(key)
-        if group is None:
-            group = self.groups[key] = [(self.first_row[first_id], first_id, first_email)]
-        group.append((row_number, legacy_id, email))
+        first = self.first_rows.first(email.lower(), row_number)
+        if first != row_number:
+            self.groups.setdefault(first, []).append((row_number, legacy_id, email))
 
     def report(self, result) -> None:
         """One flaggable problem per row sharing an email, in the order of the rows."""
-        groups = [[(legacy_id, row) for row, legacy_id, _email in g] for g in self.groups.values()]
-        members = sorted(
-            (member, index) for index, group in enumerate(self.groups.values()) for member in group
-        )
+        if not self.groups:
+            return
+        firsts = self.first_details(set(self.groups))
+        groups = [[(first, *firsts[first]), *later] for first, later in sorted(self.groups.items())]
+        named = [[(legacy_id, row) for row, legacy_id, _email in group] for group in groups]
+        members = sorted((member, index) for index, group in enumerate(groups) for member in group)
         for (row_number, legacy_id, email), index in members:
             result.add_problem(
                 row_number,
                 "email",
-                duplicate_email_message(email, groups[index], row_number),
+                duplicate_email_message(email, named[index], row_number),
                 record=legacy_id,
                 is_flaggable=True,
             )
@@ -152,28 +164,31 @@ class CustomerChecks:
     already sent, emails repeated in the file. ``finish`` once every row is checked."""
 
     def __init__(
-        self, *, batch: StagingBatch, first_row: Mapping[str, int], fields: Iterable[Field] = ()
+        self, *, batch: StagingBatch, first_details: FirstDetails, fields: Iterable[Field] = ()
     ):
         self.batch = batch
-        # legacy id -> the row where it first appears: a later row with it is refused.
-        self.first_row = first_row
         self.entries = EntryCheck("customers", fields) if fields else None
-        self.emails = RepeatedEmails(first_row)
+        self.emails = RepeatedEmails(first_details)
 
-    def block_check(self, block: list[tuple[int, dict]], result) -> None:
-        """Check a block of parsed rows of a customers file."""
+    def block_check(self, block: list[tuple[int, dict]], result, *, repeated: set[int]) -> None:
+        """Check a block of parsed rows of a customers file; ``repeated``: the rows whose
+        id an earlier row has."""
         for row_number, row in block:
             self.entries.row_check(row_number, row, row["legacy_id"], result)
-        self.across_check([(n, row["legacy_id"], row.get("email")) for n, row in block], result)
+        self.across_check(
+            [(n, row["legacy_id"], row.get("email"), n not in repeated) for n, row in block],
+            result,
+        )
 
-    def across_check(self, customers: list[tuple[int, str, str | None]], result) -> None:
-        """``(row, legacy id, email)`` of a block of customers: sent by another batch (one
-        query), and their emails noted for ``finish``."""
-        sent = sent_elsewhere(self.batch, [legacy_id for _n, legacy_id, _e in customers])
-        for row_number, legacy_id, email in customers:
+    def across_check(self, customers: list[tuple[int, str, str | None, bool]], result) -> None:
+        """``(row, legacy id, email, whether the id is first seen here)`` of a block of
+        customers: sent by another batch (one query), and their emails noted for
+        ``finish`` (a repeated id counts once)."""
+        sent = sent_elsewhere(self.batch, _staged_among([c[1] for c in customers]))
+        for row_number, legacy_id, email, is_first in customers:
             other = sent.get(legacy_id)
             if other is None:
-                if self.first_row.get(legacy_id) == row_number:
+                if is_first:
                     self.emails.add(row_number, legacy_id, email or "")
                 continue
             # Validation excludes such a customer, so its email counts for no duplicate.

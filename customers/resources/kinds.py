@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import F
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
 from console.errors import error_text
-from customers import bulk, nested, selectors
+from customers import bulk, nested
+from customers.bulk import AnyOf
 from customers.formats import NestedDocument
 from customers.models import (
     AMOUNT_DECIMALS,
@@ -25,10 +27,12 @@ from customers.resources.base import (
     ERR_UNKNOWN_CUSTOMER,
     WRITE_BLOCK,
     Rollback,
+    RowsAgain,
     StagingResource,
-    StagingResult,
 )
 from customers.resources.checks import CustomerChecks, EntryCheck
+from customers.resources.results import StagingResult
+from customers.resources.seen import FirstRows
 from customers.services.batches import (
     BatchStateError,
     batch_add_counts,
@@ -106,27 +110,34 @@ class CustomerResource(StagingResource):
             "document_type", "document_number", "country", "metadata", "metrics_updated_at",
         )  # fmt: skip
 
-    def prepare(self, result: StagingResult) -> dict:
-        first_row: dict[str, int] = {}
-        checks = CustomerChecks(batch=self.batch, first_row=first_row, fields=self.fields.values())
-        return {"first_row": first_row, "checks": checks}
+    def prepare(self, result: StagingResult, rows_again: RowsAgain) -> dict:
+        def first_details(rows: set[int]) -> dict[int, tuple[str, str]]:
+            parsed = rows_again(rows)
+            return {n: (row["legacy_id"], row.get("email") or "") for n, row in parsed.items()}
+
+        checks = CustomerChecks(
+            batch=self.batch, first_details=first_details, fields=self.fields.values()
+        )
+        # legacy id -> the row where it first appears: a later row with it is refused.
+        return {"ids": FirstRows(), "checks": checks}
 
     def check_block(self, block, context, result) -> None:
-        first_row = context["first_row"]
+        first_rows = context["ids"]
+        repeated = set()
         for row_number, row in block:
             legacy_id = row["legacy_id"]
-            if legacy_id in first_row:
+            first = first_rows.first(legacy_id, row_number)
+            if first != row_number:
+                repeated.add(row_number)
                 result.add_problem(
                     row_number,
                     "id",
-                    ERR_DUPLICATE_IN_FILE % {"value": legacy_id, "first": first_row[legacy_id]},
+                    ERR_DUPLICATE_IN_FILE % {"value": legacy_id, "first": first},
                     record=legacy_id,
                 )
-            else:
-                first_row[legacy_id] = row_number
         staged = set(
             StagedCustomer.objects.filter(
-                batch=self.batch, legacy_id__in=[row["legacy_id"] for _n, row in block]
+                AnyOf(F("legacy_id"), {row["legacy_id"] for _n, row in block}), batch=self.batch
             ).values_list("legacy_id", flat=True)
         )
         for row_number, row in block:
@@ -137,29 +148,31 @@ class CustomerResource(StagingResource):
                     ERR_ALREADY_STAGED % {"value": row["legacy_id"]},
                     record=row["legacy_id"],
                 )
-        context["checks"].block_check(block, result)
+        context["checks"].block_check(block, result, repeated=repeated)
 
     def finish(self, context, result) -> None:
         context["checks"].finish(result)
 
 
 class ChildResource(StagingResource):
-    """A file whose rows belong to a customer of the batch, named by ``customer_id``."""
+    """A file whose rows belong to a customer of the batch, named by ``customer_id``;
+    the customers a block names are looked up with one query for the block."""
 
     required_columns = ("customer_id",)
     record_column = "customer_id"
 
-    def prepare(self, result: StagingResult) -> dict:
-        return {
-            "customers": selectors.batch_customer_ids(batch=self.batch),
-            "entries": EntryCheck(self.kind, self.fields.values()),
-        }
+    def prepare(self, result: StagingResult, rows_again: RowsAgain) -> dict:
+        return {"entries": EntryCheck(self.kind, self.fields.values())}
 
     def check_block(self, block, context, result) -> None:
-        customers = context["customers"]
+        legacy_ids = [row.pop("customer_legacy_id") for _n, row in block]
+        customers = dict(
+            StagedCustomer.objects.filter(
+                AnyOf(F("legacy_id"), set(legacy_ids)), batch=self.batch
+            ).values_list("legacy_id", "pk")
+        )
         entries = context["entries"]
-        for row_number, row in block:
-            legacy_id = row.pop("customer_legacy_id")
+        for (row_number, row), legacy_id in zip(block, legacy_ids, strict=True):
             pk = customers.get(legacy_id)
             if pk is None:
                 result.add_problem(
@@ -170,6 +183,11 @@ class ChildResource(StagingResource):
                 )
             entries.row_check(row_number, row, legacy_id, result)
             row["customer_id"] = pk
+        self.children_check(block, legacy_ids, context, result)
+
+    def children_check(self, block, legacy_ids: list[str], context, result) -> None:
+        """Checks of a kind across its rows, once their customers are resolved
+        (``legacy_ids``: each row's customer, as the file names it)."""
 
 
 def _customer_ref() -> Field:
@@ -252,39 +270,36 @@ class MetricResource(ChildResource):
             "last_session", "spend_total", "number_of_purchases",
         )  # fmt: skip
 
-    def prepare(self, result: StagingResult) -> dict:
-        context = super().prepare(result)
-        context["first_row"] = {}
+    def prepare(self, result: StagingResult, rows_again: RowsAgain) -> dict:
+        context = super().prepare(result, rows_again)
+        # (customer, period) -> the row where it first appears.
+        context["periods"] = FirstRows()
         return context
 
-    def check_block(self, block, context, result) -> None:
-        super().check_block(block, context, result)
-        first_row = context["first_row"]
+    def children_check(self, block, legacy_ids, context, result) -> None:
+        first_rows = context["periods"]
         repeated = []
-        for row_number, row in block:
-            key = (row["customer_id"], row["period"])
+        for (row_number, row), legacy_id in zip(block, legacy_ids, strict=True):
             if row["customer_id"] is None:
                 continue
-            if key in first_row:
-                repeated.append((row_number, row, first_row[key]))
-            else:
-                first_row[key] = row_number
+            first = first_rows.first(f"{row['customer_id']}\x1f{row['period']}", row_number)
+            if first != row_number:
+                repeated.append((row_number, row, legacy_id, first))
+        pks = {row["customer_id"] for _n, row in block if row["customer_id"]}
         staged = set(
-            StagedMetric.objects.filter(
-                customer_id__in=[row["customer_id"] for _n, row in block if row["customer_id"]]
-            ).values_list("customer_id", "period")
+            StagedMetric.objects.filter(AnyOf(F("customer_id"), pks)).values_list(
+                "customer_id", "period"
+            )
         )
-        by_pk = {v: k for k, v in context["customers"].items()} if staged or repeated else {}
-        for row_number, row, first in repeated:
+        for row_number, row, legacy_id, first in repeated:
             result.add_problem(
                 row_number,
                 "period",
                 ERR_DUPLICATE_IN_FILE % {"value": row["period"], "first": first},
-                record=by_pk[row["customer_id"]],
+                record=legacy_id,
             )
-        for row_number, row in block:
+        for (row_number, row), legacy_id in zip(block, legacy_ids, strict=True):
             if (row["customer_id"], row["period"]) in staged:
-                legacy_id = by_pk[row["customer_id"]]
                 result.add_problem(
                     row_number,
                     "period",
@@ -341,11 +356,22 @@ class NestedResource(StagingResource):
 
     def _check_across(self, customers: list[dict], result: StagingResult) -> None:
         """Customers another batch sent and emails repeated in the document, per block."""
+        by_number = {customer["_number"]: customer for customer in customers}
         first_row = {customer["id"]: customer["_number"] for customer in customers}
-        checks = CustomerChecks(batch=self.batch, first_row=first_row)
+
+        def first_details(rows: set[int]) -> dict[int, tuple[str, str]]:
+            return {n: (by_number[n]["id"], by_number[n].get("email") or "") for n in rows}
+
+        checks = CustomerChecks(batch=self.batch, first_details=first_details)
         for start in range(0, len(customers), WRITE_BLOCK):
             block = customers[start : start + WRITE_BLOCK]
-            checks.across_check([(c["_number"], c["id"], c.get("email")) for c in block], result)
+            checks.across_check(
+                [
+                    (c["_number"], c["id"], c.get("email"), first_row[c["id"]] == c["_number"])
+                    for c in block
+                ],
+                result,
+            )
         checks.finish(result)
         result.problems_sort()
 

@@ -161,19 +161,19 @@ def _mapping(upload: StagingUpload) -> MappingProfile | dict | None:
 def _run(upload: StagingUpload, *, dry_run: bool, on_problems: str) -> StagingResult:
     key = _progress_key(upload.pk)
     cache.set(key, 0, PROGRESS_TTL_S)
+    # The kept file is read from the storage a slice at a time, never whole.
     with upload.file.open("rb") as handle:
-        content = handle.read()
-    result = batch_stage_file(
-        batch=upload.batch,
-        kind=upload.kind,
-        file_name=upload.file_name,
-        content=content,
-        user=upload.created_by,
-        dry_run=dry_run,
-        progress=lambda rows: cache.set(key, rows, PROGRESS_TTL_S),
-        mapping=_mapping(upload),
-        on_problems=on_problems,
-    )
+        result = batch_stage_file(
+            batch=upload.batch,
+            kind=upload.kind,
+            file_name=upload.file_name,
+            content=handle,
+            user=upload.created_by,
+            dry_run=dry_run,
+            progress=lambda rows: cache.set(key, rows, PROGRESS_TTL_S),
+            mapping=_mapping(upload),
+            on_problems=on_problems,
+        )
     cache.delete(key)
     return result
 

@@ -6,8 +6,11 @@ go to docs/BENCHMARKS.md as a table with each target marked met or not met.
 
 Order of one run on a database: the console's staging through the admin, then validation,
 payload and sending on the batch it staged (``pipeline``), then the reference staging
-cases; each case starts from empty tables. Pacing (PostgreSQL, one pass: its cases side by
-side take about four minutes, see bench_pacing) and the admin pages come after the runs.
+cases; each case starts from empty tables. Then, on PostgreSQL, one pass each: pacing (its
+cases side by side take about four minutes, see bench_pacing), a mapped file against the
+same data in the console's own headers (``mapping``, about four minutes, bench_mapping)
+and a million customers through ``stage_file`` (``big``, about five minutes, bench_big).
+The admin pages come last.
 Raw figures of every run are kept in var/bench/results.json.
 """
 
@@ -21,7 +24,10 @@ from pathlib import Path
 
 from tests.benchmarks import harness, report
 
-GROUPS = ("staging", "pipeline", "pacing", "admin")
+GROUPS = ("staging", "pipeline", "pacing", "mapping", "big", "admin")
+# Groups run once on PostgreSQL, with the longest a case of theirs may take.
+ONCE_ON_POSTGRESQL = {"pacing": ("pacing", 900), "mapping": ("mapping_compare", 1200)}
+ONCE_ON_POSTGRESQL["big"] = ("big_stage", 2400)
 REFERENCE_CASES = (
     "staging_floor",
     "staging_copy",
@@ -36,9 +42,11 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
-def _case(results: dict, database: harness.Database, case: str, run: int) -> None:
+def _case(
+    results: dict, database: harness.Database, case: str, run: int, timeout_s: float = 900
+) -> None:
     started = time.monotonic()
-    figures = harness.case_run(database, case, run=run)
+    figures = harness.case_run(database, case, run=run, timeout_s=timeout_s)
     results.setdefault(database.key, {}).setdefault(case, []).append(figures)
     _say(f"  {database.label} {case} run {run}: {time.monotonic() - started:.0f} s")
 
@@ -62,9 +70,12 @@ def run_database(
                     continue
                 harness.database_reset(database)
                 _case(results, database, case, run)
-    if "pacing" in groups and database.is_postgresql:
-        harness.database_reset(database)
-        _case(results, database, "pacing", 1)
+    for group, (case, timeout_s) in ONCE_ON_POSTGRESQL.items():
+        if group in groups and database.is_postgresql:
+            started = time.monotonic()
+            harness.database_reset(database)
+            _case(results, database, case, 1, timeout_s)
+            results.setdefault("durations", {})[group] = time.monotonic() - started
     if "admin" in groups:
         harness.database_reset(database)
         _case(results, database, "admin_setup", 1)

@@ -42,7 +42,7 @@ def _stage(batch: StagingBatch, files: dict) -> None:
             batch=batch,
             kind=kind,
             file_name=files[kind].name,
-            content=files[kind].read_bytes(),
+            content=files[kind],
             user=batch.created_by,
         )
         if result.has_errors():

@@ -159,3 +159,130 @@ def head(*, source: Path, rows: int, root: Path) -> Path:
 
 def row_count(kind: str, customers: int) -> int:
     return customers * ROWS_PER_CUSTOMER[kind]
+
+
+# --- the same data in a legacy system's own shape, read through a mapping -----------------
+
+_BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")  # no daylight saving time
+_GENDER_CODES = {"MALE": "H", "FEMALE": "M", "OTHER": "O"}
+_STATUS_CODES = {"ACTIVE": "A", "INACTIVE": "I"}
+FOREIGN_NAMES = {"customers": "clientes.csv", "balances": "saldos.csv"}
+FOREIGN_HEADERS = {
+    "customers": [
+        "Código", "Nombre", "Apellidos", "Correo", "Sexo", "F. nacimiento", "Alta", "Estado",
+        "Tipo documento", "Número documento", "País", "Metadatos", "Métricas actualizadas",
+    ],
+    "balances": [
+        "Código cliente", "Recompensa", "Saldo", "Vencimiento", "Marca", "Canal", "Tienda",
+        "Emitido", "Financiado por",
+    ],
+}  # fmt: skip
+# Modelled on docs/samples/legacy-es/clientes.mapping.json and saldos.mapping.json.
+_LOCAL = {"date_format": "%d/%m/%Y %H:%M:%S", "timezone": "America/Bogota"}
+MAPPINGS = {
+    "customers": {
+        "kind": "customers",
+        "fields": {
+            "id": "Código",
+            "name": {"join": ["Nombre", "Apellidos"], "separator": " "},
+            "email": {"column": "Correo", "lower": True},
+            "gender": {"column": "Sexo", "values": {"H": "MALE", "M": "FEMALE", "O": "OTHER"}},
+            "dob": {"column": "F. nacimiento", "date_format": "%d/%m/%Y"},
+            "registration_date": {"column": "Alta", **_LOCAL},
+            "status": {"column": "Estado", "values": {"A": "ACTIVE", "I": "INACTIVE"}},
+            "document_type": "Tipo documento",
+            "document_number": "Número documento",
+            "country": "País",
+            "metadata": "Metadatos",
+            "metrics_updated_at": {"column": "Métricas actualizadas", **_LOCAL},
+        },
+        "unmapped": "refuse",
+    },
+    "balances": {
+        "kind": "balances",
+        "timezone": "America/Bogota",
+        "fields": {
+            "customer_id": "Código cliente",
+            "reward_id": "Recompensa",
+            "amount": {"column": "Saldo", "decimal_separator": ",", "thousands_separator": "."},
+            "expiration_date": {"column": "Vencimiento", "date_format": _LOCAL["date_format"]},
+            "brand_id": "Marca",
+            "channel_id": "Canal",
+            "store_id": "Tienda",
+            "issued_at": {"column": "Emitido", "date_format": _LOCAL["date_format"]},
+            "funded_by": "Financiado por",
+        },
+        "unmapped": "refuse",
+    },
+}
+
+
+def _local(moment: str) -> str:
+    """``2019-01-02T03:04:05Z`` as Bogotá's wall clock, ``01/01/2019 22:04:05``."""
+    when = dt.datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S%z").astimezone(_BOGOTA)
+    return when.strftime(_LOCAL["date_format"])
+
+
+def _comma_decimal(amount: str) -> str:
+    """``12345.67`` as ``12.345,67``."""
+    whole, _point, decimals = amount.partition(".")
+    return f"{int(whole):,}".replace(",", ".") + "," + decimals
+
+
+def foreign_customer_row(n: int, prefix: str = "L") -> list[str]:
+    """``customer_row(n)`` as the legacy system writes it: the name split, the email in
+    mixed case, gender and status coded, local dates written day first."""
+    (legacy, name, email, gender, dob, registered, status, *document, metadata, updated) = (
+        customer_row(n, prefix)
+    )
+    first, _space, last = name.partition(" ")
+    year, month, day = dob.split("-")
+    return [
+        legacy,
+        first,
+        last,
+        email.replace("customer", "Customer", 1).replace("example.com", "Example.com"),
+        _GENDER_CODES[gender],
+        f"{day}/{month}/{year}",
+        _local(registered),
+        _STATUS_CODES[status],
+        *document,
+        metadata,
+        _local(updated),
+    ]
+
+
+def foreign_balance_row(row: list[str]) -> list[str]:
+    legacy, reward, amount, expires, brand, channel, store, issued, funded = row
+    return [
+        legacy, reward, _comma_decimal(amount), _local(expires), brand, channel, store,
+        _local(issued), funded,
+    ]  # fmt: skip
+
+
+def _foreign_rows(kind: str, count: int, prefix: str):
+    for n in range(count):
+        if kind == "customers":
+            yield foreign_customer_row(n, prefix)
+        else:
+            yield from (foreign_balance_row(row) for row in balance_rows(n, prefix))
+
+
+def foreign_files(
+    *, customers: int, root: Path, prefix: str = "L", kinds: tuple[str, ...] = tuple(FOREIGN_NAMES)
+) -> dict[str, Path]:
+    """``kinds`` (customers, balances) of ``files(customers=...)`` in a legacy system's
+    shape (semicolons, Spanish headers; ``MAPPINGS`` reads them), made on first use."""
+    folder = root / f"{prefix}{customers}"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {kind: folder / FOREIGN_NAMES[kind] for kind in kinds}
+    for kind, path in paths.items():
+        if path.exists():
+            continue
+        partial = path.with_suffix(".part")
+        with partial.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, delimiter=";", lineterminator="\r\n")
+            writer.writerow(FOREIGN_HEADERS[kind])
+            writer.writerows(_foreign_rows(kind, customers, prefix))
+        partial.rename(path)
+    return paths

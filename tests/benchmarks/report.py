@@ -4,50 +4,17 @@ to docs/BENCHMARKS.md with the machine, the date and the versions."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import platform
-import sqlite3
-import statistics
-from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from tests.benchmarks import harness
+from tests.benchmarks import harness, report_streaming
+from tests.benchmarks.report_table import INFO, MET, Row, machine
+from tests.benchmarks.report_table import check as _check
+from tests.benchmarks.report_table import fmt as _fmt
+from tests.benchmarks.report_table import median as _median
+from tests.benchmarks.report_table import runs as _runs
+from tests.benchmarks.report_table import values as _values
 
 OUTPUT = harness.BASE_DIR / "docs" / "BENCHMARKS.md"
-MET, NOT_MET, INFO = "met", "**not met**", ""
-
-
-@dataclass
-class Row:
-    group: str
-    database: str
-    what: str
-    median: str
-    runs: str
-    target: str = ""
-    result: str = INFO
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def _fmt(value: float, unit: str = "", digits: int = 0) -> str:
-    text = f"{value:,.{digits}f}"
-    return f"{text} {unit}".strip()
-
-
-def _runs(values: list[float], digits: int = 0) -> str:
-    return " / ".join(f"{v:,.{digits}f}" for v in values)
-
-
-def _check(ok: bool) -> str:
-    return MET if ok else NOT_MET
-
-
-def _values(results: dict, db: str, case: str, key: str) -> list[float]:
-    return [run[key] for run in results.get(db, {}).get(case, []) if run.get(key) is not None]
 
 
 def _staging_rows(results: dict, db: str, label: str) -> list[Row]:
@@ -373,40 +340,6 @@ def _admin_rows(results: dict, db: str, label: str) -> list[Row]:
     ]
 
 
-def _machine() -> list[str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory_kb = 0
-    with open("/proc/meminfo") as handle:
-        for line in handle:
-            if line.startswith("MemTotal:"):
-                memory_kb = int(line.split()[1])
-    postgres = "unknown"
-    try:
-        import psycopg
-
-        url = harness.databases()["postgresql"].url
-        with psycopg.connect(url) as connection:
-            postgres = connection.execute("SHOW server_version").fetchone()[0]
-    except Exception as error:  # noqa: BLE001 - only the report's header is at stake
-        postgres = f"not reachable ({type(error).__name__})"
-    versions = ", ".join(
-        f"{name} {metadata.version(name)}"
-        for name in ("Django", "django-import-export", "psycopg", "celery", "requests")
-    )
-    return [
-        f"- Machine: {os.cpu_count()} cores ({cpu}), {memory_kb / 1024 / 1024:.1f} GiB memory, "
-        f"{platform.system()} {platform.release()}",
-        f"- Python {platform.python_version()}; {versions}",
-        f"- PostgreSQL {postgres}; SQLite {sqlite3.sqlite_version}; Redis (broker and cache) "
-        f"at {harness.redis_url()}",
-    ]
-
-
 def render(results: dict, *, runs: int, elapsed_s: float) -> str:
     rows: list[Row] = []
     labels = {key: db.label for key, db in harness.databases().items()}
@@ -416,6 +349,8 @@ def render(results: dict, *, runs: int, elapsed_s: float) -> str:
         rows += _pipeline_rows(results, key, label)
     for key, label in labels.items():
         rows += _pacing_rows(results, key, label)
+    rows += report_streaming.mapping_rows(results, "postgresql", labels["postgresql"])
+    rows += report_streaming.big_rows(results, "postgresql", labels["postgresql"])
     for key, label in labels.items():
         rows += _admin_rows(results, key, label)
     targets = [row for row in rows if row.result]
@@ -424,11 +359,12 @@ def render(results: dict, *, runs: int, elapsed_s: float) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `make bench` on {now}, in {elapsed_s / 60:.1f} minutes. Each figure is the "
+        f"Written by `make bench` on {now}, in {elapsed_s / 60:.1f} minutes"
+        f"{report_streaming.durations_text(results)}. Each figure is the "
         f"median of {runs} runs (every run's value follows it); ratios are taken within a run, "
         "where the console and its reference ran side by side, then their median.",
         "",
-        *_machine(),
+        *machine(),
         "",
         f"**Targets met: {met} of {len(targets)}.**",
         "",

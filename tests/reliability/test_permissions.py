@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 
 from customers.models import (
     CustomerProblem,
+    MappingProfile,
     StagedCustomer,
     StagingBatch,
     StagingUpload,
@@ -86,6 +87,9 @@ def world(db, settings):
     SendAgain.objects.create(
         batch=sent, job=job, requested_by=operator, reason="checked in Masivo", customer_count=1
     )
+    profile = MappingProfile.objects.create(
+        name="crm", kind="customers", document={"kind": "customers", "fields": {"id": "Código"}}
+    )
     waiting = validated_batch(creator=creator, size=2, prefix="wait")
     customer = StagedCustomer.objects.filter(batch=waiting).first()
     CustomerProblem.objects.create(
@@ -118,6 +122,7 @@ def world(db, settings):
         "sent": sent,
         "waiting": waiting,
         "upload": upload,
+        "profile": profile,
         "creator": creator,
         "operator": operator,
     }
@@ -131,6 +136,7 @@ def state() -> tuple:
         sorted(StagingBatch.objects.values_list("pk", "status", "customer_count")),
         sorted(StagedCustomer.objects.values_list("pk", "is_excluded", "outcome")),
         StagingUpload.objects.values_list("status", flat=True).get(),
+        sorted(MappingProfile.objects.values_list("pk", "name", "document")),
     )
 
 
@@ -245,7 +251,11 @@ def test_admin_actions_and_steps_refuse_a_viewer(client, world):
 def api_endpoints(world) -> list[tuple[str, str, tuple[str, ...]]]:
     """(method, url, permissions) for every method every API view declares. The schema
     and its docs declare none: they are public by design (tests/api/test_schema.py)."""
-    ids = {"batch_id": world["waiting"].pk, "job_id": world["job"].pk}
+    ids = {
+        "batch_id": world["waiting"].pk,
+        "job_id": world["job"].pk,
+        "profile_id": world["profile"].pk,
+    }
     found = []
     for pattern in api_urls.urlpatterns:
         view = getattr(pattern.callback, "view_class", None)

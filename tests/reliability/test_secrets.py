@@ -20,6 +20,7 @@ from django.db import connection
 from django.urls import URLPattern, reverse
 from rest_framework.test import APIClient
 
+from customers.models import MappingProfile
 from migrations_jobs.api import urls as api_urls
 from migrations_jobs.client import MasivoClient
 from migrations_jobs.models import ChunkAttempt
@@ -128,7 +129,12 @@ def test_no_secret_in_logs_database_pages_or_answers(
     superuser = UserFactory(username="root", is_superuser=True)
     client.force_login(superuser)
     page_count, pages = admin_pages(client)
-    answer_count, answers = api_answers(superuser, {"batch_id": batch.pk, "job_id": job.pk})
+    profile = MappingProfile.objects.create(
+        name="crm", kind="customers", document={"kind": "customers", "fields": {"id": "Código"}}
+    )
+    answer_count, answers = api_answers(
+        superuser, {"batch_id": batch.pk, "job_id": job.pk, "profile_id": profile.pk}
+    )
     excerpts = "\n".join(
         f"{error} {excerpt}"
         for error, excerpt in ChunkAttempt.objects.values_list("error_class", "response_excerpt")

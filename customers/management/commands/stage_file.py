@@ -108,7 +108,7 @@ class Command(BaseCommand):
                 batch=target,
                 kind=kind,
                 file_name=file.name,
-                content=file.read_bytes(),
+                content=file,  # read from disk a slice at a time
                 user=stager,
                 dry_run=dry_run,
                 mapping=mapping,

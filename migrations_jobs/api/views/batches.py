@@ -134,7 +134,8 @@ class BatchFileView(ConsoleView):
             batch=batch,
             kind=data["kind"],
             file_name=upload.name,
-            content=upload.read(),
+            # Read where Django keeps it (a temporary file once it is big), not copied.
+            content=upload,
             user=request.user,
             dry_run=data["dry_run"],
             mapping=data.get("mapping"),
