@@ -57,7 +57,7 @@ MARGIN_FRACTION = 0.02
 # the interval (a server whose work varies a lot must not slow every request down).
 ROUND_TRIPS_KEPT = 20
 ROUND_TRIPS_KNOWN = 5
-SPREAD_MAX_FRACTION = 0.035
+SPREAD_MAX_FRACTION = 0.06
 # Added to the spread: the gap between the fence's mark and the body's leaving.
 SPREAD_EXTRA_S = 0.002
 # A slot is booked this long before it opens: time for the booking to commit, so the

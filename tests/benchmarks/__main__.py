@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tests.benchmarks import harness, report
 
+RESULTS_PATH = harness.VAR_DIR / "results.json"
 GROUPS = ("staging", "pipeline", "pacing", "mapping", "big", "admin")
 # Groups run once on PostgreSQL, with the longest a case of theirs may take.
 ONCE_ON_POSTGRESQL = {"pacing": ("pacing", 900), "mapping": ("mapping_compare", 1200)}
@@ -48,6 +49,8 @@ def _case(
     started = time.monotonic()
     figures = harness.case_run(database, case, run=run, timeout_s=timeout_s)
     results.setdefault(database.key, {}).setdefault(case, []).append(figures)
+    # Kept as they come, so an interrupted run still leaves its figures.
+    RESULTS_PATH.write_text(json.dumps(results, indent=1))
     _say(f"  {database.label} {case} run {run}: {time.monotonic() - started:.0f} s")
 
 
@@ -101,7 +104,7 @@ def main() -> None:
     for key in args.databases.split(","):
         run_database(databases[key], groups=groups, runs=args.runs, results=results)
     elapsed = time.monotonic() - started
-    (harness.VAR_DIR / "results.json").write_text(json.dumps(results, indent=1))
+    RESULTS_PATH.write_text(json.dumps(results, indent=1))
     table = report.write(results, runs=args.runs, elapsed_s=elapsed, output=args.output)
     _say(table)
 
