@@ -20,6 +20,7 @@ from migrations_jobs.pacing import (
     ROUND_TRIPS_KEPT,
     ROUND_TRIPS_KNOWN,
     SPREAD_EXTRA_S,
+    SPREAD_FACTOR,
     SPREAD_MAX_FRACTION,
     Booking,
     DepartureLag,
@@ -255,7 +256,7 @@ def test_until_the_round_trips_are_known_the_margin_is_twice_the_base(db, settin
 def test_the_spread_counts_once_enough_round_trips_are_known():
     assert round_trip_spread_s([0.1] * (ROUND_TRIPS_KNOWN - 2) + [0.5]) is None
     assert round_trip_spread_s([0.1] * ROUND_TRIPS_KNOWN + [0.15]) == pytest.approx(
-        0.05 + SPREAD_EXTRA_S
+        SPREAD_FACTOR * 0.05 + SPREAD_EXTRA_S
     )
 
 
