@@ -4,9 +4,12 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
+from console.security import ConsoleLoginForm
+
 admin.site.site_header = _("Masivo Migration Console")
 admin.site.site_title = _("Migration Console")
 admin.site.index_title = _("Console")
+admin.site.login_form = ConsoleLoginForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

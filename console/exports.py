@@ -4,15 +4,24 @@ every cell as text and never runs one as a formula)."""
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+# A plain number (``-27``, ``-0.5``) is a value to a spreadsheet, never a formula; one with
+# leading zeros (``-0027``) is text to keep as written.
+PLAIN_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
+
+
 def spreadsheet_safe(value) -> str:
-    """``value`` as CSV cell text a spreadsheet shows as text, never runs as a formula."""
+    """``value`` as CSV cell text a spreadsheet shows as text, never runs as a formula (a
+    plain number, negative too, stays a number)."""
     text = "" if value is None else str(value)
+    if PLAIN_NUMBER.fullmatch(text):
+        return text
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 

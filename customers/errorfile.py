@@ -122,11 +122,8 @@ def _text_headers(*, content: bytes, table: formats.SourceTable, default: str) -
 
 
 def _xlsx_headers(*, content: bytes, width: int) -> list:
-    book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    try:
+    with formats.workbook_opened(content) as book:
         first = next(book.worksheets[0].iter_rows(max_row=1, values_only=True), ())
-    finally:
-        book.close()
     cells = ["" if v is None else v for v in first[:width]]
     return cells + [""] * (width - len(cells))
 

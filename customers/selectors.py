@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
 from customers.models import CustomerProblem, Outcome, StagedCustomer, StagingBatch
 
+# A batch named by its id: ``7`` or ``id:7``. No batch may be named so (``batch_name_check``).
+BATCH_ID_REFERENCE = re.compile(r"(?:id:)?([0-9]+)", re.ASCII | re.IGNORECASE)
 # Batches whose customers are, or will be, sent by a job.
 OVERLAPPING_STATUSES = (StagingBatch.Status.APPROVED, StagingBatch.Status.SUBMITTED)
 
@@ -22,12 +25,20 @@ def batch_customer_ids(*, batch: StagingBatch) -> dict[str, int]:
     return dict(batch.customers.values_list("legacy_id", "pk").iterator(chunk_size=10_000))
 
 
+def batch_reference_id(reference: str) -> int | None:
+    """The id ``reference`` names (``7`` or ``id:7``), or None when it is a name."""
+    match = BATCH_ID_REFERENCE.fullmatch(reference.strip())
+    return int(match.group(1)) if match else None
+
+
 def batch_find(*, reference: str) -> StagingBatch | None:
-    """The batch named ``reference``, else the one whose id it is, else None."""
-    batch = StagingBatch.objects.filter(name=reference).first()
-    if batch is None and reference.isdigit():
-        batch = StagingBatch.objects.filter(pk=int(reference)).first()
-    return batch
+    """The batch ``reference`` names, else None: a number (``7``, or ``id:7``) is the id
+    of a batch, anything else its name. A batch's name is never a number, so neither can
+    hide the other."""
+    batch_id = batch_reference_id(reference)
+    if batch_id is not None:
+        return StagingBatch.objects.filter(pk=batch_id).first()
+    return StagingBatch.objects.filter(name=reference).first()
 
 
 @dataclass(frozen=True)

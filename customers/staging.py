@@ -117,5 +117,7 @@ def staged_text(counts: dict[str, int]) -> str:
         "balances": lambda n: ngettext("%(n)s balance", "%(n)s balances", n),
         "devices": lambda n: ngettext("%(n)s device", "%(n)s devices", n),
         "metrics": lambda n: ngettext("%(n)s metric", "%(n)s metrics", n),
+        "transactions": lambda n: ngettext("%(n)s transaction", "%(n)s transactions", n),
+        "events": lambda n: ngettext("%(n)s event", "%(n)s events", n),
     }
     return ", ".join(forms[kind](n) % {"n": grouped(n)} for kind, n in counts.items())

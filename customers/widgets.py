@@ -3,6 +3,7 @@
 Each ``clean`` turns one cell (text from CSV, a typed value from XLSX or JSON) into the
 value a staging column stores, or raises ``ValueError`` with a message that says what is
 wrong and what would be right. Empty cells are ``None`` (or ``""`` for text columns).
+The JSON arrays and objects of the history's files are read by ``customers.json_widgets``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.utils.translation import gettext as _
 from import_export.widgets import Widget
+
+from customers.contract.bounds import metadata_check, metadata_text_check
 
 UTC = dt.UTC
 _PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -45,11 +48,16 @@ class TextWidget(Widget):
         self.required = required
 
     def clean(self, value, row=None, **kwargs) -> str:
-        if is_blank(value):
+        if type(value) is str:  # the usual cell, read the quickest way
+            text = value.strip()
+        elif value is None:
+            text = ""
+        else:
+            text = _as_text(value)
+        if not text:
             if self.required:
                 raise ValueError(_("a value is required"))
             return ""
-        text = _as_text(value)
         if len(text) > self.max_length:
             raise ValueError(
                 _("is %(length)s characters long; at most %(max)s are allowed")
@@ -120,6 +128,21 @@ class DateTimeWidget(Widget):
         return parse_datetime_value(value, time_zone=self.time_zone, as_date=self.as_date)
 
 
+def _decimal_text(text: str) -> Decimal:
+    if not _PLAIN_DECIMAL.match(text):
+        raise ValueError(
+            _(
+                "“%s” is not a number; use a point for decimals and no thousands "
+                "separator, e.g. 1234.56"
+            )
+            % text
+        )
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern already checked it
+        raise ValueError(_("“%s” is not a number") % text) from None
+
+
 class DecimalWidget(Widget):
     """A number kept exactly as written (``50.20`` stays 50.20, never 50.199999)."""
 
@@ -130,32 +153,28 @@ class DecimalWidget(Widget):
         self.decimal_places = decimal_places
 
     def clean(self, value, row=None, **kwargs) -> Decimal | None:
-        if is_blank(value):
-            if self.required:
-                raise ValueError(_("a value is required"))
-            return None
-        if isinstance(value, bool):
+        if type(value) is str:  # the usual cell, read the quickest way
+            text = value.strip()
+            if not text:
+                return self._blank()
+            number = _decimal_text(text)
+        elif value is None:
+            return self._blank()
+        elif isinstance(value, bool):
             raise ValueError(_("expected a number, got a true/false value"))
-        if isinstance(value, Decimal | int):
+        elif isinstance(value, Decimal | int):
             number = Decimal(value)
         elif isinstance(value, float):
             number = Decimal(repr(value))
         else:
-            text = str(value).strip()
-            if not _PLAIN_DECIMAL.match(text):
-                raise ValueError(
-                    _(
-                        "“%s” is not a number; use a point for decimals and no thousands "
-                        "separator, e.g. 1234.56"
-                    )
-                    % text
-                )
-            try:
-                number = Decimal(text)
-            except InvalidOperation:  # pragma: no cover - the pattern already checked it
-                raise ValueError(_("“%s” is not a number") % text) from None
+            number = _decimal_text(str(value).strip())
         if not number.is_finite():
             raise ValueError(_("must be a finite number"))
+        _sign, digits, exponent = number.as_tuple()
+        if -exponent <= self.decimal_places and (
+            len(digits) + exponent <= self.max_digits - self.decimal_places
+        ):
+            return number  # within both limits as written (trailing zeros and all)
         sign, digits, exponent = number.normalize().as_tuple()
         decimals = max(0, -exponent)
         whole_digits = max(0, len(digits) + exponent)
@@ -164,6 +183,11 @@ class DecimalWidget(Widget):
         if whole_digits > self.max_digits - self.decimal_places:
             raise ValueError(_("is too large"))
         return number
+
+    def _blank(self) -> None:
+        if self.required:
+            raise ValueError(_("a value is required"))
+        return None
 
 
 class NonNegativeIntegerWidget(Widget):
@@ -217,7 +241,8 @@ class JSONObjectWidget(Widget):
         if is_blank(value):
             return None
         if isinstance(value, dict):
-            return value
+            return metadata_check(value)
+        metadata_text_check(str(value))
         try:
             parsed = json.loads(str(value))
         except (ValueError, RecursionError):
@@ -227,4 +252,57 @@ class JSONObjectWidget(Widget):
             ) from None
         if not isinstance(parsed, dict):
             raise ValueError(_('must be a JSON object such as {"source": "legacy-crm"}'))
-        return parsed
+        return metadata_check(parsed)
+
+
+class CodeWidget(TextWidget):
+    """A code from a list in settings (a transaction's ``type``, a payment method), kept as
+    text: written in the list's own spelling when it matches one in any case (``redemption``
+    is ``REDEMPTION``), else as it is. Whether it is one of the list is validation's
+    question, as for a required field: the row can be stored either way. The list is also
+    what a mapping offers for the file's own codes."""
+
+    def __init__(self, *, setting: str, max_length: int):
+        super().__init__(max_length=max_length)
+        self.setting = setting
+        self._listed: object = None
+        self._spelling: dict[str, str] = {}
+
+    def clean(self, value, row=None, **kwargs) -> str:
+        text = super().clean(value)
+        listed = getattr(settings, self.setting)
+        if listed is not self._listed:  # read again when the setting changes
+            self._spelling = {str(code).lower(): str(code) for code in listed}
+            self._listed = listed
+        return self._spelling.get(text.lower(), text)
+
+
+# Text cells read as true or false (compared in lower case); a blank cell is absent.
+TRUE_TEXTS = frozenset({"true", "t", "1", "yes", "y", "sí", "si"})
+FALSE_TEXTS = frozenset({"false", "f", "0", "no", "n"})
+
+
+class BooleanWidget(Widget):
+    """True or false: ``true``/``false``, ``1``/``0``, ``yes``/``no``, ``sí``/``no`` in any
+    case, or a spreadsheet's or JSON file's own true/false or 1/0."""
+
+    choices = ["true", "false"]
+
+    def __init__(self):
+        super().__init__(coerce_to_string=False)
+
+    def clean(self, value, row=None, **kwargs) -> bool | None:
+        if is_blank(value):
+            return None
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int | float | Decimal) and value in (0, 1):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in TRUE_TEXTS:
+            return True
+        if text in FALSE_TEXTS:
+            return False
+        raise ValueError(
+            _("“%s” is not true or false (also 1 or 0, yes or no, sí or no)") % str(value).strip()
+        )

@@ -15,7 +15,7 @@ def samples() -> Path:
 
 @pytest.fixture
 def importer(db):
-    """A staff user who may import files into batches."""
+    """A staff user who may import files into batches (and save mapping profiles)."""
     return UserFactory(
         username="importer",
         perms=[
@@ -25,6 +25,8 @@ def importer(db):
             "customers.change_stagingbatch",
             "customers.view_stagedcustomer",
             "customers.change_stagedcustomer",
+            "customers.add_mappingprofile",
+            "customers.change_mappingprofile",
         ],
     )
 

@@ -10,6 +10,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from console.ids import ID_SCHEMA
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -23,6 +25,24 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a proxy that terminates TLS: trust its X-Forwarded-Proto and X-Forwarded-For
+# (only then: a client could send them itself).
+BEHIND_PROXY = env.bool("DJANGO_BEHIND_PROXY", default=False)
+# Scripts and styles from the console's own files only (no inline script).
+CONSOLE_CONTENT_SECURITY_POLICY = env.str(
+    "CONSOLE_CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+)
+# Failed sign-ins for one account from one address before it must wait (an address may
+# fail five times as often over all accounts), and how long the failures count.
+CONSOLE_SIGNIN_FAILURES = env.int("CONSOLE_SIGNIN_FAILURES", default=5)
+CONSOLE_SIGNIN_LOCKOUT_S = env.int("CONSOLE_SIGNIN_LOCKOUT_S", default=15 * 60)
+# Wrong API tokens from one address in that time before the API answers 429.
+CONSOLE_TOKEN_FAILURES = env.int("CONSOLE_TOKEN_FAILURES", default=20)
 # Where operators reach the console; used in links sent by email.
 CONSOLE_BASE_URL = env.str("CONSOLE_BASE_URL", default="http://127.0.0.1:8000")
 
@@ -46,6 +66,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "migrations_jobs.sandbox.middleware.SandboxArrivalMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "console.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -115,6 +136,16 @@ STORAGES = {
 MIGRATION_UPLOAD_MAX_BYTES = env.int("MIGRATION_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The limit is kept while the request's body arrives: nothing beyond it is written.
+FILE_UPLOAD_HANDLERS = [
+    "customers.upload_handlers.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Workbooks (XLSX): the longest text a cell may hold (the largest real one is a metadata
+# JSON), and the most rows a sheet may have (Excel's own limit).
+MIGRATION_XLSX_MAX_CELL_BYTES = env.int("MIGRATION_XLSX_MAX_CELL_BYTES", default=64 * 1024)
+MIGRATION_XLSX_MAX_ROWS = env.int("MIGRATION_XLSX_MAX_ROWS", default=1_048_576)
 
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
@@ -138,7 +169,7 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 # --- Django REST framework ----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "console.security.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -156,6 +187,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Ids in addresses (``<id:...>``): integers the database's keys can hold.
+    "PATH_CONVERTER_OVERRIDES": {"id": ID_SCHEMA},
+    # Request bodies as components of their own: what a request must hold (a non-blank
+    # string, a file as binary) is not what an answer holds.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Several serializers have a "status" or an "outcome": one named enum per state machine.
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "customers.models.StagingBatch.Status",
@@ -257,6 +293,26 @@ MASIVO_REQUIRED_FIELDS = env.list(
 MASIVO_GENDERS = env.list("MASIVO_GENDERS", default=["MALE", "FEMALE", "OTHER"])
 MASIVO_STATUSES = env.list("MASIVO_STATUSES", default=["ACTIVE", "INACTIVE"])
 MASIVO_DEVICE_PLATFORMS = env.list("MASIVO_DEVICE_PLATFORMS", default=["ios", "android", "web"])
+# History (CONTRACT.md, "History: transactions and events"): what is assumed is a setting.
+# A transaction's fields required beyond the customer's id, and its types.
+MASIVO_TX_REQUIRED_FIELDS = env.list(
+    "MASIVO_TX_REQUIRED_FIELDS", default=["reward_id", "type", "amount"]
+)
+MASIVO_TX_TYPES = env.list(
+    "MASIVO_TX_TYPES",
+    default=["ACCUMULATION", "REDEMPTION", "EXPIRATION", "MIGRATION", "TRANSFER", "REVERSAL"],
+)
+MASIVO_PAYMENT_METHODS = env.list(
+    "MASIVO_PAYMENT_METHODS", default=["CREDIT", "DEBIT", "CASH", "BANK_TRANSFER", "OTHER"]
+)
+# One request: at most this many transactions (events) in all, and customers.
+MASIVO_TX_MAX_ITEMS = env.int("MASIVO_TX_MAX_ITEMS", default=1000)
+MASIVO_TX_MAX_CUSTOMERS = env.int("MASIVO_TX_MAX_CUSTOMERS", default=1000)
+MASIVO_EVENTS_MAX_ITEMS = env.int("MASIVO_EVENTS_MAX_ITEMS", default=1000)
+MASIVO_EVENTS_MAX_CUSTOMERS = env.int("MASIVO_EVENTS_MAX_CUSTOMERS", default=1000)
+# Seconds between the last customers request and the first history request: Masivo
+# queues customers, and their history must not arrive first.
+MASIVO_HISTORY_DELAY_S = env.float("MASIVO_HISTORY_DELAY_S", default=60.0)
 
 # --- Migration jobs --------------------------------------------------------------------------
 MIGRATION_CHUNK_SIZE = min(env.int("MIGRATION_CHUNK_SIZE", default=1000), 1000)
@@ -299,6 +355,8 @@ SANDBOX_SLOW_S = env.float("SANDBOX_SLOW_S", default=0.0)
 # Each migrate request arrives up to this much later (a uniform draw), as over a network.
 SANDBOX_LATENCY_JITTER_S = env.float("SANDBOX_LATENCY_JITTER_S", default=0.0)
 SANDBOX_RETRY_AFTER_S = env.int("SANDBOX_RETRY_AFTER_S", default=1)
+# Refuse (422) transactions or events for a customer id customers/migrate has not brought.
+SANDBOX_REFUSE_HISTORY_FIRST = env.bool("SANDBOX_REFUSE_HISTORY_FIRST", default=False)
 
 LOGGING = {
     "version": 1,

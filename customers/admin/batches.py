@@ -18,11 +18,18 @@ from customers.admin.dry_run import BatchDryRunMixin
 from customers.admin.error_files import BatchErrorFileMixin
 from customers.admin.imports import BatchImportMixin
 from customers.admin.mapping_step import BatchMappingStepMixin
+from customers.admin.mixins import IdLookupsMixin
+from customers.admin.reconciliation import BatchReconciliationMixin, reconciliation_context
 from customers.admin.steps import BatchStepsMixin
 from customers.admin.uploads import BatchUploadsMixin
 from customers.admin.workflow import workflow_context
 from customers.models import StagingBatch
-from customers.services import batch_create, batch_time_zone_check
+from customers.services import (
+    batch_create,
+    batch_name_check,
+    batch_time_zone_check,
+    user_may_see_customers,
+)
 from customers.staging import grouped
 
 MSG_CREATED = _("Batch “%(batch)s” is created. Import its files next, customers first.")
@@ -32,6 +39,11 @@ class StagingBatchForm(forms.ModelForm):
     class Meta:
         model = StagingBatch
         fields = ["name", "time_zone"]
+
+    def clean_name(self):
+        value = self.cleaned_data["name"]
+        batch_name_check(name=value)
+        return value
 
     def clean_time_zone(self):
         value = self.cleaned_data["time_zone"]
@@ -44,9 +56,11 @@ class StagingBatchAdmin(
     BatchStepsMixin,
     BatchUploadsMixin,
     BatchDryRunMixin,
+    BatchReconciliationMixin,
     BatchMappingStepMixin,
     BatchErrorFileMixin,
     BatchImportMixin,
+    IdLookupsMixin,
     admin.ModelAdmin,
 ):
     form = StagingBatchForm
@@ -57,6 +71,8 @@ class StagingBatchAdmin(
         "balance_count",
         "device_count",
         "metric_count",
+        "transaction_count",
+        "event_count",
         "created_by",
         "created",
     ]
@@ -68,7 +84,16 @@ class StagingBatchAdmin(
         (None, {"fields": ["name", "time_zone", "status"]}),
         (
             _("Staged rows"),
-            {"fields": ["customers_link", "balance_count", "device_count", "metric_count"]},
+            {
+                "fields": [
+                    "customers_link",
+                    "balance_count",
+                    "device_count",
+                    "metric_count",
+                    "transaction_count",
+                    "event_count",
+                ]
+            },
         ),
         (_("Validation"), {"fields": ["valid_count", "invalid_count", "excluded_count"]}),
         (
@@ -89,9 +114,12 @@ class StagingBatchAdmin(
         "balance_count",
         "device_count",
         "metric_count",
+        "transaction_count",
+        "event_count",
         "valid_count",
         "invalid_count",
         "excluded_count",
+        "customers_count",
         "created_by",
         "created_at",
         "last_imported_by",
@@ -107,6 +135,7 @@ class StagingBatchAdmin(
             *self.step_urls(),
             *self.upload_urls(),
             *self.dry_run_urls(),
+            *self.reconciliation_urls(),
             *self.mapping_urls(),
             *self.error_file_urls(),
             *super().get_urls(),
@@ -115,7 +144,21 @@ class StagingBatchAdmin(
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": ["name", "time_zone"]})]
-        return super().get_fieldsets(request, obj)
+        return [
+            (name, {**options, "fields": self._customer_columns(request, options["fields"])})
+            for name, options in super().get_fieldsets(request, obj)
+        ]
+
+    def get_list_display(self, request):
+        return self._customer_columns(request, super().get_list_display(request))
+
+    @staticmethod
+    def _customer_columns(request, names) -> list:
+        """``names`` with the count of customers as a link to them only for those who may
+        see customers (``user_may_see_customers``); others see the number."""
+        if user_may_see_customers(user=request.user):
+            return list(names)
+        return ["customers_count" if name == "customers_link" else name for name in names]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and not obj.is_editable:
@@ -131,6 +174,10 @@ class StagingBatchAdmin(
     def customers_link(self, obj: StagingBatch) -> str:
         url = reverse("admin:customers_stagedcustomer_changelist") + f"?batch__id__exact={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, grouped(obj.customer_count))
+
+    @admin.display(description=_("customers"), ordering="customer_count")
+    def customers_count(self, obj: StagingBatch) -> str:
+        return grouped(obj.customer_count)
 
     def has_change_permission(self, request, obj=None):
         """An approved or submitted batch is read-only: shown without Save buttons (its
@@ -165,7 +212,10 @@ class StagingBatchAdmin(
         extra_context["has_import_permission"] = self.has_import_permission(request)
         if batch is not None:
             steps = self.allowed_steps(request, batch)
-            extra_context["can_dry_run"] = batch.can_dry_run
+            extra_context["can_dry_run"] = batch.can_dry_run and user_may_see_customers(
+                user=request.user
+            )
             extra_context["uploads"] = self.upload_rows(batch)
+            extra_context.update(reconciliation_context(request, batch))
             extra_context.update(workflow_context(request, batch, steps))
         return super().change_view(request, object_id, form_url, extra_context)

@@ -1,10 +1,20 @@
-"""The batch page's dry run: the exact request bodies a job would send, downloaded."""
+"""The batch page's dry run: the exact request bodies a job would send, downloaded.
+
+The bodies are customers' personal data: the view needs the permission to see them
+(``customers.services.user_may_see_customers``) besides the batch's, and logs each
+download."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.text import slugify
@@ -12,7 +22,8 @@ from django.utils.text import slugify
 from console.errors import StateConflict, error_text
 from customers.models import StagingBatch
 from customers.payload import batch_dry_run_lines
-from customers.services import batch_dry_run_check
+from customers.payload.history import HISTORY_KINDS, history_dry_run_lines
+from customers.services import batch_dry_run_check, customer_data_log, user_may_see_customers
 
 
 class BatchDryRunMixin:
@@ -29,9 +40,12 @@ class BatchDryRunMixin:
         ]
 
     def dry_run_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """The exact request bodies a job would send, one per line, streamed."""
+        """The exact request bodies a job would send, one per line, streamed: to the
+        customers endpoint, or with ``?endpoint=transactions`` or ``events`` to that one."""
         batch = get_object_or_404(StagingBatch, pk=object_id)
-        if not self.has_view_permission(request, batch):
+        if not (
+            self.has_view_permission(request, batch) and user_may_see_customers(user=request.user)
+        ):
             raise PermissionDenied
         try:
             batch_dry_run_check(batch=batch)
@@ -40,9 +54,20 @@ class BatchDryRunMixin:
             return HttpResponseRedirect(
                 reverse("admin:customers_stagingbatch_change", args=[batch.pk])
             )
-        response = StreamingHttpResponse(
-            batch_dry_run_lines(batch=batch), content_type="application/x-ndjson"
+        endpoint = request.GET.get("endpoint", "customers")
+        if endpoint not in ("customers", *HISTORY_KINDS):
+            raise Http404
+        customer_data_log(
+            user=request.user,
+            what="dry run" if endpoint == "customers" else f"dry run ({endpoint})",
+            batch_id=batch.pk,
         )
-        filename = f"{slugify(batch.name) or batch.pk}-dry-run.jsonl"
+        if endpoint == "customers":
+            lines, suffix = batch_dry_run_lines(batch=batch), "dry-run"
+        else:
+            lines = history_dry_run_lines(kind=endpoint, batch=batch)
+            suffix = f"dry-run-{endpoint}"
+        response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
+        filename = f"{slugify(batch.name) or batch.pk}-{suffix}.jsonl"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

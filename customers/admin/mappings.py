@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from customers.admin.mixins import IdLookupsMixin
 from customers.mapping import MappingError, mapping_parse
 from customers.models import MappingProfile
 from customers.services.mappings import profile_save
@@ -56,7 +57,7 @@ class MappingProfileForm(forms.ModelForm):
 
 
 @admin.register(MappingProfile)
-class MappingProfileAdmin(admin.ModelAdmin):
+class MappingProfileAdmin(IdLookupsMixin, admin.ModelAdmin):
     form = MappingProfileForm
     list_display = ["name", "kind", "last_used_at", "updated_at", "created_by"]
     list_filter = ["kind"]

@@ -1,7 +1,11 @@
 """Admin for what validation found, by customer and field: the list is read-only (fix the
 customer instead), filtered to what still blocks a batch, with an action that excludes the
 selected problems' customers (with a reason), a CSV of the listed problems, and the
-batch's files to download with their problems beside their rows."""
+batch's files to download with their problems beside their rows.
+
+A problem quotes the customer's values (an email, a phone number): the list, its CSV and
+the files need the permission to see customers (``user_may_see_customers``), whatever
+else the user may view; each download is logged."""
 
 from __future__ import annotations
 
@@ -22,15 +26,14 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from console.errors import error_text
+from customers.admin.mixins import IdLookupsMixin
 from customers.exports import StagedFileNames, problems_csv
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch, StagingUpload
 from customers.problem_files import batch_problem_files, upload_error_file
-from customers.services import customers_set_excluded
+from customers.services import customer_data_log, customers_set_excluded, user_may_see_customers
 from customers.services.problems import REASON_MAX
 from customers.staging import grouped
 
-# Problems and files name customers: personal data, for those who may see customers.
-VIEW_CUSTOMERS = "customers.view_stagedcustomer"
 EXCLUDE_PERMISSION = "customers.change_stagedcustomer"
 EXCLUDE_TEMPLATE = "admin/customers/customerproblem/exclude.html"
 # How many of the customers to exclude the confirmation page names.
@@ -70,7 +73,7 @@ class ExcludeForm(forms.Form):
 
 
 @admin.register(CustomerProblem)
-class CustomerProblemAdmin(admin.ModelAdmin):
+class CustomerProblemAdmin(IdLookupsMixin, admin.ModelAdmin):
     """What validation found, by customer and field; read-only (fix the customer instead)."""
 
     list_display = ["customer_link", "state", "field", "code", "message", "other_batch", "batch"]
@@ -121,9 +124,11 @@ class CustomerProblemAdmin(admin.ModelAdmin):
         return False
 
     def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("customers.view_stagingbatch") or super().has_view_permission(
-            request, obj
+        """Those who may view batches (or problems) and see customers' data."""
+        may_view = request.user.has_perm("customers.view_stagingbatch") or (
+            super().has_view_permission(request, obj)
         )
+        return may_view and user_may_see_customers(user=request.user)
 
     def has_exclude_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(EXCLUDE_PERMISSION)
@@ -145,12 +150,11 @@ class CustomerProblemAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         """Filtered to one batch: its staged files, each to download with its problems;
-        and the listed problems as CSV, for those who may see customers."""
+        and the listed problems as CSV."""
         extra_context = extra_context or {}
-        may_see_customers = request.user.has_perm(VIEW_CUSTOMERS)
-        extra_context["can_export"] = may_see_customers
+        extra_context["can_export"] = self.has_view_permission(request)
         batch_id = request.GET.get("batch__id__exact", "")
-        if batch_id.isdigit() and may_see_customers:
+        if batch_id.isdigit() and self.has_view_permission(request):
             batch = StagingBatch.objects.filter(pk=int(batch_id)).first()
             if batch is not None:
                 extra_context["problem_files"] = batch_problem_files(batch=batch)
@@ -161,13 +165,19 @@ class CustomerProblemAdmin(admin.ModelAdmin):
     def export_view(self, request: HttpRequest) -> HttpResponse:
         """The problems the list shows with the same filters and search, every page of
         them (names and emails: it needs the permission to view staged customers)."""
-        if not (self.has_view_permission(request) and request.user.has_perm(VIEW_CUSTOMERS)):
+        if not self.has_view_permission(request):
             raise PermissionDenied
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(reverse("admin:customers_customerproblem_changelist"))
         problems = changelist.get_queryset(request).select_related("batch", "customer")
+        batch_id = request.GET.get("batch__id__exact", "")
+        customer_data_log(
+            user=request.user,
+            what="problems CSV",
+            batch_id=int(batch_id) if batch_id.isdigit() else None,
+        )
         response = StreamingHttpResponse(
             problems_csv(problems.iterator(chunk_size=2000)), content_type="text/csv"
         )
@@ -242,8 +252,13 @@ class CustomerProblemAdmin(admin.ModelAdmin):
         """A staged file with its batch's problems beside its rows (personal data: it needs
         the permission to view staged customers)."""
         upload = get_object_or_404(StagingUpload.objects.select_related("batch"), pk=upload_id)
-        if not request.user.has_perm(VIEW_CUSTOMERS) or as_format not in ("csv", "xlsx"):
+        if not user_may_see_customers(user=request.user) or as_format not in ("csv", "xlsx"):
             raise PermissionDenied
+        customer_data_log(
+            user=request.user,
+            what=f"file {upload.pk} with its problems ({as_format})",
+            batch_id=upload.batch_id,
+        )
         body, name, content_type = upload_error_file(upload=upload, as_format=as_format)
         response = HttpResponse(body, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from console.errors import error_text
-from customers.admin.mixins import LabelledDateTimesMixin
+from console.ids import id_parse
+from customers.admin.mixins import IdLookupsMixin, LabelledDateTimesMixin
+from customers.contract.bounds import (
+    ERR_METADATA_DEPTH,
+    METADATA_MAX_DEPTH,
+    metadata_check,
+    metadata_text_check,
+)
+from customers.contract.messages import ContractError
 from customers.models import (
     StagedBalance,
     StagedCustomer,
@@ -81,7 +92,7 @@ class MetricInline(_StagedChildInline):
 
 def _is_id(value: str | None) -> bool:
     """A primary key's text: digits that fit the database's integers."""
-    return bool(value) and value.isdigit() and len(value) <= 18
+    return id_parse(value) is not None
 
 
 class AlsoInBatchFilter(admin.SimpleListFilter):
@@ -133,8 +144,32 @@ class PossiblyTwiceFilter(admin.BooleanFieldListFilter):
         self.title = _("possible duplicate in Masivo")
 
 
+class MetadataFormField(forms.JSONField):
+    """The metadata box: JSON within the bounds every door applies (a clear message, not a
+    server error, for an object nested too deep to parse)."""
+
+    def to_python(self, value):
+        try:
+            if isinstance(value, str):
+                metadata_text_check(value)
+            data = super().to_python(value)
+            return metadata_check(data) if isinstance(data, dict) else data
+        except RecursionError:
+            raise ValidationError(ERR_METADATA_DEPTH % {"max": METADATA_MAX_DEPTH}) from None
+        except ContractError as exc:
+            raise ValidationError(exc.message) from None
+
+    def bound_data(self, data, initial):
+        """What was typed, shown again as it was typed when it is too deep to parse."""
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+
+
 @admin.register(StagedCustomer)
-class StagedCustomerAdmin(LabelledDateTimesMixin, admin.ModelAdmin):
+class StagedCustomerAdmin(IdLookupsMixin, LabelledDateTimesMixin, admin.ModelAdmin):
+    formfield_overrides = {models.JSONField: {"form_class": MetadataFormField}}
     list_display = [
         "legacy_id",
         "name",

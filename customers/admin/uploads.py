@@ -14,7 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from console.errors import StateConflict, error_text
 from customers.models import OnProblems, StagingBatch, StagingUpload
-from customers.services import upload_confirm, upload_progress
+from customers.resources.results import more_problems_text
+from customers.services import upload_confirm, upload_progress, user_may_see_customers
 
 UPLOAD_TEMPLATE = "admin/customers/stagingbatch/upload.html"
 # How many of a batch's latest files the panel shows.
@@ -62,7 +63,7 @@ def upload_row(batch: StagingBatch, upload: StagingUpload) -> dict:
         "rows": done,
         "total": total,
         "percent": 100 if not upload.is_active else min(99, round(100 * done / total)),
-        "problem_count": len(upload.problems),
+        "problem_count": upload.problem_count,
         "staged": upload.staged,
         "is_active": upload.is_active,
         "staged_by": upload.created_by.get_username(),
@@ -115,7 +116,14 @@ class BatchUploadsMixin:
             "opts": self.opts,
             "original": batch,
             "upload": upload,
+            "more_problems": (
+                more_problems_text(upload.problem_count - len(upload.problems))
+                if upload.problem_count > len(upload.problems)
+                else ""
+            ),
             "change_url": change_url,
+            # Problems quote customers' values: their lines only for those who may see them.
+            "can_see_problems": user_may_see_customers(user=request.user),
             "can_confirm": upload.status == StagingUpload.Status.READY
             and self.has_import_permission(request),
             "confirm_form": UploadConfirmForm(),

@@ -27,6 +27,7 @@ from customers.services import (
     batch_approvers,
     batch_last_validation,
     batch_may_approve,
+    user_may_see_customers,
     validation_advice,
 )
 from customers.services.approval import APPROVE_PERMISSION
@@ -91,9 +92,10 @@ def _problems_url(batch: StagingBatch, blocking: str) -> str:
     return reverse("admin:customers_customerproblem_changelist") + "?" + query
 
 
-def problem_notes(batch: StagingBatch, counts: BatchProblemCounts) -> dict:
+def problem_notes(batch: StagingBatch, counts: BatchProblemCounts, *, with_links: bool) -> dict:
     """What the page says of the problems: a warning only while they block the batch, a
-    neutral note for those of excluded customers."""
+    neutral note for those of excluded customers; ``with_links``: each with a link to the
+    problems (which quote customers' data: only for those who may see it)."""
     notes = {}
     if counts.blocking:
         notes["blocking"] = {
@@ -105,7 +107,7 @@ def problem_notes(batch: StagingBatch, counts: BatchProblemCounts) -> dict:
                 counts.blocking,
             )
             % {"n": grouped(counts.blocking), "customers": grouped(counts.invalid_customers)},
-            "url": _problems_url(batch, "yes"),
+            "url": _problems_url(batch, "yes") if with_links else "",
         }
     if counts.excluded:
         notes["excluded"] = {
@@ -117,7 +119,7 @@ def problem_notes(batch: StagingBatch, counts: BatchProblemCounts) -> dict:
                 counts.excluded,
             )
             % {"n": grouped(counts.excluded)},
-            "url": _problems_url(batch, "no"),
+            "url": _problems_url(batch, "no") if with_links else "",
         }
     return notes
 
@@ -174,7 +176,9 @@ def workflow_context(request: HttpRequest, batch: StagingBatch, steps: list[Step
     offered = {step.name for step in steps}
     return {
         "progress_steps": progress_steps(progress),
-        "problem_notes": problem_notes(batch, counts),
+        "problem_notes": problem_notes(
+            batch, counts, with_links=user_may_see_customers(user=request.user)
+        ),
         "next_lines": next_lines(batch, counts, progress, offered),
         "four_eyes_lines": four_eyes_lines(request, batch),
         "forward_steps": [step for step in steps if not step.is_backward],

@@ -39,13 +39,26 @@ path, message) and the same cleaned values, over valid and invalid customers and
 both modes, every message constant produced at least once; ``problems()`` in
 ``tests/customers/test_contract.py`` compares them again in each of its cases.
 
+The customers' history has bodies of its own, ``POST /customers/migrate/transactions`` and
+``POST /customers/migrate/events``: ``history`` states them with the same rules, modes and
+messages style (``MigrateTransactionsRequestSerializer``, ``MigrateEventsRequestSerializer``),
+its few rules of its own (``Boolean``, ``SignedAmount``) and the limits of one request.
+
 Modules: ``messages`` (limits, messages, error types), ``rules`` (one rule per kind of
 value, and the context they read), ``serializers`` (the body), ``checker`` (the compiled
-checker). The package exports what the rest of the console uses; the messages and the
-rules are imported from their modules.
+checker), ``history`` and ``history_rules`` (the history's bodies). The package exports what
+the rest of the console uses; the messages and the rules are imported from their modules.
 """
 
 from customers.contract.checker import Checker, customer_checker, request_checker
+from customers.contract.history import (
+    EventsCustomerSerializer,
+    EventSerializer,
+    MigrateEventsRequestSerializer,
+    MigrateTransactionsRequestSerializer,
+    TransactionsCustomerSerializer,
+    TransactionSerializer,
+)
 from customers.contract.messages import (
     MAX_CUSTOMERS_PER_REQUEST,
     PERIODS,
@@ -67,8 +80,14 @@ __all__ = [
     "Code",
     "ContractError",
     "CustomerSerializer",
+    "EventSerializer",
+    "EventsCustomerSerializer",
     "FieldProblem",
+    "MigrateEventsRequestSerializer",
     "MigrateRequestSerializer",
+    "MigrateTransactionsRequestSerializer",
+    "TransactionSerializer",
+    "TransactionsCustomerSerializer",
     "customer_checker",
     "format_datetime",
     "parse_datetime_value",

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from customers.contract.bounds import metadata_check
 from customers.contract.messages import (
     ERR_REQUIRED,
     MAX_COUNT,
@@ -166,7 +167,7 @@ def _count(rule: Count, slow: Clean, ctx: ContractContext, check_only: bool) -> 
 
 def _json_object(rule: JSONObject, slow: Clean, ctx: ContractContext, check_only: bool) -> Clean:
     def clean(value: Any) -> Any:
-        return value if type(value) is dict else slow(value)
+        return metadata_check(value) if type(value) is dict else slow(value)
 
     return clean
 

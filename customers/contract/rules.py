@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
+from customers.contract.bounds import metadata_check, metadata_text_check
 from customers.contract.messages import (
     CHOICE_SETTINGS,
     ERR_CHOICE,
@@ -43,9 +44,7 @@ from customers.contract.messages import (
     ContractError,
     shown_value,
 )
-from customers.models import (
-    AMOUNT_DECIMALS,
-)
+from customers.models import AMOUNT_DECIMALS
 
 
 # --- Context -----------------------------------------------------------------------------------
@@ -359,14 +358,15 @@ class JSONObject(Rule):
 
     def clean(self, value: Any, ctx: ContractContext) -> dict:
         if isinstance(value, dict):
-            return value
+            return metadata_check(value)
         if isinstance(value, str) and not ctx.strict:
+            metadata_text_check(value)
             try:
                 parsed = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = None
             if isinstance(parsed, dict):
-                return parsed
+                return metadata_check(parsed)
         raise ContractError(ERR_METADATA)
 
 

@@ -14,7 +14,8 @@ file itself raise :class:`FileReadError` with a message an operator can act on.
 
 Modules: ``base`` (limits, messages, ``FileReadError``, ``FileSource``, ``SourceTable``,
 ``NestedDocument``, ``CellError``), ``text`` (CSV, TSV and text encodings), ``xlsx``
-(workbooks), ``documents`` (JSON), ``jsonstream`` (a JSON list read a slice at a time).
+(workbooks; ``xlsx_guard``: what a workbook may cost, ``xlsx_strings``: its shared strings),
+``documents`` (JSON), ``jsonstream`` (a JSON list read a slice at a time).
 Import from the package.
 """
 
@@ -32,14 +33,25 @@ from customers.formats.base import (
     ERR_JSON_UNREADABLE,
     ERR_NUL_BYTES,
     ERR_ROW_UNREADABLE,
+    ERR_TOO_MANY_COLUMNS,
     ERR_UTF16,
+    ERR_XLSX_CELL_TOO_LONG,
     ERR_XLSX_ENTITIES,
+    ERR_XLSX_MARKUP,
     ERR_XLSX_NO_SHEET,
     ERR_XLSX_NOT_WORKBOOK,
     ERR_XLSX_NOT_ZIP,
+    ERR_XLSX_PART_RATIO,
+    ERR_XLSX_PART_TOO_BIG,
+    ERR_XLSX_PART_TOO_COMPLEX,
+    ERR_XLSX_ROW_TOO_BIG,
     ERR_XLSX_SHEET_UNREADABLE,
+    ERR_XLSX_TEXT_TOO_BIG,
     ERR_XLSX_TOO_BIG,
+    ERR_XLSX_TOO_MANY_ROWS,
+    ERR_XLSX_TOO_MANY_TEXTS,
     ERR_XLSX_UNREADABLE,
+    MAX_COLUMNS,
     XLSX_MAX_COMPRESSION_RATIO,
     XLSX_MAX_UNCOMPRESSED_BYTES,
     CellError,
@@ -47,11 +59,13 @@ from customers.formats.base import (
     FileSource,
     NestedDocument,
     SourceTable,
+    column_shown,
+    columns_listed,
     header_key,
 )
 from customers.formats.documents import JSON
 from customers.formats.text import CSV, TSV, decode_text, text_encoding
-from customers.formats.xlsx import XLSX, check_xlsx_archive
+from customers.formats.xlsx import XLSX, check_xlsx_archive, workbook_opened
 
 STAGING_FORMATS = [CSV, TSV, XLSX, JSON]
 
@@ -70,15 +84,26 @@ __all__ = [
     "ERR_JSON_UNREADABLE",
     "ERR_NUL_BYTES",
     "ERR_ROW_UNREADABLE",
+    "ERR_TOO_MANY_COLUMNS",
     "ERR_UTF16",
+    "ERR_XLSX_CELL_TOO_LONG",
     "ERR_XLSX_ENTITIES",
+    "ERR_XLSX_MARKUP",
     "ERR_XLSX_NOT_WORKBOOK",
     "ERR_XLSX_NOT_ZIP",
     "ERR_XLSX_NO_SHEET",
+    "ERR_XLSX_PART_RATIO",
+    "ERR_XLSX_PART_TOO_BIG",
+    "ERR_XLSX_PART_TOO_COMPLEX",
+    "ERR_XLSX_ROW_TOO_BIG",
     "ERR_XLSX_SHEET_UNREADABLE",
+    "ERR_XLSX_TEXT_TOO_BIG",
     "ERR_XLSX_TOO_BIG",
+    "ERR_XLSX_TOO_MANY_ROWS",
+    "ERR_XLSX_TOO_MANY_TEXTS",
     "ERR_XLSX_UNREADABLE",
     "JSON",
+    "MAX_COLUMNS",
     "STAGING_FORMATS",
     "TSV",
     "XLSX",
@@ -90,7 +115,10 @@ __all__ = [
     "NestedDocument",
     "SourceTable",
     "check_xlsx_archive",
+    "column_shown",
+    "columns_listed",
     "decode_text",
     "header_key",
     "text_encoding",
+    "workbook_opened",
 ]

@@ -13,10 +13,22 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from import_export.formats.base_formats import Format
 
 XLSX_MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 XLSX_MAX_COMPRESSION_RATIO = 200
+# A part of a workbook this big or smaller is never judged by its ratio: it cannot be a bomb.
+XLSX_RATIO_CHECKED_FROM_BYTES = 1024 * 1024
+# What one row of a sheet (or one text of the shared strings) may hold, and what a part may
+# hold outside its rows (its header, merged cells, styles...). A row of Excel's 16,384
+# cells is about 50,000 elements; the bounds keep a part's parse under ~60 MB.
+XLSX_MAX_ENTRY_BYTES = 16 * 1024 * 1024
+XLSX_MAX_ENTRY_ELEMENTS = 250_000
+# The shared strings (every distinct text of a workbook): how many, and how many bytes of
+# them are kept in memory (the rest wait in a temporary file).
+XLSX_MAX_SHARED_STRINGS = 10_000_000
+XLSX_SHARED_STRINGS_MEMORY_BYTES = 64 * 1024 * 1024
 CSV_DELIMITERS = (",", ";", "\t", "|")
 # Text is decoded this much at a time when its encoding is checked.
 DECODE_CHUNK_BYTES = 1 << 20
@@ -24,7 +36,16 @@ DECODE_CHUNK_BYTES = 1 << 20
 READ_BUFFER_BYTES = 1 << 16
 csv.field_size_limit(16 * 1024 * 1024)
 
+# A file with more columns is refused before any row is read: no export of one of the
+# kinds needs more, and every column costs memory in each row and each message.
+MAX_COLUMNS = 500
+
 ERR_EMPTY = _("The file is empty.")
+MORE_COLUMNS = ngettext_lazy("and %(count)s more", "and %(count)s more", "count")
+ERR_TOO_MANY_COLUMNS = _(
+    "The file has %(count)s columns; at most %(max)s can be read. Export only the columns "
+    "the console needs, then import it again."
+)
 ERR_NUL_BYTES = _(
     "The file contains NUL bytes, so it is not a text file. Export it again as CSV (UTF-8) "
     "or choose the format that matches it."
@@ -46,6 +67,43 @@ ERR_XLSX_ENTITIES = _(
     "The workbook declares XML entities (a DOCTYPE), which Excel never writes and which are "
     "refused for safety. Save it again from Excel or export it as CSV."
 )
+ERR_XLSX_MARKUP = _(
+    "The workbook's part “%(part)s” holds XML comments, CDATA sections or processing "
+    "instructions, which Excel never writes and which are refused for safety. Save it "
+    "again from Excel or export it as CSV."
+)
+ERR_XLSX_PART_TOO_BIG = _(
+    "The workbook's part “%(part)s” expands to %(size)s MB when opened, which is too big to "
+    "be safe."
+)
+ERR_XLSX_PART_RATIO = _(
+    "The workbook's part “%(part)s” expands %(ratio)s times when opened (to %(size)s MB), "
+    "which is too big to be safe: no spreadsheet compresses that well."
+)
+ERR_XLSX_CELL_TOO_LONG = _(
+    "The workbook's part “%(part)s” holds a text longer than %(max)s, the most a cell may hold "
+    "here; the file is refused for safety."
+)
+ERR_XLSX_TOO_MANY_ROWS = _(
+    "The workbook's sheet “%(part)s” has more than %(max)s rows, the most a sheet may have "
+    "here. Split the file, or export it as CSV."
+)
+ERR_XLSX_ROW_TOO_BIG = _(
+    "A row of the workbook's part “%(part)s” holds more than %(elements)s XML elements or "
+    "%(size)s; no spreadsheet writes such a row, so the file is refused for safety."
+)
+ERR_XLSX_TEXT_TOO_BIG = _(
+    "A text of the workbook's part “%(part)s” holds more than %(elements)s XML elements or "
+    "%(size)s; no spreadsheet writes such a text, so the file is refused for safety."
+)
+ERR_XLSX_PART_TOO_COMPLEX = _(
+    "The workbook's part “%(part)s” holds more than %(elements)s XML elements or %(size)s "
+    "outside its rows; no spreadsheet writes that, so the file is refused for safety."
+)
+ERR_XLSX_TOO_MANY_TEXTS = _(
+    "The workbook holds more than %(max)s different texts, the most a workbook may hold "
+    "here. Split the file, or export it as CSV."
+)
 ERR_JSON_INVALID = _("The file is not valid JSON: %(error)s at line %(line)s, column %(col)s.")
 ERR_JSON_UNREADABLE = _("The file cannot be read as JSON: %(error)s.")
 ERR_JSON_TOO_DEEP = _("The file cannot be read as JSON: it is nested too deeply.")
@@ -54,6 +112,25 @@ ERR_JSON_SHAPE = _(
 )
 ERR_JSON_NOT_LIST = _("A JSON file must hold a list of rows, one object per row.")
 ERR_JSON_ROW_NOT_OBJECT = _("Every row of a JSON file must be an object.")
+
+
+# Column names in a message: the first ones, each cut to a readable length, and a count.
+COLUMNS_LISTED = 100
+COLUMN_NAME_SHOWN = 80
+
+
+def column_shown(name: str) -> str:
+    """A column's name as a message quotes it: cut when long."""
+    text = str(name)
+    return text if len(text) <= COLUMN_NAME_SHOWN else text[: COLUMN_NAME_SHOWN - 1] + "…"
+
+
+def columns_listed(names: list[str]) -> str:
+    """Column names for a message: quoted, each cut to a readable length, the first
+    ``COLUMNS_LISTED`` and a count of the rest."""
+    listed = ", ".join(f"“{column_shown(name)}”" for name in names[:COLUMNS_LISTED])
+    hidden = len(names) - COLUMNS_LISTED
+    return listed if hidden <= 0 else f"{listed} {MORE_COLUMNS % {'count': hidden}}"
 
 
 # The column an error file adds (customers.errorfile): ignored when the fixed file comes back.
@@ -106,6 +183,12 @@ class SourceTable:
     raw_headers: list[str] = field(default_factory=list)
     # The file's own name of a column, for messages, by header (set by a mapping).
     labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.headers) > MAX_COLUMNS:
+            raise FileReadError(
+                ERR_TOO_MANY_COLUMNS % {"count": f"{len(self.headers):,}", "max": MAX_COLUMNS}
+            )
 
     def label(self, header: str) -> str:
         return self.labels.get(header, header)

@@ -1,26 +1,30 @@
-"""Excel workbooks: the archive checked before anything is inflated, the first sheet read
-read-only and lazily from the file, XML entities refused."""
+"""Excel workbooks: the archive checked before anything is inflated, every part read
+through a guard that bounds what it may cost (``xlsx_guard``), the shared strings kept
+compact (``xlsx_strings``), the first sheet read read-only and lazily from the file, XML
+entities refused."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
-import zipfile
 from collections.abc import Iterator
+from itertools import repeat
+from operator import is_
 from typing import BinaryIO
+
+from django.utils.formats import number_format
+from openpyxl.cell.read_only import EMPTY_CELL
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.xml.constants import SHARED_STRINGS
 
 from customers.formats.base import (
     ERR_EMPTY,
     ERR_XLSX_ENTITIES,
     ERR_XLSX_NO_SHEET,
-    ERR_XLSX_NOT_WORKBOOK,
-    ERR_XLSX_NOT_ZIP,
     ERR_XLSX_SHEET_UNREADABLE,
-    ERR_XLSX_TOO_BIG,
+    ERR_XLSX_TOO_MANY_ROWS,
     ERR_XLSX_UNREADABLE,
-    XLSX_MAX_COMPRESSION_RATIO,
-    XLSX_MAX_UNCOMPRESSED_BYTES,
     FileReadError,
     FileSource,
     SourceTable,
@@ -28,37 +32,30 @@ from customers.formats.base import (
     header_key,
     header_text,
 )
+from customers.formats.xlsx_guard import (
+    GuardedZipFile,
+    WorkbookLimits,
+    check_xlsx_archive,
+    workbook_limits,
+)
+from customers.formats.xlsx_strings import shared_strings_read
 
 # A number format made of zeros only ("000000") shows 123 as 000123: a legacy id.
 _ZERO_PADDED_FORMAT = re.compile(r"^0+$")
 
 
-def check_xlsx_archive(data: bytes | FileSource) -> None:
-    """Refuse a file that is no workbook, or one that would inflate beyond the limits,
-    from the archive's directory alone (nothing is inflated)."""
-    source = data if isinstance(data, FileSource) else FileSource(data)
-    with source.open() as handle:
-        try:
-            archive = zipfile.ZipFile(handle)
-        except zipfile.BadZipFile as exc:
-            raise FileReadError(ERR_XLSX_NOT_ZIP) from exc
-        with archive:
-            members = archive.infolist()
-    if not any(m.filename == "[Content_Types].xml" for m in members):
-        raise FileReadError(ERR_XLSX_NOT_WORKBOOK)
-    total = sum(m.file_size for m in members)
-    compressed = sum(m.compress_size for m in members) or 1
-    if total > XLSX_MAX_UNCOMPRESSED_BYTES or total / compressed > XLSX_MAX_COMPRESSION_RATIO:
-        raise FileReadError(ERR_XLSX_TOO_BIG % {"size": total // (1024 * 1024)})
+__all__ = ["XLSX", "check_xlsx_archive", "workbook_opened"]
 
 
 def _xml_problem(exc: BaseException, *, message) -> FileReadError:
     """An openpyxl failure as a FileReadError (``message`` names the exception's type); a
-    DOCTYPE refused by defusedxml says so."""
+    DOCTYPE refused by defusedxml says so, and a part the guard refused says why."""
     from defusedxml import DefusedXmlException
 
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, FileReadError):
+            return FileReadError(str(seen), row=seen.row)
         if isinstance(seen, DefusedXmlException):
             return FileReadError(ERR_XLSX_ENTITIES)
         seen = seen.__cause__ or seen.__context__
@@ -76,21 +73,56 @@ def _cell_value(cell):
     return value
 
 
-@contextlib.contextmanager
-def _workbook(source: FileSource) -> Iterator:
-    """The workbook opened read-only from the file (formulas give their values), closed
-    with the file when done; openpyxl reads the sheet from the file as it is asked for."""
-    import openpyxl  # openpyxl parses with defusedxml when it is installed
+class _Reader(ExcelReader):
+    """openpyxl's reader of a workbook (read-only, formulas give their values), every part
+    read through the guard, the shared strings kept compact."""
 
+    def __init__(self, handle: BinaryIO, *, limits: WorkbookLimits) -> None:
+        super().__init__(handle, read_only=True, data_only=True)
+        self.archive.close()
+        self.archive = GuardedZipFile(handle, limits=limits)
+        self.limits = limits
+
+    def read_strings(self) -> None:
+        content_type = self.package.find(SHARED_STRINGS)
+        if content_type is not None:
+            part = content_type.PartName[1:]
+            # Their reader bounds each text itself (it empties the tree after each).
+            with self.archive.open(part, counts_rows=False) as source:
+                self.shared_strings = shared_strings_read(source, part=part, limits=self.limits)
+
+    def close(self) -> None:
+        self.archive.close()
+        close_strings = getattr(self.shared_strings, "close", None)
+        if close_strings is not None:
+            close_strings()
+
+
+@contextlib.contextmanager
+def workbook_opened(content: bytes | FileSource) -> Iterator:
+    """The workbook opened read-only from the file, every part read through the guard,
+    closed with the file when done; openpyxl reads the sheet from the file as it is asked
+    for (with defusedxml). Only here is a workbook ever read."""
+    source = content if isinstance(content, FileSource) else FileSource(content)
+    check_xlsx_archive(source)
+    limits = workbook_limits()
     with source.open() as handle:
+        reader = None
         try:
-            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+            reader = _Reader(handle, limits=limits)
+            reader.read()
         except Exception as exc:
+            if reader is not None:
+                reader.close()
             raise _xml_problem(exc, message=ERR_XLSX_UNREADABLE) from exc
+        book = reader.wb
+        # Rows are as wide as their cells, not as the sheet's declared dimension says.
+        for sheet in book.worksheets:
+            sheet.reset_dimensions()
         try:
             yield book
         finally:
-            book.close()
+            reader.close()
 
 
 def _header(book) -> list[str]:
@@ -109,13 +141,21 @@ def _header(book) -> list[str]:
     return raw_headers
 
 
-def _sheet_rows(book, *, width: int) -> Iterator[tuple[int, list]]:
+def _sheet_rows(book, *, width: int, max_rows: int) -> Iterator[tuple[int, list]]:
     """The first sheet's rows after the header, by row number, read lazily (blank rows
-    left out, short rows padded to ``width``)."""
+    left out, short rows padded to ``width``); a sheet past ``max_rows`` is refused."""
     row_number = 1
     sheet = book.worksheets[0]
     try:
         for row_number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):  # noqa: B007
+            if row_number > max_rows:
+                raise FileReadError(
+                    ERR_XLSX_TOO_MANY_ROWS
+                    % {"part": sheet.title, "max": number_format(max_rows, force_grouping=True)},
+                    row=row_number,
+                )
+            if len(cells) > width and all(map(is_, cells[width:], repeat(EMPTY_CELL))):
+                cells = cells[:width]  # what openpyxl filled in up to a cell further right
             values = [_cell_value(cell) for cell in cells]
             if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                 continue
@@ -126,7 +166,8 @@ def _sheet_rows(book, *, width: int) -> Iterator[tuple[int, list]]:
                 yield row_number, values[:width] + [None] * (width - len(values))
     except Exception as exc:
         problem = _xml_problem(exc, message=ERR_XLSX_SHEET_UNREADABLE)
-        problem.row = row_number + 1
+        if problem.row is None:
+            problem.row = row_number + 1
         raise problem from exc
 
 
@@ -143,9 +184,8 @@ class XLSX(StagingFormat):
 
     def create_dataset(self, in_stream: bytes | FileSource | os.PathLike | BinaryIO):
         source = FileSource(in_stream)
-        check_xlsx_archive(source)
         opened = contextlib.ExitStack()
-        book = opened.enter_context(_workbook(source))
+        book = opened.enter_context(workbook_opened(source))
         with contextlib.ExitStack() as on_error:
             on_error.callback(opened.close)
             raw_headers = _header(book)
@@ -157,7 +197,9 @@ class XLSX(StagingFormat):
         def rows() -> Iterator[tuple[int, list]]:
             book, opened = kept.pop() if kept else _opened(source)
             with opened:
-                yield from _sheet_rows(book, width=len(raw_headers))
+                yield from _sheet_rows(
+                    book, width=len(raw_headers), max_rows=workbook_limits().rows
+                )
 
         return SourceTable(
             headers=[header_key(h) for h in raw_headers],
@@ -169,4 +211,4 @@ class XLSX(StagingFormat):
 
 def _opened(source: FileSource) -> tuple[object, contextlib.ExitStack]:
     opened = contextlib.ExitStack()
-    return opened.enter_context(_workbook(source)), opened
+    return opened.enter_context(workbook_opened(source)), opened

@@ -2,6 +2,17 @@
 
 Shared by the console's management commands; a refusal becomes a ``CommandError`` with
 a one-line message, never a traceback.
+
+A command runs as the user its ``--user`` names, taken on trust: whoever can run
+``manage.py`` on the console's host can reach its database anyway. What the user may do
+is then checked exactly as the API checks it: each command declares the permissions of
+the API's endpoint for the same action (``required_permissions``, checked by
+``user_from_argument``), and the services check the rest (the four-eyes rule, the approve
+permission) for every door alike. ``tests/commands/test_command_permissions.py`` pins each
+command's permissions to its endpoint's.
+
+A batch argument is its name or its id: a number (``7``) or ``id:7`` is an id, anything
+else a name. No batch may be named so (``customers.services.batch_name_check``).
 """
 
 from __future__ import annotations
@@ -17,11 +28,13 @@ from django.core.management.base import CommandError
 
 from console.errors import ApplicationError, error_text
 from customers.models import MappingProfile, StagingBatch
-from customers.selectors import batch_find, batch_overlaps
+from customers.selectors import batch_find, batch_overlaps, batch_reference_id
 from customers.services.mappings import profile_find
 
-BATCH_HELP = "The batch's name or numeric id."
-ERR_UNKNOWN_BATCH = "No batch is named “{batch}”, and none has that id."
+BATCH_HELP = "The batch's name, or its id (a number, or id:NUMBER)."
+USER_HELP = "Run as this user: the command checks their permissions as the API does."
+ERR_UNKNOWN_BATCH = "No batch is named “{batch}”."
+ERR_UNKNOWN_BATCH_ID = "No batch has id {id}."
 ERR_UNKNOWN_USER = "No active user is named “{user}”."
 ERR_USER_PERMISSION = "User “{user}” needs the permission “{permission}” to do this."
 ERR_UNKNOWN_MAPPING = (
@@ -31,19 +44,30 @@ ERR_MAPPING_JSON = "{path} is not valid JSON: {error}."
 
 
 def batch_from_argument(reference: str) -> StagingBatch:
+    """The batch ``reference`` names: by id when it is a number or ``id:NUMBER``."""
     batch = batch_find(reference=reference)
     if batch is None:
-        raise CommandError(ERR_UNKNOWN_BATCH.format(batch=reference))
+        raise CommandError(unknown_batch_text(reference))
     return batch
 
 
-def user_from_argument(username: str, *, permission: str | None = None):
-    """The active user named ``username``, who must hold ``permission`` when one is given."""
+def unknown_batch_text(reference: str) -> str:
+    """The refusal of a batch argument that names no batch."""
+    batch_id = batch_reference_id(reference)
+    if batch_id is not None:
+        return ERR_UNKNOWN_BATCH_ID.format(id=batch_id)
+    return ERR_UNKNOWN_BATCH.format(batch=reference)
+
+
+def user_from_argument(username: str, *, permissions: tuple[str, ...] = ()):
+    """The active user named ``username``, who must hold every one of ``permissions``
+    (as the API's view for the same action requires them), the first missing one named."""
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise CommandError(ERR_UNKNOWN_USER.format(user=username))
-    if permission is not None and not user.has_perm(permission):
-        raise CommandError(ERR_USER_PERMISSION.format(user=username, permission=permission))
+    missing = [permission for permission in permissions if not user.has_perm(permission)]
+    if missing:
+        raise CommandError(ERR_USER_PERMISSION.format(user=username, permission=missing[0]))
     return user
 
 

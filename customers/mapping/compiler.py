@@ -30,7 +30,14 @@ from collections.abc import Callable
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from customers.formats import ANNOTATION_COLUMN, CellError, SourceTable, header_key
+from customers.formats import (
+    ANNOTATION_COLUMN,
+    CellError,
+    SourceTable,
+    column_shown,
+    columns_listed,
+    header_key,
+)
 from customers.mapping.dates import date_column, date_reader, trimmed
 from customers.mapping.spec import FieldRule, Mapping, MappingError
 from customers.resources.base import ERR_RAGGED
@@ -206,7 +213,7 @@ def _header_problems(mapping: Mapping, table: SourceTable) -> list:
     seen: set[str] = set()
     for key, text in zip(table.headers, raw, strict=True):
         if key in seen and key:
-            problems.append(ERR_TWICE % {"column": text})
+            problems.append(ERR_TWICE % {"column": column_shown(text)})
         seen.add(key)
     used = set()
     for name, rule in mapping.rules.items():
@@ -214,7 +221,7 @@ def _header_problems(mapping: Mapping, table: SourceTable) -> list:
             if header_key(column) not in seen:
                 problems.append(
                     ERR_NO_COLUMN
-                    % {"field": name, "column": column, "columns": ", ".join(f"“{h}”" for h in raw)}
+                    % {"field": name, "column": column, "columns": columns_listed(raw)}
                 )
             used.add(header_key(column))
     left = [
@@ -223,7 +230,7 @@ def _header_problems(mapping: Mapping, table: SourceTable) -> list:
         if key and key not in used and key != ANNOTATION_COLUMN
     ]
     if left and mapping.unmapped == "refuse":
-        problems.append(ERR_LEFT_OVER % {"columns": ", ".join(f"“{c}”" for c in left)})
+        problems.append(ERR_LEFT_OVER % {"columns": columns_listed(left)})
     return problems
 
 

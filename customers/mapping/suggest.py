@@ -33,6 +33,33 @@ _SHARED_CUSTOMER = (
     "codigo",
     "client id",
 )
+_RESOLVED = ("fecha de resolucion", "fecha resolucion", "resuelto", "resolved",
+             "fecha de aplicacion", "fecha aplicacion", "aplicado")  # fmt: skip
+
+
+def _order_synonyms(prefix: str) -> dict[str, tuple[str, ...]]:
+    """An order's fields (``order.`` in events, ``event.order.`` in transactions)."""
+    return {
+        f"{prefix}purchase_id": ("pedido", "id pedido", "numero de pedido", "orden", "compra",
+                                 "factura", "ticket", "order id", "purchase id"),
+        f"{prefix}value": ("valor compra", "total compra", "valor del pedido", "valor pedido",
+                           "monto compra", "order value", "order total"),
+        f"{prefix}discounted_value": ("valor con descuento", "total con descuento",
+                                      "discounted value"),
+        f"{prefix}payment_method": ("medio de pago", "forma de pago", "metodo de pago", "pago",
+                                    "payment method", "payment"),
+        f"{prefix}channel_id": ("canal", "canal de venta", "channel"),
+        f"{prefix}store_id": ("tienda", "sucursal", "store"),
+        f"{prefix}products": ("productos", "articulos", "items", "products"),
+        f"{prefix}shipping.value": ("envio", "valor envio", "costo envio", "costo de envio",
+                                    "shipping", "shipping value"),
+        f"{prefix}shipping.discounted_value": ("envio con descuento",
+                                               "shipping discounted value"),
+        f"{prefix}redeem": ("canjes", "redenciones"),
+        f"{prefix}metadata": ("metadatos", "meta"),
+    }  # fmt: skip
+
+
 SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
     "customers": {
         "id": ("codigo", "cod cliente", "codigo cliente", "id cliente", "customer id", "client id",
@@ -87,6 +114,35 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
         "spend_total": ("gasto total", "total gastado", "gasto", "spend", "total spend"),
         "number_of_purchases": ("compras", "numero de compras", "purchases", "num compras"),
     },
+    "transactions": {
+        "customer_id": _SHARED_CUSTOMER,
+        "reward_id": ("recompensa", "id recompensa", "reward", "programa", "premio"),
+        "type": ("tipo", "tipo de transaccion", "tipo transaccion", "tipo de movimiento",
+                 "tipo movimiento", "movimiento", "transaction type"),
+        "amount": ("puntos", "monto", "cantidad", "importe", "points"),
+        "issued_at": ("fecha", "fecha de transaccion", "fecha transaccion", "fecha de emision",
+                      "fecha emision", "emitido", "issued", "transaction date", "date"),
+        "resolved_at": _RESOLVED,
+        "brand_id": ("marca", "brand"),
+        "store_id": ("tienda", "store", "sucursal"),
+        "channel_id": ("canal", "channel"),
+        "funded_by": ("financiado por", "fondeado por", "funded"),
+        "details": ("detalle", "detalles", "descripcion", "concepto", "description", "notes"),
+        "cost": ("costo", "coste"),
+        "event.type": ("tipo de evento", "tipo evento", "evento", "event type"),
+        **_order_synonyms("event.order."),
+    },
+    "events": {
+        "customer_id": _SHARED_CUSTOMER,
+        "type": ("tipo", "tipo de evento", "tipo evento", "evento", "event type"),
+        "fulfilled": ("cumplido", "completado", "entregado", "realizado", "completed"),
+        "issued_at": ("fecha", "fecha de compra", "fecha compra", "fecha del evento",
+                      "fecha evento", "fecha de emision", "fecha emision", "emitido", "issued",
+                      "event date", "purchase date", "date"),
+        "resolved_at": _RESOLVED,
+        "brand_id": ("marca", "brand"),
+        **_order_synonyms("order."),
+    },
 }  # fmt: skip
 
 # File values that certainly mean a choice value (text keys), by field.
@@ -101,6 +157,18 @@ VALUE_SYNONYMS: dict[str, dict[str, str]] = {
                "ano actual": "this_year", "ano anterior": "last_year", "ano pasado": "last_year",
                "este mes": "this_month", "mes actual": "this_month", "mes anterior": "last_month",
                "mes pasado": "last_month"},
+    "type": {"acumulacion": "ACCUMULATION", "acumulado": "ACCUMULATION", "earn": "ACCUMULATION",
+             "canje": "REDEMPTION", "redencion": "REDEMPTION", "redeem": "REDEMPTION",
+             "vencimiento": "EXPIRATION", "expiracion": "EXPIRATION", "expiry": "EXPIRATION",
+             "migracion": "MIGRATION", "transferencia": "TRANSFER", "reverso": "REVERSAL",
+             "reversion": "REVERSAL", "anulacion": "REVERSAL"},
+    "fulfilled": {"si": "true", "yes": "true", "verdadero": "true", "cumplido": "true",
+                  "no": "false", "falso": "false"},
+    **dict.fromkeys(("order.payment_method", "event.order.payment_method"), {
+        "credito": "CREDIT", "tarjeta de credito": "CREDIT", "credit card": "CREDIT",
+        "debito": "DEBIT", "tarjeta de debito": "DEBIT", "debit card": "DEBIT",
+        "efectivo": "CASH", "transferencia": "BANK_TRANSFER",
+        "transferencia bancaria": "BANK_TRANSFER", "otro": "OTHER", "otra": "OTHER"}),
 }  # fmt: skip
 
 DATE_FORMATS = (

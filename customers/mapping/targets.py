@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from customers.json_widgets import JSONValueWidget
 from customers.models import Period
 from customers.resources import RESOURCES_BY_KIND
 from customers.widgets import (
+    BooleanWidget,
     ChoiceWidget,
+    CodeWidget,
     DateTimeWidget,
     DecimalWidget,
     NonNegativeIntegerWidget,
@@ -18,7 +21,7 @@ from customers.widgets import (
 )
 
 # The kinds a mapping can describe (a nested body is the endpoint's own shape).
-MAPPING_KINDS = ("customers", "balances", "devices", "metrics")
+MAPPING_KINDS = ("customers", "balances", "devices", "metrics", "transactions", "events")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Target:
     """One column of a kind, as a mapping sees it."""
 
     name: str
-    type: str  # text, choice, datetime, date, number, integer
+    type: str  # text, choice, datetime, date, number, integer, json
     required: bool
     widget: object
 
@@ -42,8 +45,10 @@ class Target:
         """The values the contract takes for a choice field (from settings)."""
         if isinstance(self.widget, PeriodWidget):
             return list(Period.values)
-        if isinstance(self.widget, ChoiceWidget):
+        if isinstance(self.widget, ChoiceWidget | CodeWidget):
             return list(getattr(settings, self.widget.setting))
+        if isinstance(self.widget, BooleanWidget):
+            return list(BooleanWidget.choices)
         return []
 
 
@@ -54,8 +59,10 @@ def _type_of(widget) -> str:
         return "number"
     if isinstance(widget, NonNegativeIntegerWidget):
         return "integer"
-    if isinstance(widget, ChoiceWidget | PeriodWidget):
+    if isinstance(widget, ChoiceWidget | PeriodWidget | CodeWidget | BooleanWidget):
         return "choice"
+    if isinstance(widget, JSONValueWidget):
+        return "json"
     return "text"
 
 

@@ -3,10 +3,17 @@ problems validation finds, files staged in the background, and mapping profiles.
 
 Modules: ``batches`` (``StagingBatch``), ``staged`` (customers, their children and the
 outcome of each customer in Masivo), ``problems`` (``CustomerProblem``), ``uploads``
-(``StagingUpload``), ``mappings`` (``MappingProfile``). Import from the package.
+(``StagingUpload``), ``mappings`` (``MappingProfile``), ``history`` (the customers'
+transactions and events). Import from the package.
 """
 
 from customers.models.batches import StagingBatch
+from customers.models.history import (
+    PaymentMethod,
+    StagedEvent,
+    StagedTransaction,
+    TransactionType,
+)
 from customers.models.mappings import MappingProfile
 from customers.models.problems import CustomerProblem
 from customers.models.staged import (
@@ -33,11 +40,15 @@ __all__ = [
     "CustomerStatus",
     "MappingProfile",
     "OnProblems",
+    "PaymentMethod",
     "Gender",
     "Outcome",
     "Period",
     "Platform",
     "StagedBalance",
+    "StagedEvent",
+    "StagedTransaction",
+    "TransactionType",
     "StagedCustomer",
     "StagedDevice",
     "StagedMetric",

@@ -99,6 +99,8 @@ class StagingBatch(models.Model):
     balance_count = models.PositiveIntegerField(_("balances"), default=0)
     device_count = models.PositiveIntegerField(_("devices"), default=0)
     metric_count = models.PositiveIntegerField(_("metrics"), default=0)
+    transaction_count = models.PositiveIntegerField(_("transactions"), default=0)
+    event_count = models.PositiveIntegerField(_("events"), default=0)
     valid_count = models.PositiveIntegerField(_("valid"), default=0)
     invalid_count = models.PositiveIntegerField(_("invalid"), default=0)
     excluded_count = models.PositiveIntegerField(_("excluded"), default=0)

@@ -9,6 +9,8 @@ KIND_CHOICES = [
     ("balances", _("balances")),
     ("devices", _("devices")),
     ("metrics", _("metrics")),
+    ("transactions", _("transactions")),
+    ("events", _("events")),
 ]
 
 

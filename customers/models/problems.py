@@ -17,6 +17,7 @@ class CustomerProblem(models.Model):
         DUPLICATE_EMAIL = "duplicate_email", _("Duplicate email")
         MISSING_CUSTOMER = "missing_customer", _("Missing customer")
         ALREADY_SENT = "already_sent", _("Already sent")
+        UNRECONCILED = "unreconciled", _("Transactions do not match the balance")
 
     batch = models.ForeignKey(
         StagingBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="problems"

@@ -59,7 +59,9 @@ class StagingUpload(models.Model):
     )
     row_estimate = models.PositiveIntegerField(_("rows (estimate)"), default=0)
     row_count = models.PositiveIntegerField(_("rows read"), default=0)
+    # The first problems, as lines (``PROBLEMS_SHOWN``), and how many there were in all.
     problems = models.JSONField(_("problems"), default=list, blank=True)
+    problem_count = models.PositiveIntegerField(_("problems found"), default=0)
     staged = models.JSONField(_("staged"), default=dict, blank=True)
     # Chosen when the file is confirmed: what staging does with rows validation would flag.
     on_problems = models.CharField(

@@ -15,14 +15,34 @@ customers are looked up block by block, and the ids, emails and periods already 
 kept as hashes (``seen``), so a file of millions of rows stages in bounded memory.
 
 Modules: ``base`` (``StagingResource``, its messages), ``results`` (what it reports:
-``StagingResult``, ``RowProblem``), ``kinds`` (one resource per file kind), ``checks``
-(validation's checks on a file's rows), ``seen`` (where each key first appears, compactly).
-The package exports what the rest of the console uses.
+``StagingResult``, ``RowProblem``), ``kinds`` (one resource per file kind), ``history``
+(transactions and events), ``checks`` (validation's checks on a file's rows), ``seen``
+(where each key first appears, compactly). The package exports what the rest of the
+console uses, and lists the kinds (``STAGING_RESOURCES``, in the order the admin offers
+them).
 """
 
 from customers.resources.base import StagingResource
-from customers.resources.kinds import RESOURCES_BY_KIND, STAGING_RESOURCES
+from customers.resources.history import EventResource, TransactionResource
+from customers.resources.kinds import (
+    BalanceResource,
+    CustomerResource,
+    DeviceResource,
+    MetricResource,
+    NestedResource,
+)
 from customers.resources.results import RowProblem, StagingResult
+
+STAGING_RESOURCES = [
+    CustomerResource,
+    BalanceResource,
+    DeviceResource,
+    MetricResource,
+    TransactionResource,
+    EventResource,
+    NestedResource,
+]
+RESOURCES_BY_KIND = {r.kind: r for r in STAGING_RESOURCES}
 
 __all__ = [
     "RESOURCES_BY_KIND",

@@ -23,13 +23,18 @@ from customers.formats import (
     FileReadError,
     NestedDocument,
     SourceTable,
+    column_shown,
+    columns_listed,
 )
 from customers.models import (
     OnProblems,
     StagingBatch,
 )
 from customers.resources.checks import record_reader
-from customers.resources.results import RowProblem, StagingResult  # noqa: F401 - importable here too
+from customers.resources.results import (  # noqa: F401 - importable here too
+    RowProblem,
+    StagingResult,
+)
 from customers.services.batches import (
     BatchStateError,
     batch_add_counts,
@@ -181,7 +186,7 @@ class StagingResource(resources.ModelResource):
                 "",
                 ERR_UNKNOWN_COLUMNS
                 % {
-                    "columns": ", ".join(f"“{h}”" for h in unknown),
+                    "columns": columns_listed(unknown),
                     "kind": self.kind,
                     "expected": ", ".join(by_column),
                 },
@@ -189,7 +194,9 @@ class StagingResource(resources.ModelResource):
         seen = set()
         for header in headers:
             if header in seen:
-                result.add_problem(None, header, ERR_DUPLICATE_COLUMN % {"column": header})
+                result.add_problem(
+                    None, header, ERR_DUPLICATE_COLUMN % {"column": column_shown(header)}
+                )
             seen.add(header)
         missing = [c for c in self.required_columns if c not in headers]
         if missing:

@@ -1,4 +1,5 @@
-"""One resource per file kind: customers, balances, devices, metrics, and the nested body."""
+"""One resource per file kind: customers, balances, devices, metrics, and the nested body
+(the history's kinds are in ``history``)."""
 
 from __future__ import annotations
 
@@ -383,12 +384,3 @@ NESTED_TABLES = {
     "devices": StagedDevice,
     "metrics": StagedMetric,
 }
-
-STAGING_RESOURCES = [
-    CustomerResource,
-    BalanceResource,
-    DeviceResource,
-    MetricResource,
-    NestedResource,
-]
-RESOURCES_BY_KIND = {r.kind: r for r in STAGING_RESOURCES}

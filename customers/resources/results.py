@@ -7,9 +7,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext_lazy
 from import_export.results import Result
 
 from customers.models import OnProblems, StagingBatch
+
+# A list of problems shown on a page, printed by a command or returned by the API holds
+# the first ones only, and counts the rest (the file with the problems beside each row,
+# from the preview or ``stage_file --errors-file``, holds them all).
+PROBLEMS_SHOWN = 100
+MORE_PROBLEMS = ngettext_lazy(
+    "… and %(count)s more problem, not listed here.",
+    "… and %(count)s more problems, not listed here.",
+    "count",
+)
+
+
+def more_problems_text(hidden: int) -> str:
+    """The line that ends a list of problems cut at ``PROBLEMS_SHOWN``."""
+    return MORE_PROBLEMS % {"count": hidden}
 
 
 @dataclass(frozen=True)
@@ -98,10 +114,35 @@ class StagingResult(Result):
     def has_validation_errors(self) -> bool:
         return False
 
-    def messages(self) -> list[str]:
-        """Every problem as one line that names the file, row and column."""
+    def messages(self, limit: int | None = None) -> list[str]:
+        """Every problem (or the first ``limit``) as one line that names the file, row and
+        column."""
         prefix = f"{self.file_name}: " if self.file_name else ""
-        return [prefix + str(p) for p in self.problems]
+        return [prefix + str(p) for p in self.problems[:limit]]
+
+    @property
+    def shown_problems(self) -> list[RowProblem]:
+        """The problems a page, a command or an answer lists (see ``PROBLEMS_SHOWN``)."""
+        return self.problems[:PROBLEMS_SHOWN]
+
+    @property
+    def hidden_problem_count(self) -> int:
+        return max(0, self.problem_count - PROBLEMS_SHOWN)
+
+    @property
+    def shown_lines(self) -> list[str]:
+        """The first ``PROBLEMS_SHOWN`` problems as lines."""
+        return self.messages(PROBLEMS_SHOWN)
+
+    @property
+    def more_problems(self) -> str:
+        """What ends a list cut at ``PROBLEMS_SHOWN`` (empty when nothing is cut)."""
+        hidden = self.hidden_problem_count
+        return more_problems_text(hidden) if hidden else ""
+
+    def shown_messages(self) -> list[str]:
+        """The first ``PROBLEMS_SHOWN`` problems as lines, and one that counts the rest."""
+        return self.shown_lines + ([self.more_problems] if self.more_problems else [])
 
     @property
     def problem_count(self) -> int:

@@ -2,7 +2,8 @@
 customer's outcome goes through here. Admin actions, API views, management commands and
 tasks call these functions; they never assign a ``status`` themselves.
 
-Modules: ``batches`` (create, the guarded transition, locking for an edit or an import,
+Modules: ``access`` (who may see customers' personal data, and the log of who
+downloaded it), ``batches`` (create, the guarded transition, locking for an edit or an import,
 counters, a customer's edit, reopen, the dry run's check), ``approval`` (the four-eyes
 rule and approving), ``validation`` (validating, excluding, sending again) with
 ``problems`` (what validation finds), ``uploads`` (files staged in the background, the
@@ -10,6 +11,11 @@ upload's transition, the size limit), ``outcomes`` (a customer's outcome in Masi
 Import from the package; inside it, modules import each other directly.
 """
 
+from customers.services.access import (
+    CUSTOMER_DATA_PERMISSION,
+    customer_data_log,
+    user_may_see_customers,
+)
 from customers.services.approval import (
     ERR_APPROVE_OWN_BATCH,
     batch_approve,
@@ -23,6 +29,7 @@ from customers.services.batches import (
     batch_create,
     batch_dry_run_check,
     batch_edit_check,
+    batch_name_check,
     batch_refresh_counts,
     batch_reopen,
     batch_time_zone_check,
@@ -56,6 +63,7 @@ from customers.services.validation import (
 )
 
 __all__ = [
+    "CUSTOMER_DATA_PERMISSION",
     "ERR_APPROVE_OWN_BATCH",
     "ERR_NOT_EDITABLE",
     "ERR_TRANSITION",
@@ -68,11 +76,13 @@ __all__ = [
     "batch_edit_check",
     "batch_last_validation",
     "batch_may_approve",
+    "batch_name_check",
     "batch_refresh_counts",
     "batch_reopen",
     "batch_time_zone_check",
     "batch_transition",
     "batch_validate",
+    "customer_data_log",
     "customer_delete",
     "customer_save",
     "customers_outcome_transition",
@@ -88,6 +98,7 @@ __all__ = [
     "upload_record",
     "upload_size_check",
     "upload_stage",
+    "user_may_see_customers",
     "validation_advice",
     "validation_text",
 ]

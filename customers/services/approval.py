@@ -1,7 +1,8 @@
 """Approving a batch, under the four-eyes rule.
 
 A batch's stagers are everyone who put data into it: its creator, its last importer and
-everyone recorded in ``StagingBatch.stagers`` (each importer, each editor of its rows).
+everyone recorded in ``StagingBatch.stagers`` (each importer, each editor of its rows,
+whoever confirmed a file staged in the background).
 Unless ``MIGRATION_FOUR_EYES`` is off, none of them may approve it.
 """
 

@@ -19,6 +19,7 @@ from console.errors import InvalidInput, NotPermitted, StateConflict
 from console.states import rows_transition
 from console.types import Operator
 from customers.models import StagedCustomer, StagingBatch
+from customers.selectors import batch_reference_id
 
 Status = StagingBatch.Status
 
@@ -31,6 +32,10 @@ ERR_NOT_EDITABLE_SUBMITTED = _(
     "submitted batch cannot be reopened. Stage the corrected files into a new batch."
 )
 ERR_TRANSITION = _("Batch “%(batch)s” is %(status)s and cannot become %(target)s.")
+ERR_NAME_IS_ID = _(
+    "“%(name)s” cannot be a batch's name: a number, or “id:” and a number, stands for a "
+    "batch's id. Add a word to the name."
+)
 ERR_TIME_ZONE = _("“%(value)s” is not a time zone name such as UTC or America/Bogota.")
 ERR_REOPEN_PERMISSION = _("You do not have permission to reopen batches.")
 ERR_DRY_RUN_STATE = _("Batch “%(batch)s” is %(status)s: validate it before asking for its dry run.")
@@ -65,8 +70,17 @@ def batch_time_zone_check(*, time_zone: str) -> None:
         raise InvalidInput(ERR_TIME_ZONE % {"value": time_zone}, code="time_zone") from exc
 
 
+def batch_name_check(*, name: str) -> None:
+    """Refuse a name that reads as a batch's id (``7``, ``id:7``): commands and scripts
+    name a batch by its name or its id (``customers.selectors.batch_find``), and such a
+    name would hide, or be hidden by, the batch with that id."""
+    if batch_reference_id(name) is not None:
+        raise InvalidInput(ERR_NAME_IS_ID % {"name": name.strip()}, code="name")
+
+
 def batch_create(*, name: str, user: Operator, time_zone: str = "UTC") -> StagingBatch:
     """A new draft batch; ``user`` is its creator, one of its stagers."""
+    batch_name_check(name=name)
     batch_time_zone_check(time_zone=time_zone)
     batch = StagingBatch(name=name, time_zone=time_zone, created_by=user)
     batch.full_clean()
@@ -142,6 +156,8 @@ _COUNTERS = {
     "balances": "balance_count",
     "devices": "device_count",
     "metrics": "metric_count",
+    "transactions": "transaction_count",
+    "events": "event_count",
 }
 
 
@@ -159,6 +175,8 @@ def batch_refresh_counts(*, batch: StagingBatch) -> None:
         balance_count=batch.balances.count(),
         device_count=batch.devices.count(),
         metric_count=batch.metrics.count(),
+        transaction_count=batch.transactions.count(),
+        event_count=batch.events.count(),
         excluded_count=batch.customers.filter(is_excluded=True).count(),
     )
 

@@ -40,8 +40,6 @@ Status = StagingUpload.Status
 ERR_ON_PROBLEMS = _("“%(value)s” is not a choice for rows with problems.")
 ERR_NOT_READY = _("This file is %(status)s; only a checked file that is ready can be staged.")
 ERR_FILE_TOO_BIG = _("The file is %(size)s; files up to %(max)s can be staged.")
-# Stored problems are capped; the count of all of them is kept.
-MAX_STORED_PROBLEMS = 50_000
 # How long the rows read so far are kept in the cache.
 PROGRESS_TTL_S = 24 * 3600
 
@@ -180,13 +178,14 @@ def _run(upload: StagingUpload, *, dry_run: bool, on_problems: str) -> StagingRe
 
 def _finish(upload: StagingUpload, result: StagingResult, *, success: str) -> StagingUpload:
     """Record what the worker found: ``success``, or ``refused``; with every problem."""
-    problems = result.messages()
+    problems = result.shown_lines
     to = Status.REFUSED if result.has_errors() else success
     upload_transition(
         pk=upload.pk,
         to=to,
         row_count=result.row_count,
-        problems=problems[:MAX_STORED_PROBLEMS],
+        problems=problems,
+        problem_count=result.problem_count,
         staged=result.staged,
         finished_at=timezone.now() if to in (Status.REFUSED, Status.STAGED) else None,
     )
@@ -208,7 +207,8 @@ def upload_confirm(
     *, upload: StagingUpload, user: Operator, on_problems: str = OnProblems.REFUSE
 ) -> StagingUpload:
     """Stage a checked file; a worker writes it, all or nothing. ``on_problems``: what
-    to do with rows that validation would flag (``OnProblems``)."""
+    to do with rows that validation would flag (``OnProblems``). ``user``, who confirms
+    it, puts data into the batch: one of its stagers, who may not approve it."""
     if on_problems not in OnProblems.values:
         raise InvalidInput(ERR_ON_PROBLEMS % {"value": on_problems}, code="on_problems")
     with transaction.atomic():
@@ -216,6 +216,7 @@ def upload_confirm(
         upload.refresh_from_db()
         if not moved:
             raise StateConflict(ERR_NOT_READY % {"status": upload.get_status_display().lower()})
+        upload.batch.stagers.add(user)
         task_enqueue("customers.tasks.upload_stage_task", args=(upload.pk,))
     return upload
 

@@ -22,7 +22,9 @@ from console.errors import InvalidInput
 from console.types import Operator
 from customers.contract import customer_checker
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch
+from customers.payload.history import HISTORY_KINDS
 from customers.services.batches import batch_frozen_error, batch_mark_edited, batch_transition
+from customers.services.history import history_problems_record
 from customers.services.problems import (
     REASON_MAX,
     batch_problems_record,
@@ -55,6 +57,13 @@ MSG_CHILDREN_ELSEWHERE = ngettext_lazy(
     "them, or stage their customers in this batch, then validate again.",
     "n",
 )
+MSG_HISTORY_UNATTACHED = ngettext_lazy(
+    "%(n)s problem of history concerns a customer not staged in this batch: see the "
+    "problems, fix or delete those rows, then validate again.",
+    "%(n)s problems of history concern customers not staged in this batch: see the "
+    "problems, fix or delete those rows, then validate again.",
+    "n",
+)
 MSG_ALL_SENT_ELSEWHERE = _(
     "Nothing is left to send: every customer of this batch was already sent to Masivo by "
     "%(batches)s, so they are excluded. Tick “send again” on the customers you mean to "
@@ -85,6 +94,8 @@ class ValidationSummary:
     sent_elsewhere: tuple[tuple[str, int], ...] = field(default=(), compare=False)
     # Balances, devices and metrics staged here whose customer is in another batch.
     children_elsewhere: int = field(default=0, compare=False)
+    # Problems of history whose customer is not staged here (unsent, or its rows wrong).
+    history_unattached: int = field(default=0, compare=False)
 
     @property
     def is_validated(self) -> bool:
@@ -109,10 +120,12 @@ def validation_advice(summary: ValidationSummary) -> list[str]:
     sent = summary.sent_elsewhere_count
     if summary.is_validated:
         lines = [str(MSG_VALIDATED)]
-    elif summary.invalid or summary.children_elsewhere:
+    elif summary.invalid or summary.children_elsewhere or summary.history_unattached:
         lines = [str(MSG_FIX_INVALID)] if summary.invalid else []
         if summary.children_elsewhere:
             lines.append(MSG_CHILDREN_ELSEWHERE % {"n": summary.children_elsewhere})
+        if summary.history_unattached:
+            lines.append(MSG_HISTORY_UNATTACHED % {"n": summary.history_unattached})
     elif not summary.excluded:
         return [str(MSG_NO_CUSTOMERS)]
     elif sent == summary.excluded:
@@ -210,8 +223,15 @@ def batch_validate(
         problem_count, elsewhere = batch_problems_record(
             batch=locked, checker=checker, progress=progress
         )
+        history_count, history_unattached = history_problems_record(batch=locked)
+        problem_count += history_count
         counts = _store_counts(locked)
-        is_ready = counts["invalid"] == 0 and counts["valid"] > 0 and elsewhere == 0
+        is_ready = (
+            counts["invalid"] == 0
+            and counts["valid"] > 0
+            and elsewhere == 0
+            and history_unattached == 0
+        )
         _validation_settle(batch=locked, is_ready=is_ready, user=user)
         sent_elsewhere = batch_sent_elsewhere(locked)
     batch.refresh_from_db()
@@ -232,12 +252,14 @@ def batch_validate(
         status=batch.status,
         sent_elsewhere=sent_elsewhere,
         children_elsewhere=elsewhere,
+        history_unattached=history_unattached,
     )
 
 
 def batch_last_validation(*, batch: StagingBatch) -> ValidationSummary:
     """What the batch's last validation found, from the counters and problems it stored
     (an edit since then may have changed the customers it judged)."""
+    unattached = batch.problems.filter(customer__isnull=True)
     return ValidationSummary(
         valid=batch.valid_count,
         invalid=batch.invalid_count,
@@ -245,7 +267,8 @@ def batch_last_validation(*, batch: StagingBatch) -> ValidationSummary:
         problem_count=batch.problems.count(),
         status=batch.status,
         sent_elsewhere=batch_sent_elsewhere(batch),
-        children_elsewhere=batch.problems.filter(customer__isnull=True).count(),
+        children_elsewhere=unattached.exclude(field__in=HISTORY_KINDS).count(),
+        history_unattached=unattached.filter(field__in=HISTORY_KINDS).count(),
     )
 
 

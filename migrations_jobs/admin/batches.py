@@ -25,6 +25,7 @@ from customers.admin.batches import StagingBatchAdmin
 from customers.admin.steps import BATCH_STEPS, overlap_lines
 from customers.contract import MAX_CUSTOMERS_PER_REQUEST
 from customers.models import Outcome, StagingBatch
+from customers.services import user_may_see_customers
 from migrations_jobs import services
 from migrations_jobs.client import redact
 from migrations_jobs.models import MigrationJob
@@ -137,6 +138,8 @@ class SubmittableBatchAdmin(StagingBatchAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None and obj.status == BatchStatus.SUBMITTED:
+            # The counts link to the customers only for whoever may see them.
+            obj.may_see_customers = user_may_see_customers(user=request.user)
             fields = list(self.sending_fields)
             if request.user.has_perm(VIEW_JOB):
                 fields.append("jobs_list")
@@ -156,6 +159,10 @@ class SubmittableBatchAdmin(StagingBatchAdmin):
 
     def _customers_link(self, batch: StagingBatch, outcome: str) -> str:
         count = self._outcomes(batch)[outcome]
+        if not getattr(batch, "may_see_customers", False):
+            return format_html(
+                '<span class="console-count console-count-{}">{}</span>', outcome, grouped(count)
+            )
         url = (
             reverse("admin:customers_stagedcustomer_changelist")
             + "?"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from customers.admin.mixins import ReadOnlyAdminMixin
+from customers.admin.mixins import IdLookupsMixin, ReadOnlyAdminMixin
 from migrations_jobs.models import ChunkAttempt, JobChunk, SendAgain
 
 
@@ -29,7 +29,7 @@ class ChunkAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(JobChunk)
-class JobChunkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class JobChunkAdmin(IdLookupsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "job",
@@ -71,7 +71,7 @@ class JobChunkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SendAgain)
-class SendAgainAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SendAgainAdmin(IdLookupsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Who decided to send which customers again, when and why: a record, never changed."""
 
     list_display = ("requested_at", "batch", "job", "requested_by", "customer_count", "reason")

@@ -20,6 +20,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 
 from customers.models import Outcome
+from customers.services import user_may_see_customers
 from migrations_jobs import services
 from migrations_jobs.exports import customer_outcome_detail
 from migrations_jobs.failures import (
@@ -51,7 +52,6 @@ from migrations_jobs.templatetags.console_jobs import (
 
 ChunkStatus = JobChunk.Status
 
-VIEW_CUSTOMER = "customers.view_stagedcustomer"
 CHUNKS_PER_PAGE = 50
 FAILED_CUSTOMERS_SHOWN = 50
 DASH = "—"
@@ -300,7 +300,7 @@ class JobPageMixin:
 
     def job_page_context(self, request: HttpRequest, job: MigrationJob) -> dict:
         progress = self.progress_data(job)
-        can_see_customers = request.user.has_perm(VIEW_CUSTOMER)
+        can_see_customers = user_may_see_customers(user=request.user)
         failed_groups, skipped = [], []
         if can_see_customers:
             failed_groups = _failed_groups(job) if job.failed_customers else []

@@ -15,10 +15,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from customers.admin.mixins import ReadOnlyAdminMixin
+from customers.admin.mixins import IdLookupsMixin, ReadOnlyAdminMixin
 from customers.models import Outcome
+from customers.services import customer_data_log, user_may_see_customers
 from migrations_jobs.admin.job_actions import JobActionsMixin
-from migrations_jobs.admin.job_page import DASH, VIEW_CUSTOMER, JobPageMixin
+from migrations_jobs.admin.job_page import DASH, JobPageMixin
 from migrations_jobs.exports import customers_csv_response
 from migrations_jobs.models import MigrationJob
 from migrations_jobs.selectors import job_duration_s, job_eta_s, job_history
@@ -35,7 +36,9 @@ ERR_NO_OUTCOME = _("“%(outcome)s” is not an outcome of a customer.")
 
 
 @admin.register(MigrationJob)
-class MigrationJobAdmin(JobActionsMixin, JobPageMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class MigrationJobAdmin(
+    JobActionsMixin, JobPageMixin, IdLookupsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     # Who started a job shows under when (one column less, so the history fits beside the
     # admin's navigation and filters at 1440 px).
     list_display = (
@@ -187,11 +190,12 @@ class MigrationJobAdmin(JobActionsMixin, JobPageMixin, ReadOnlyAdminMixin, admin
         """The job's customers (``?outcome=failed|skipped|sent|not_sent``, or
         ``?possibly_twice=1``) as the API's CSV."""
         job = self.job_or_404(request, object_id)
-        if not request.user.has_perm(VIEW_CUSTOMER):
+        if not user_may_see_customers(user=request.user):
             raise PermissionDenied
         outcome = request.GET.get("outcome", "")
         if outcome and outcome not in Outcome.values:
             raise Http404(ERR_NO_OUTCOME % {"outcome": outcome})
+        customer_data_log(user=request.user, what="customers CSV", job_id=job.pk)
         return customers_csv_response(
             job=job,
             outcome=outcome or None,
@@ -200,6 +204,7 @@ class MigrationJobAdmin(JobActionsMixin, JobPageMixin, ReadOnlyAdminMixin, admin
 
     def failed_csv_view(self, request: HttpRequest, object_id: int) -> StreamingHttpResponse:
         job = self.job_or_404(request, object_id)
-        if not request.user.has_perm(VIEW_CUSTOMER):
+        if not user_may_see_customers(user=request.user):
             raise PermissionDenied
+        customer_data_log(user=request.user, what="failed customers CSV", job_id=job.pk)
         return customers_csv_response(job=job, outcome=Outcome.FAILED, possibly_twice=False)

@@ -1,12 +1,12 @@
 """One error shape for the whole API, whatever raised the error.
 
 Every error answers ``{"error": "<short code>", "details": "<a sentence>"}``, plus
-``"fields": {...}`` when input fields were refused. Services raise the families of
-``console.errors.ApplicationError``; this handler turns them, Django's exceptions and DRF's
-own into that shape with the right status:
+``"fields": {"<field>": ["<sentence>", ...]}`` when input fields were refused. Services
+raise the families of ``console.errors.ApplicationError``; this handler turns them,
+Django's exceptions and DRF's own into that shape with the right status:
 
 - 400 ``invalid``: DRF's or Django's ``ValidationError`` (``parse_error`` for a body
-  that does not parse);
+  that does not parse, or past Django's limits on a form's fields and size);
 - 401 ``not_authenticated`` or ``authentication_failed``: no or wrong credentials;
 - 403 ``permission_denied``: Django's or DRF's ``PermissionDenied`` (a missing permission,
   the four-eyes rule);
@@ -19,7 +19,12 @@ Anything else is a bug, left to Django's 500.
 
 from __future__ import annotations
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -36,6 +41,10 @@ ERR_FIELDS = _("Some fields are not valid: %(fields)s.")
 ERR_NOT_FOUND = _("Nothing was found at this address.")
 ERR_PERMISSION = _("You do not have permission to do this.")
 ERR_INVALID = _("The request is not valid.")
+ERR_TOO_MANY_FIELDS = _(
+    "The request holds too many fields or too much data to read; send fewer, or send a "
+    "long list as JSON."
+)
 
 
 class ConflictError(exceptions.APIException):
@@ -55,20 +64,27 @@ def _text(value) -> str:
     return str(value)
 
 
-def _plain(value):
-    """Error details as plain JSON types (lists and dicts of strings)."""
+def _messages(value, where: str = "") -> list[str]:
+    """A field's errors as a flat list of sentences; an error inside the field (an item
+    of a list, a key of an object) says where: ``"[0] This field may not be blank."``."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return [
+            message
+            for key, inner in value.items()
+            for message in _messages(
+                inner, f"{where}[{key}] " if isinstance(key, int) else f"{where}{key}: "
+            )
+        ]
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return str(value)
+        return [message for inner in value for message in _messages(inner, where)]
+    return [f"{where}{value}"]
 
 
 def error_body(*, error: str, details, fields: dict | None = None, **extra) -> dict:
     """The one error shape of the API."""
     body = {"error": error, "details": str(details)}
     if fields:
-        body["fields"] = _plain(fields)
+        body["fields"] = {str(name): _messages(errors) for name, errors in fields.items()}
     body.update(extra)
     return body
 
@@ -83,6 +99,9 @@ def _from_django(exc: Exception) -> exceptions.APIException | None:
         return ConflictError(error_text(exc))
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(as_serializer_error(exc))
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent | RequestDataTooBig):
+        # Django's limits on a form body (DATA_UPLOAD_MAX_*): a request to refuse, in JSON.
+        return exceptions.ParseError(ERR_TOO_MANY_FIELDS)
     return None
 
 

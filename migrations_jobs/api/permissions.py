@@ -2,13 +2,18 @@
 
 A view declares ``required_permissions = {"GET": (VIEW_BATCH,), "POST": (IMPORT,)}``.
 The services check again what they own (the four-eyes rule, the approve permission), so a
-view never decides those itself.
+view never decides those itself. Whatever shows customers' personal data (their list, a
+dry run, problems, a job's customers) also names ``VIEW_CUSTOMER``, the permission
+``customers.services.user_may_see_customers`` asks for in the admin and the commands.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import BasePermission
+
+from customers.services import CUSTOMER_DATA_PERMISSION
 
 ERR_MISSING_PERMISSION = _("You need the permission “%(permission)s” to do this.")
 
@@ -17,7 +22,7 @@ CHANGE_BATCH = "customers.change_stagingbatch"
 APPROVE = "customers.approve_stagingbatch"
 SUBMIT = "customers.submit_stagingbatch"
 VIEW_BATCH = "customers.view_stagingbatch"
-VIEW_CUSTOMER = "customers.view_stagedcustomer"
+VIEW_CUSTOMER = CUSTOMER_DATA_PERMISSION
 VIEW_JOB = "migrations_jobs.view_migrationjob"
 
 
@@ -42,3 +47,11 @@ class ModelPermissions(BasePermission):
             self.message = ERR_MISSING_PERMISSION % {"permission": missing[0]}
             return False
         return True
+
+
+class SchemaPermission(BasePermission):
+    """The OpenAPI schema and its docs: open on a developer's machine (``DEBUG``), for
+    authenticated users everywhere else, since they describe every endpoint and field."""
+
+    def has_permission(self, request, view) -> bool:
+        return settings.DEBUG or bool(request.user and request.user.is_authenticated)

@@ -54,7 +54,12 @@ class ErrorSerializer(serializers.Serializer):
 
 class FileErrorSerializer(ErrorSerializer):
     problems = RowProblemSerializer(
-        many=True, required=False, help_text=_("Every problem of the file by row and column.")
+        many=True,
+        required=False,
+        help_text=_("The file's first 100 problems by row and column (problem_count counts all)."),
+    )
+    problem_count = serializers.IntegerField(
+        required=False, help_text=_("How many problems the file has in all.")
     )
     suggested_mapping = MappingDocumentField(
         required=False,
@@ -68,9 +73,15 @@ class FileErrorSerializer(ErrorSerializer):
 # --- batches -----------------------------------------------------------------------------------
 class BatchSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    last_imported_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    validated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    last_imported_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    validated_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    approved_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = StagingBatch
@@ -83,6 +94,8 @@ class BatchSerializer(serializers.ModelSerializer):
             "balance_count",
             "device_count",
             "metric_count",
+            "transaction_count",
+            "event_count",
             "valid_count",
             "invalid_count",
             "excluded_count",
@@ -105,10 +118,6 @@ class BatchCreateSerializer(serializers.Serializer):
         default="UTC",
         help_text=_("Dates without an offset in this batch's files are read in this time zone."),
     )
-
-
-class BatchFilterSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=StagingBatch.Status.choices, required=False)
 
 
 class FileUploadSerializer(serializers.Serializer):
@@ -171,8 +180,11 @@ class StagedFileSerializer(serializers.Serializer):
     )
     problems = RowProblemSerializer(
         many=True,
-        help_text=_("With on_problems=flag: the problems validation will flag on these rows."),
+        help_text=_(
+            "With on_problems=flag: the first 100 problems validation will flag on these rows."
+        ),
     )
+    problem_count = serializers.IntegerField(help_text=_("How many such problems in all."))
 
 
 class ValidationSummarySerializer(serializers.Serializer):
@@ -189,11 +201,6 @@ class ProblemSerializer(serializers.ModelSerializer):
         model = CustomerProblem
         fields = ["id", "legacy_id", "customer", "field", "code", "message", "other_batch"]
         read_only_fields = fields
-
-
-class ProblemFilterSerializer(serializers.Serializer):
-    field = serializers.CharField(required=False, help_text=_("Only problems of this field."))
-    code = serializers.ChoiceField(choices=CustomerProblem.Code.choices, required=False)
 
 
 class CustomerSerializer(serializers.ModelSerializer):
@@ -216,14 +223,6 @@ class CustomerSerializer(serializers.ModelSerializer):
             "outcome_maybe_twice",
         ]
         read_only_fields = fields
-
-
-class CustomerFilterSerializer(serializers.Serializer):
-    is_valid = serializers.BooleanField(required=False, allow_null=True, default=None)
-    is_excluded = serializers.BooleanField(required=False, allow_null=True, default=None)
-    outcome = serializers.ChoiceField(
-        choices=StagedCustomer._meta.get_field("outcome").choices, required=False
-    )
 
 
 class CustomerSelectionSerializer(serializers.Serializer):
@@ -311,7 +310,9 @@ class JobSerializer(serializers.ModelSerializer):
 
     batch_name = serializers.CharField(source="batch.name", read_only=True)
     started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    cancelled_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    cancelled_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     progress_percent = serializers.IntegerField(read_only=True)
     is_terminal = serializers.BooleanField(read_only=True)
     progress = JobProgressSerializer(read_only=True, allow_null=True)
@@ -359,22 +360,6 @@ class JobStartedSerializer(JobSerializer):
     class Meta(JobSerializer.Meta):
         fields = [*JobSerializer.Meta.fields, "overlaps"]
         read_only_fields = fields
-
-
-class JobCustomerFilterSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(
-        choices=StagedCustomer._meta.get_field("outcome").choices, required=False
-    )
-    possibly_twice = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text=_("Only customers Masivo may hold twice (sent after an unknown outcome)."),
-    )
-
-
-class JobFilterSerializer(serializers.Serializer):
-    batch = serializers.IntegerField(required=False, help_text=_("Only jobs of this batch id."))
-    status = serializers.ChoiceField(choices=MigrationJob.Status.choices, required=False)
 
 
 class FailedCustomerSerializer(serializers.ModelSerializer):

@@ -5,10 +5,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from customers.admin.mixins import ReadOnlyAdminMixin
+from customers.admin.mixins import IdLookupsMixin, ReadOnlyAdminMixin
 from migrations_jobs.sandbox.models import (
     SandboxConfig,
     SandboxCustomer,
+    SandboxHistoryEntry,
     SandboxRequest,
     SandboxScriptedAnswer,
     SandboxTokenRequest,
@@ -16,7 +17,7 @@ from migrations_jobs.sandbox.models import (
 
 
 @admin.register(SandboxConfig)
-class SandboxConfigAdmin(admin.ModelAdmin):
+class SandboxConfigAdmin(IdLookupsMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "token_lifetime_s",
@@ -50,6 +51,7 @@ class SandboxConfigAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        (_("History"), {"fields": ("refuse_history_first",)}),
         (None, {"fields": ("updated_at",)}),
     )
 
@@ -58,7 +60,7 @@ class SandboxConfigAdmin(admin.ModelAdmin):
 
 
 @admin.register(SandboxScriptedAnswer)
-class SandboxScriptedAnswerAdmin(admin.ModelAdmin):
+class SandboxScriptedAnswerAdmin(IdLookupsMixin, admin.ModelAdmin):
     list_display = ("pk", "status_code", "retry_after_s", "delay_s", "created_at", "consumed_at")
     list_filter = ("status_code", ("consumed_at", admin.EmptyFieldListFilter))
     fields = ("status_code", "retry_after_s", "delay_s", "created_at", "consumed_at")
@@ -69,25 +71,27 @@ class SandboxScriptedAnswerAdmin(admin.ModelAdmin):
 
 
 @admin.register(SandboxRequest)
-class SandboxRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SandboxRequestAdmin(IdLookupsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "pk",
         "received_at",
+        "kind",
         "status_code",
         "reason",
         "customer_count",
+        "item_count",
         "new_count",
         "duplicate_count",
         "duration_s",
         "jitter_s",
         "is_accepted",
     )
-    list_filter = ("status_code", "reason", "is_accepted")
+    list_filter = ("kind", "status_code", "reason", "is_accepted")
     date_hierarchy = "received_at"
 
 
 @admin.register(SandboxCustomer)
-class SandboxCustomerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SandboxCustomerAdmin(IdLookupsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("legacy_id", "email", "times_received", "first_received_at", "request")
     list_filter = ("times_received",)
     search_fields = ("legacy_id", "email")
@@ -95,7 +99,16 @@ class SandboxCustomerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     raw_id_fields = ("request", "last_request")
 
 
+@admin.register(SandboxHistoryEntry)
+class SandboxHistoryEntryAdmin(IdLookupsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("legacy_id", "kind", "item_count", "has_customer", "received_at", "request")
+    list_filter = ("kind", "has_customer")
+    search_fields = ("legacy_id",)
+    list_select_related = ("request",)
+    raw_id_fields = ("request",)
+
+
 @admin.register(SandboxTokenRequest)
-class SandboxTokenRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SandboxTokenRequestAdmin(IdLookupsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("pk", "requested_at", "is_granted")
     list_filter = ("is_granted",)

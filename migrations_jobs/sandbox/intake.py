@@ -1,5 +1,6 @@
 """A migrate request's body: parsing, the contract (the console's own serializer, strict),
-and the account's rules (``id`` and ``email`` unique, rejected ids) before acceptance."""
+and the account's rules (``id`` and ``email`` unique, rejected ids) before acceptance.
+Parsing and the contract serve the history's endpoints too (``history``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from rest_framework.serializers import Serializer
 
 from customers.contract import MigrateRequestSerializer
 from migrations_jobs.sandbox.answers import RateState, Refusal, SandboxAnswer
@@ -46,8 +48,11 @@ DETAIL_ID_TWO_EMAILS = "A customer id appears with two different emails"
 DETAIL_REJECTED = "A customer was refused by the account"
 
 
-def body_parse(*, content_type: str | None, body: bytes | None) -> tuple[dict, list]:
-    """The envelope and its customers list; ``body`` is None when it was too big to read."""
+def body_parse(
+    *, content_type: str | None, body: bytes | None, max_customers: int | None = MAX_CUSTOMERS
+) -> tuple[dict, list]:
+    """The envelope and its customers list; ``body`` is None when it was too big to read.
+    More than ``max_customers`` entries is 413 (None: the contract's check says)."""
     if body is None:
         raise Refusal(
             status_code=413,
@@ -80,12 +85,12 @@ def body_parse(*, content_type: str | None, body: bytes | None) -> tuple[dict, l
             error=ERR_BAD_REQUEST,
             details=DETAIL_NOT_ENVELOPE,
         )
-    if len(customers) > MAX_CUSTOMERS:
+    if max_customers is not None and len(customers) > max_customers:
         raise Refusal(
             status_code=413,
             reason=SandboxRequest.Reason.TOO_LARGE,
             error=ERR_TOO_LARGE,
-            details=DETAIL_TOO_MANY % {"max": MAX_CUSTOMERS, "count": len(customers)},
+            details=DETAIL_TOO_MANY % {"max": max_customers, "count": len(customers)},
         )
     return payload, customers
 
@@ -100,6 +105,10 @@ def _flatten(errors: Any, prefix: str = "") -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if isinstance(errors, dict):
         for key, value in errors.items():
+            if isinstance(key, int):
+                # An entry of a list, when DRF keys a list's errors by index.
+                found.extend(_flatten(value, f"{prefix}[{key}]"))
+                continue
             name = "" if key == "non_field_errors" else str(key)
             path = f"{prefix}.{name}" if prefix and name else (prefix or name)
             found.extend(_flatten(value, path))
@@ -124,9 +133,17 @@ def _entry_errors(errors: Any) -> dict[int, Any]:
     return {}
 
 
-def contract_check(*, payload: dict, customers: list) -> None:
-    """The contract, as the console's own serializer states it, in strict mode."""
-    serializer = MigrateRequestSerializer(data=payload, context={"strict": True})
+def contract_check(
+    *,
+    payload: dict,
+    customers: list,
+    serializer_class: type[Serializer] = MigrateRequestSerializer,
+    envelope_status: int = 400,
+) -> None:
+    """The contract, as the console's own serializer states it, in strict mode: 422 naming
+    the first invalid customer entry; ``envelope_status`` when no entry is to blame (an
+    empty list, an unknown key, a limit of the whole request)."""
+    serializer = serializer_class(data=payload, context={"strict": True})
     if serializer.is_valid():
         return
     errors = serializer.errors
@@ -136,10 +153,13 @@ def contract_check(*, payload: dict, customers: list) -> None:
             f"{path}: {message}" if path else message for path, message in _flatten(errors)
         )
         # The envelope itself is wrong (an empty list, an unknown key): no customer to name.
+        reason, error = SandboxRequest.Reason.BAD_REQUEST, ERR_BAD_REQUEST
+        if envelope_status == 422:
+            reason, error = SandboxRequest.Reason.INVALID_ENTRY, ERR_INVALID_ENTRY
         raise Refusal(
-            status_code=400,
-            reason=SandboxRequest.Reason.BAD_REQUEST,
-            error=ERR_BAD_REQUEST,
+            status_code=envelope_status,
+            reason=reason,
+            error=error,
             details=problems or DETAIL_NOT_ENVELOPE,
         )
     index = min(entries)

@@ -1,5 +1,6 @@
 """What the sandbox keeps: its fault settings, its rate-limit window, the answers scripted
-by tests, and a record of every token and migrate request with the customers they carried."""
+by tests, and a record of every token and migrate request with the customers they carried,
+and the history (transactions, events) each customer's entries brought."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -67,6 +68,10 @@ def default_jitter_s() -> float:
     return getattr(settings, "SANDBOX_LATENCY_JITTER_S", 0.0)
 
 
+def default_refuse_history_first() -> bool:
+    return getattr(settings, "SANDBOX_REFUSE_HISTORY_FIRST", False)
+
+
 class SandboxConfig(models.Model):
     """The sandbox's behaviour, one row, editable at run time (defaults: ``SANDBOX_*``)."""
 
@@ -126,6 +131,14 @@ class SandboxConfig(models.Model):
         default=list,
         blank=True,
         help_text=_("A request carrying any of these ids fails with 422, naming no customer."),
+    )
+    refuse_history_first = models.BooleanField(
+        _("refuse history before its customer"),
+        default=default_refuse_history_first,
+        help_text=_(
+            "Transactions or events for a customer id the sandbox has not received through "
+            "customers/migrate yet fail with 422, naming the ids."
+        ),
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -213,7 +226,12 @@ class SandboxTokenRequest(models.Model):
 
 
 class SandboxRequest(models.Model):
-    """One migrate request as the sandbox answered it."""
+    """One migrate request as the sandbox answered it: customers, transactions or events."""
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers", _("Customers")
+        TRANSACTIONS = "transactions", _("Transactions")
+        EVENTS = "events", _("Events")
 
     class Reason(models.TextChoices):
         ACCEPTED = "accepted", _("Accepted")
@@ -227,6 +245,11 @@ class SandboxRequest(models.Model):
         TOO_LARGE = "too_large", _("Too many customers")
         INVALID_ENTRY = "invalid_entry", _("Contract violation")
         CONFLICT = "conflict", _("Refused by the account")
+        HISTORY_FIRST = "history_first", _("History before its customer")
+
+    kind = models.CharField(
+        _("endpoint"), max_length=16, choices=Kind.choices, default=Kind.CUSTOMERS
+    )
 
     received_at = models.DateTimeField(
         _("received at"),
@@ -239,6 +262,11 @@ class SandboxRequest(models.Model):
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
     details = models.TextField(_("details"), blank=True)
     customer_count = models.PositiveIntegerField(_("customers"), default=0)
+    item_count = models.PositiveIntegerField(
+        _("transactions or events"),
+        default=0,
+        help_text=_("What a history request carried in all, over its customers' entries."),
+    )
     new_count = models.PositiveIntegerField(_("new customers"), default=0)
     duplicate_count = models.PositiveIntegerField(_("customers received again"), default=0)
     duration_s = models.FloatField(
@@ -291,3 +319,32 @@ class SandboxCustomer(models.Model):
 
     def __str__(self) -> str:
         return self.legacy_id
+
+
+class SandboxHistoryEntry(models.Model):
+    """One customer's entry of an accepted transactions or events request: whose, how
+    many items, and whether the account held the customer when it arrived."""
+
+    kind = models.CharField(_("endpoint"), max_length=16, choices=SandboxRequest.Kind.choices)
+    legacy_id = models.CharField(_("legacy id"), max_length=255)
+    item_count = models.PositiveIntegerField(_("transactions or events"))
+    request = models.ForeignKey(
+        SandboxRequest,
+        verbose_name=_("request"),
+        on_delete=models.CASCADE,
+        related_name="history_entries",
+    )
+    has_customer = models.BooleanField(
+        _("customer received before"),
+        help_text=_("Whether customers/migrate had brought this id when its history arrived."),
+    )
+    received_at = models.DateTimeField(_("received at"))
+
+    class Meta:
+        verbose_name = _("sandbox history entry")
+        verbose_name_plural = _("sandbox history entries")
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["kind", "legacy_id"], name="sandbox_history_id_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.legacy_id}: {self.item_count} {self.kind}"

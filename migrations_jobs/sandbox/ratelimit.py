@@ -1,5 +1,7 @@
 """The migrate rate limit: one request per interval and a cap per hour window, decided
-under a row lock so every process and thread of the sandbox shares it.
+under a row lock so every process and thread of the sandbox shares it. Like Masivo's, it is
+one budget for customers/migrate and the history's two endpoints (transactions, events):
+a request to any of them counts against the same window.
 
 Which moment of a request counts is the configuration's clock (``RateClock``):
 

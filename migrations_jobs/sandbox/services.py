@@ -1,4 +1,5 @@
-"""The sandbox's behaviour: token issuing, customers/migrate, faults, and what arrived.
+"""The sandbox's behaviour: token issuing, customers/migrate and the history's two migrate
+endpoints (``history``), faults, and what arrived.
 
 A migrate request goes through, in order: the network jitter (it arrives a drawn moment
 later), the bearer token (401), the next scripted answer, the rate limit (429, shared by
@@ -6,7 +7,9 @@ every process through a locked row; the configured clock says which moment count
 injected faults (500, 429, slow), the body (415, 400, 413), the contract (422 naming
 customer and field), the account's uniqueness of ``id`` and ``email`` and the rejected ids
 (422 naming no customer), and finally acceptance (201). A slow answer is processed first
-and answered late: it models an answer lost after Masivo accepted the request.
+and answered late: it models an answer lost after Masivo accepted the request. The
+history's endpoints (transactions, events) take the same steps up to the body, the rate
+limit included: Masivo counts the three against one budget.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -27,8 +31,10 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from migrations_jobs.sandbox.answers import RateState, Refusal, SandboxAnswer
+from migrations_jobs.sandbox.history import history_accept, history_check
 from migrations_jobs.sandbox.intake import (
     ERR_INVALID_ENTRY,
+    MAX_CUSTOMERS,
     body_parse,
     contract_check,
     customers_accept,
@@ -36,6 +42,7 @@ from migrations_jobs.sandbox.intake import (
 from migrations_jobs.sandbox.models import (
     SandboxConfig,
     SandboxCustomer,
+    SandboxHistoryEntry,
     SandboxRateWindow,
     SandboxRequest,
     SandboxScriptedAnswer,
@@ -75,9 +82,10 @@ CONFIG_FIELDS = frozenset(
 
 
 def sandbox_reset() -> None:
-    """Forget every request, customer, token request and scripted answer; rate window and
-    configuration go back to the ``SANDBOX_*`` settings."""
+    """Forget every request, customer, history entry, token request and scripted answer;
+    rate window and configuration go back to the ``SANDBOX_*`` settings."""
     with transaction.atomic():
+        SandboxHistoryEntry.objects.all().delete()
         SandboxCustomer.objects.all().delete()
         SandboxRequest.objects.all().delete()
         SandboxScriptedAnswer.objects.all().delete()
@@ -116,17 +124,17 @@ def sandbox_script(
 
 
 def sandbox_arrivals() -> dict[str, Any]:
-    """What reached the sandbox: requests by status, accepted requests, distinct customers,
-    customer receipts and duplicate receipts (at-least-once delivery), token requests."""
-    accepted = SandboxRequest.objects.filter(is_accepted=True).aggregate(
+    """What reached customers/migrate: requests by status, accepted requests, distinct
+    customers, customer receipts and duplicate receipts (at-least-once delivery), token
+    requests. (The history's: ``history.sandbox_history_arrivals``.)"""
+    requests = SandboxRequest.objects.filter(kind=SandboxRequest.Kind.CUSTOMERS)
+    accepted = requests.filter(is_accepted=True).aggregate(
         requests=Count("pk"), receipts=Sum("customer_count")
     )
     receipts = accepted["receipts"] or 0
     customers = SandboxCustomer.objects.count()
     statuses = dict(
-        SandboxRequest.objects.values_list("status_code")
-        .annotate(n=Count("pk"))
-        .order_by("status_code")
+        requests.values_list("status_code").annotate(n=Count("pk")).order_by("status_code")
     )
     tokens = SandboxTokenRequest.objects.aggregate(
         requests=Count("pk"), granted=Count("pk", filter=Q(is_granted=True))
@@ -201,6 +209,7 @@ class _Progress:
     delay: float = 0.0
     rate: RateState | None = None
     customer_count: int = 0
+    kind: str = SandboxRequest.Kind.CUSTOMERS
 
 
 def sandbox_migrate(
@@ -210,8 +219,10 @@ def sandbox_migrate(
     body: bytes | None,
     arrived_at: dt.datetime | None = None,
     processed_at: dt.datetime | None = None,
+    kind: str = SandboxRequest.Kind.CUSTOMERS,
 ) -> SandboxAnswer:
-    """``POST api/storefront/v1/customers/migrate``. ``body`` is None when it was too big
+    """``POST api/storefront/v1/customers/migrate`` (``kind``: customers), or its
+    ``/transactions`` or ``/events`` (the history's). ``body`` is None when it was too big
     to read. ``arrived_at`` is when the request reached the server (the middleware's
     stamp; None if it was not stamped), ``processed_at`` when the view began to handle it
     (now if not given): the configuration's clock says which one the rate limiter counts,
@@ -227,7 +238,7 @@ def sandbox_migrate(
         # A packet held up on the network: nothing of the request happens meanwhile.
         time.sleep(max(0.0, (arrival.counted_at - timezone.now()).total_seconds()))
     with _serialized():
-        progress = _Progress()
+        progress = _Progress(kind=kind)
         try:
             return _migrate_steps(
                 config=config,
@@ -267,10 +278,17 @@ def _migrate_steps(
     progress.rate = rate_window_take(config=config, now=arrival.counted_at)
     if scripted is None:
         progress.delay = _inject_faults(config=config)
-    payload, customers = body_parse(content_type=content_type, body=body)
+    is_history = progress.kind != SandboxRequest.Kind.CUSTOMERS
+    payload, customers = body_parse(
+        content_type=content_type, body=body, max_customers=None if is_history else MAX_CUSTOMERS
+    )
     progress.customer_count = len(customers)
-    contract_check(payload=payload, customers=customers)
-    return customers_accept(
+    if is_history:
+        history_check(kind=progress.kind, payload=payload, customers=customers)
+    else:
+        contract_check(payload=payload, customers=customers)
+    accept = partial(history_accept, kind=progress.kind) if is_history else customers_accept
+    return accept(
         config=config,
         customers=customers,
         received_at=arrival.counted_at,
@@ -294,6 +312,7 @@ def _refused(
     if refusal.retry_after_s is not None:
         headers["Retry-After"] = str(refusal.retry_after_s)
     SandboxRequest.objects.create(
+        kind=progress.kind,
         received_at=arrival.counted_at,
         status_code=refusal.status_code,
         reason=refusal.reason,

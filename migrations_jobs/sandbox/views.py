@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from migrations_jobs.sandbox.middleware import ARRIVED_AT
+from migrations_jobs.sandbox.models import SandboxRequest
 from migrations_jobs.sandbox.services import SandboxAnswer, sandbox_authorize, sandbox_migrate
 
 
@@ -27,9 +28,7 @@ def authorize(request: HttpRequest) -> JsonResponse:
     return _respond(sandbox_authorize(api_key=request.headers.get("x-api-key")))
 
 
-@csrf_exempt
-@require_POST
-def migrate(request: HttpRequest) -> JsonResponse:
+def _migrate(request: HttpRequest, kind: str) -> JsonResponse:
     processed_at = timezone.now()
     try:
         body: bytes | None = request.body
@@ -41,5 +40,24 @@ def migrate(request: HttpRequest) -> JsonResponse:
         body=body,
         arrived_at=getattr(request, ARRIVED_AT, None),
         processed_at=processed_at,
+        kind=kind,
     )
     return _respond(answer)
+
+
+@csrf_exempt
+@require_POST
+def migrate(request: HttpRequest) -> JsonResponse:
+    return _migrate(request, SandboxRequest.Kind.CUSTOMERS)
+
+
+@csrf_exempt
+@require_POST
+def migrate_transactions(request: HttpRequest) -> JsonResponse:
+    return _migrate(request, SandboxRequest.Kind.TRANSACTIONS)
+
+
+@csrf_exempt
+@require_POST
+def migrate_events(request: HttpRequest) -> JsonResponse:
+    return _migrate(request, SandboxRequest.Kind.EVENTS)

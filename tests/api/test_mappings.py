@@ -126,6 +126,13 @@ def test_the_schema_documents_the_mapping_format(client, importer):
     schema = client.get(reverse("api:schema"), {"format": "json"}).json()
 
     document = schema["components"]["schemas"]["MappingProfile"]["properties"]["document"]
-    assert document["properties"]["kind"]["enum"] == ["customers", "balances", "devices", "metrics"]
+    assert document["properties"]["kind"]["enum"] == [
+        "customers",
+        "balances",
+        "devices",
+        "metrics",
+        "transactions",
+        "events",
+    ]
     rule = document["properties"]["fields"]["additionalProperties"]["oneOf"][1]
     assert {"join", "split", "values", "date_format", "timezone"} <= set(rule["properties"])

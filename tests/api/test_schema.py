@@ -4,7 +4,9 @@ import pytest
 from django.urls import URLPattern, reverse
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.validation import validate_schema
+from rest_framework.authtoken.models import Token
 
+from console.ids import ID_MAX, ID_SCHEMA
 from migrations_jobs.api import urls as api_urls
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +20,7 @@ def api_paths() -> dict[str, set[str]]:
         if pattern.name in ("schema", "docs", "not-found"):
             continue
         view = pattern.callback.cls
-        path = "/api/" + re.sub(r"<int:(\w+)>", r"{\1}", str(pattern.pattern))
+        path = "/api/" + re.sub(r"<id:(\w+)>", r"{\1}", str(pattern.pattern))
         methods = {m for m in ("get", "post", "put", "patch", "delete") if hasattr(view, m)}
         found[path] = methods
     return found
@@ -41,7 +43,7 @@ def test_schema_is_valid_openapi_3_without_generator_warnings(schema):
 
 def test_schema_lists_every_endpoint_and_method(schema):
     expected = api_paths()
-    assert len(expected) == 24
+    assert len(expected) == 25
     for path, methods in expected.items():
         assert path in schema["paths"], path
         assert set(schema["paths"][path]) == methods, path
@@ -89,12 +91,62 @@ def test_lists_are_documented_as_paginated(schema):
         )
 
 
-def test_schema_needs_no_login(api):
+def test_the_schema_and_docs_need_a_login(api, client):
+    response = api.get(reverse("api:schema"), {"format": "json"})
+    assert (response.status_code, response.json()["error"]) == (401, "not_authenticated")
+    docs = client.get(reverse("api:docs"))
+    assert docs.status_code == 302
+    assert docs["Location"] == f"{reverse('admin:login')}?next={reverse('api:docs')}"
+
+
+def test_the_schema_and_docs_are_open_under_debug(api, client, settings):
+    settings.DEBUG = True
     assert api.get(reverse("api:schema")).status_code == 200
+    assert client.get(reverse("api:docs")).status_code == 200
 
 
-def test_swagger_ui_is_served_from_local_static_files(client):
+def test_the_schema_is_served_to_a_token(api, importer):
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=importer).key}")
+    assert api.get(reverse("api:schema"), {"format": "json"}).status_code == 200
+
+
+def test_swagger_ui_is_served_from_local_static_files(client, importer):
+    client.force_login(importer)
     page = client.get(reverse("api:docs")).content.decode()
-    assert reverse("api:schema") in page
     assert "drf_spectacular_sidecar/swagger-ui-dist" in page
     assert "cdn." not in page
+    # Its own script is a file too (no inline script, as the security policy asks).
+    script = client.get(reverse("api:docs"), {"script": ""}).content.decode()
+    assert reverse("api:schema") in script
+
+
+def test_who_may_be_missing_is_declared_nullable(schema):
+    components = schema["components"]["schemas"]
+    for component, field in [
+        ("Batch", "last_imported_by"),
+        ("Batch", "validated_by"),
+        ("Batch", "approved_by"),
+        ("Job", "cancelled_by"),
+    ]:
+        assert components[component]["properties"][field]["nullable"] is True, (component, field)
+
+
+def test_lists_document_a_refused_parameter_and_a_page_past_the_last(schema):
+    for path, operations in schema["paths"].items():
+        parameters = {
+            p["name"]: p["schema"] for p in operations.get("get", {}).get("parameters", [])
+        }
+        if "page" not in parameters:
+            continue
+        assert {"400", "404"} <= set(operations["get"]["responses"]), path
+        assert (parameters["page"]["minimum"], parameters["page_size"]["maximum"]) == (1, 1000)
+
+
+def test_ids_are_declared_within_the_range_of_the_keys(schema):
+    job = schema["paths"]["/api/jobs/"]["get"]["parameters"]
+    assert next(p for p in job if p["name"] == "batch")["schema"]["maximum"] == ID_MAX
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path":
+                    assert parameter["schema"] == ID_SCHEMA, path

@@ -63,10 +63,11 @@ def test_a_foreign_file_without_mapping_is_refused_and_a_suggestion_is_written(f
 
 
 def test_a_profile_is_imported_used_by_name_and_exported(files, importer):
-    out, _err = run("mapping_import", str(files / "clientes-map.json"), "--name", "crm")
+    imported = ("mapping_import", str(files / "clientes-map.json"), "--name", "crm")
+    out, _err = run(*imported, "--user", "importer")
     assert "Saved mapping profile “crm” (customers)" in out
     # Importing again updates the profile of that name.
-    out, _err = run("mapping_import", str(files / "clientes-map.json"), "--name", "crm")
+    out, _err = run(*imported, "--user", "importer")
     assert "Updated" in out
 
     run(
@@ -85,13 +86,15 @@ def test_a_profile_is_imported_used_by_name_and_exported(files, importer):
     assert json.loads((files / "out.json").read_text()) == DOCUMENT
 
 
-def test_a_mapping_file_with_mistakes_is_not_saved(files):
+def test_a_mapping_file_with_mistakes_is_not_saved(files, importer):
     bad = files / "bad.json"
     bad.write_text(json.dumps({"kind": "customers", "fields": {"id": {"colum": "Código"}}}))
     err = StringIO()
 
     with pytest.raises(CommandError, match="1 problem"):
-        call_command("mapping_import", str(bad), stderr=err, stdout=StringIO())
+        call_command(
+            "mapping_import", str(bad), "--user", "importer", stderr=err, stdout=StringIO()
+        )
 
     assert "“colum”" in err.getvalue()
     assert not MappingProfile.objects.exists()

@@ -24,7 +24,7 @@ def test_whole_migration_through_the_commands(start_worker, importer, approver, 
             "stage_file", "cli-migration", kind, str(samples / f"{kind}.csv"),
             user="importer", stdout=StringIO(),
         )  # fmt: skip
-    call_command("batch_validate", "cli-migration", stdout=StringIO())
+    call_command("batch_validate", "cli-migration", user="importer", stdout=StringIO())
     with pytest.raises(CommandError, match="Four-eyes rule"):
         call_command("batch_approve", "cli-migration", user="importer")
     call_command("batch_approve", "cli-migration", user="approver", stdout=StringIO())

@@ -150,12 +150,18 @@ def test_the_csv_follows_the_list_filters(client, importer, with_problems):
     assert {row[1] for row in excluded[1:]} == {"000777"}
 
 
-def test_the_csv_needs_the_permission_to_view_customers(client, with_problems):
-    viewer = UserFactory(username="viewer", perms=["customers.view_stagingbatch"])
+def test_the_problems_and_their_csv_need_the_permission_to_view_customers(client, with_problems):
+    """A problem quotes the customer's values (“broken” is not an email): viewing batches
+    (or problems) is not enough to read them."""
+    viewer = UserFactory(
+        username="viewer",
+        perms=["customers.view_stagingbatch", "customers.view_customerproblem"],
+    )
     client.force_login(viewer)
+    query = {"batch__id__exact": with_problems.pk}
 
-    assert client.get(reverse(EXPORT), {"batch__id__exact": with_problems.pk}).status_code == 403
-    assert "Download these problems" not in listing(client, with_problems)
+    assert client.get(reverse(LIST), query).status_code == 403
+    assert client.get(reverse(EXPORT), query).status_code == 403
 
 
 def test_problems_of_rows_of_another_batch_cannot_be_excluded_here(client, importer, batch):

@@ -377,7 +377,7 @@ def test_api_schema_documents_on_problems(client, importer):
     client.force_login(importer)
     schema = client.get(reverse("api:schema"), {"format": "json"}).json()
 
-    upload = schema["components"]["schemas"]["FileUpload"]["properties"]["on_problems"]
+    upload = schema["components"]["schemas"]["FileUploadRequest"]["properties"]["on_problems"]
     assert "flag" in upload["description"]
     names = {ref.rsplit("/", 1)[-1] for ref in _refs(upload)}
     enums = [schema["components"]["schemas"][name].get("enum") for name in names]

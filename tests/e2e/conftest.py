@@ -24,6 +24,27 @@ CHROMIUM_ARGS = [
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+class _PolicyWatchedBrowser:
+    """The browser, whose every context reports what the Content-Security-Policy refused
+    (an inline script, a script from elsewhere) into ``refused``."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+        self.refused: list[str] = []
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.on("console", self._console)
+        return context
+
+    def _console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.refused.append(message.text)
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -34,8 +55,21 @@ def browser():
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
-        yield browser
+        yield _PolicyWatchedBrowser(browser)
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_page_breaks_the_security_policy(request):
+    """Every page a browser test opens runs under the console's Content-Security-Policy
+    without a refusal: no inline script, nothing loaded from elsewhere."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    watched = request.getfixturevalue("browser")
+    watched.refused.clear()
+    yield
+    assert watched.refused == []
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from customers.models import StagingBatch
 from migrations_jobs.models import MigrationJob
 from migrations_jobs.sandbox.services import sandbox_arrivals, sandbox_configure
 from migrations_jobs.services import job_start
+from tests.e2e.waiting import wait_until
 from tests.factories import UserFactory
 from tests.worker import approved_batch, job_wait, start_worker_fixture  # noqa: F401
 
@@ -126,10 +127,11 @@ def test_two_operators_migrate_a_batch_in_the_browser(
     ana.locator("ul.messagelist a").last.click()
     ana.wait_for_selector("#job-summary")
     ana.evaluate("window.__sameDocument = true")
-    ana.wait_for_function("document.querySelector('[data-job=sent]').textContent.trim() !== '0'")
+    wait_until(ana, "() => document.querySelector('[data-job=sent]').textContent.trim() !== '0'")
     ana.screenshot(path=str(screens / "job-running.png"), full_page=True)
-    ana.wait_for_function(
-        "document.querySelector('[data-job=percent]').textContent.trim().startsWith('100')",
+    wait_until(
+        ana,
+        "() => document.querySelector('[data-job=percent]').textContent.trim().startsWith('100')",
         timeout=60_000,
     )
     assert ana.evaluate("window.__sameDocument") is True  # updated in place, never reloaded

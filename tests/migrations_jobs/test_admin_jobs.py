@@ -681,7 +681,7 @@ def test_failed_customers_csv_escapes_formulas(client, operator):
         ["'+1", "'+b@example.com", "failed", "2", "'-oops"],
         ["'@SUM(A1)", "c@example.com", "failed", "2", "'\tTAB"],
         ["ok-1", "d@example.com", "failed", "2", "'\rCR"],
-        ["'-2", "e@example.com", "failed", "2", "'=1+1"],
+        ["-2", "e@example.com", "failed", "2", "'=1+1"],  # a plain number runs nothing
         ["000123", "f@example.com", "failed", "2", "422: Invalid customer entry"],
     ]
     assert all(row[4] for row in rows[1:])

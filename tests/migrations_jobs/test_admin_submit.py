@@ -180,7 +180,11 @@ def test_submitted_batch_shows_outcomes_and_its_jobs(client, importer, approver,
     client.force_login(
         UserFactory(
             username="watcher",
-            perms=["customers.view_stagingbatch", "migrations_jobs.view_migrationjob"],
+            perms=[
+                "customers.view_stagingbatch",
+                "customers.view_stagedcustomer",
+                "migrations_jobs.view_migrationjob",
+            ],
         )
     )
 
@@ -208,3 +212,17 @@ def test_batch_page_lists_jobs_only_to_who_may_see_them(client, importer, approv
 
     assert "console-count-sent" in page
     assert reverse("admin:migrations_jobs_migrationjob_change", args=[job.pk]) not in page
+
+
+def test_batch_page_counts_outcomes_without_linking_customers_for_who_may_not_see_them(
+    client, importer, approver
+):
+    batch = approved_batch(creator=importer, approver=approver, size=2)
+    client.force_login(approver)
+    client.post(step_url(batch), follow=True)
+    client.force_login(UserFactory(username="counter", perms=["customers.view_stagingbatch"]))
+
+    page = client.get(change_url(batch)).content.decode()
+
+    assert '<span class="console-count console-count-not_sent">' in page
+    assert reverse("admin:customers_stagedcustomer_changelist") not in page

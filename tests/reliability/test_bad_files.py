@@ -370,6 +370,20 @@ CORPUS = [
         where=(2, "metadata"),
     ),
     Sample(
+        "metadata: an object nested 900 levels deep",
+        "deep-object-metadata.csv",
+        csv_bytes('id,metadata\n000154,"' + '{""a"":' * 900 + "1" + "}" * 900 + '"\n'),
+        refused="nested more than 32 levels deep",
+        where=(2, "metadata"),
+    ),
+    Sample(
+        "metadata of 100 kB for one customer",
+        "big-metadata.csv",
+        csv_bytes('id,metadata\n000155,"{""notes"": ""' + "x" * 100_000 + '""}"\n'),
+        refused="at most 64.0\u00a0KB per customer",
+        where=(2, "metadata"),
+    ),
+    Sample(
         "JSON nested too deeply",
         "deep.json",
         b"[" * 100_000,

@@ -99,3 +99,26 @@ def test_production_mounts_no_sandbox_and_keeps_cookies_secure(tmp_path):
         "secure cookies True True",
         f"hosts ['{HOST}']",
     ], done.stdout
+
+
+PROXY = """
+import django
+django.setup()
+from django.conf import settings
+print(getattr(settings, "SECURE_PROXY_SSL_HEADER", None))
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "header"),
+    [
+        ({}, "None"),
+        ({"DJANGO_BEHIND_PROXY": "1"}, "('HTTP_X_FORWARDED_PROTO', 'https')"),
+    ],
+    ids=["no proxy named: the header is not trusted", "behind a proxy"],
+)
+def test_x_forwarded_proto_is_trusted_only_behind_a_named_proxy(env, header, tmp_path):
+    done = run(["-c", PROXY], tmp_path, **env)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == header

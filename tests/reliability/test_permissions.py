@@ -28,12 +28,21 @@ from customers.models import (
     StagingBatch,
     StagingUpload,
 )
-from customers.services import ERR_APPROVE_OWN_BATCH, batch_transition, batch_validate
+from customers.services import (
+    CUSTOMER_DATA_PERMISSION,
+    ERR_APPROVE_OWN_BATCH,
+    batch_transition,
+    batch_validate,
+    upload_check,
+    upload_create,
+    upload_stage,
+)
 from migrations_jobs.api import urls as api_urls
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob, SendAgain
 from migrations_jobs.sandbox.models import (
     SandboxConfig,
     SandboxCustomer,
+    SandboxHistoryEntry,
     SandboxRequest,
     SandboxTokenRequest,
 )
@@ -115,6 +124,14 @@ def world(db, settings):
         last_request=request,
         first_received_at=timezone.now(),
         last_received_at=timezone.now(),
+    )
+    SandboxHistoryEntry.objects.create(
+        kind="events",
+        legacy_id="perm-x",
+        item_count=1,
+        request=request,
+        has_customer=True,
+        received_at=timezone.now(),
     )
     return {
         "job": job,
@@ -201,6 +218,33 @@ def test_admin_refuses_every_page_and_post_to_a_staff_user_without_permissions(c
     assert len(urls) >= 40, figures
     assert not allowed, figures
     assert state() == before
+
+
+def test_admin_shows_no_customer_data_to_a_viewer_without_the_customer_permission(client, world):
+    """Viewing batches, jobs and problems is not seeing customers: no page, download or
+    file of the admin shows a staged customer's id or email to a user who may view
+    everything but staged customers (the dry run, the problems, the job's CSVs...)."""
+    viewer = user_with(
+        [p for p in console_permissions() if ".view_" in p and p != CUSTOMER_DATA_PERMISSION],
+        name="batch-viewer",
+    )
+    client.force_login(viewer)
+    customers = StagedCustomer.objects.values_list("legacy_id", "email")
+    quoted = {value for customer in customers for value in customer}
+    urls = admin_urls(world)
+    shown = []
+
+    for model, url in urls:
+        response = client.get(url)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        text = body.decode("utf-8", errors="replace")
+        found = sorted(value for value in quoted if value in text)
+        if found:
+            shown.append((model, url, response.status_code, found[:3]))
+
+    figures = figure("permissions[customer data in the admin]", urls=len(urls), shown=shown)
+    assert len(urls) >= 40, figures
+    assert not shown, figures
 
 
 def test_admin_actions_and_steps_refuse_a_viewer(client, world):
@@ -416,6 +460,29 @@ def test_an_earlier_importer_cannot_approve_rows_they_staged(client, db):
 
     said = approve_everywhere(batch, first, client)
 
+    assert_refused_everywhere(batch, said)
+
+
+def test_the_confirmer_of_a_background_file_cannot_approve_through_any_door(client, db):
+    """Another person uploaded the file; confirming it put its rows into the batch."""
+    creator = user_with([], name="creator")
+    uploader = user_with([], name="uploader")
+    confirmer = user_with(APPROVER_PERMS, name="confirmer")
+    batch = validated_batch(creator=creator, size=1, prefix="bg")
+    content = CUSTOMERS_FILE.replace(b"{id}", b"bg-999")
+    upload = upload_create(
+        batch=batch, kind="customers", file_name="big.csv", content=content, user=uploader
+    )
+    upload_check(upload_id=upload.pk)
+    client.force_login(confirmer)
+    url = reverse("admin:customers_stagingbatch_upload", args=[batch.pk, upload.pk])
+    assert client.post(url).status_code == 302
+    upload_stage(upload_id=upload.pk)
+    assert batch_validate(batch=batch, user=creator).is_validated
+
+    said = approve_everywhere(batch, confirmer, client)
+
+    figure("four_eyes[background file confirmer]", **said)
     assert_refused_everywhere(batch, said)
 
 

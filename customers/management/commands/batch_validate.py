@@ -1,4 +1,4 @@
-"""``manage.py batch_validate BATCH [--user NAME]``: check a batch against the contract.
+"""``manage.py batch_validate BATCH --user NAME``: check a batch against the contract.
 
 Exits non-zero when the batch is not validated afterwards, listing the first problems.
 """
@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from customers.management.arguments import (
     BATCH_HELP,
+    USER_HELP,
     batch_from_argument,
     service_errors,
     user_from_argument,
@@ -28,12 +29,12 @@ CHANGE_BATCH = "customers.change_stagingbatch"
 
 class Command(BaseCommand):
     help = "Validate a staging batch against Masivo's contract and print what was found."
+    # As the API's POST batches/<id>/validate/.
+    required_permissions = (CHANGE_BATCH,)
 
     def add_arguments(self, parser):
         parser.add_argument("batch", help=BATCH_HELP)
-        parser.add_argument(
-            "--user", help="Record this user as the validator (needs the change permission)."
-        )
+        parser.add_argument("--user", required=True, help=USER_HELP + " Recorded as the validator.")
         parser.add_argument(
             "--problems",
             type=int,
@@ -41,9 +42,9 @@ class Command(BaseCommand):
             help="How many problems to print when the batch is not validated (default 50).",
         )
 
-    def handle(self, *args, batch: str, user: str | None, problems: int, **options):
+    def handle(self, *args, batch: str, user: str, problems: int, **options):
+        validator = user_from_argument(user, permissions=self.required_permissions)
         found = batch_from_argument(batch)
-        validator = user_from_argument(user, permission=CHANGE_BATCH) if user else None
         shown = TerminalProgress(self.stdout, total=found.customer_count, noun="customers checked")
         with service_errors():
             summary = batch_validate(batch=found, user=validator, progress=shown.update)

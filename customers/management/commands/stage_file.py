@@ -1,12 +1,12 @@
 """``manage.py stage_file BATCH KIND PATH --user NAME``: stage one file into a batch.
 
-The batch is created when no batch has that name (or id), and kept only if the file is
-staged. The user counts as the file's stager for the four-eyes rule. A file with any
-problem stages nothing: every problem is printed, one line each, and the command exits
-non-zero. With ``--on-problems flag``, a file whose only problems are ones validation
-would flag (a bad email, a missing required field, a repeated email, a customer another
-batch already sent) is staged, its problems printed, for those rows to be fixed or
-excluded after validation.
+A batch named BATCH is created when there is none, and kept only if the file is staged;
+a number (or ``id:NUMBER``) names an existing batch by its id and is never created. The
+user counts as the file's stager for the four-eyes rule. A file with any problem stages
+nothing: every problem is printed, one line each, and the command exits non-zero. With
+``--on-problems flag``, a file whose only problems are ones validation would flag (a bad
+email, a missing required field, a repeated email, a customer another batch already sent)
+is staged, its problems printed, for those rows to be fixed or excluded after validation.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from customers.errorfile import error_file
 from customers.formats import FileReadError
 from customers.management.arguments import (
     BATCH_HELP,
+    USER_HELP,
     mapping_from_argument,
     service_errors,
+    unknown_batch_text,
     user_from_argument,
 )
 from customers.models import OnProblems
-from customers.selectors import batch_find
+from customers.selectors import batch_find, batch_reference_id
 from customers.services import batch_create, upload_record, upload_size_check
 from customers.staging import KINDS, batch_stage_file
 
@@ -44,13 +46,18 @@ ERR_DRY_RUN_NEW_BATCH = (
 
 
 class Command(BaseCommand):
-    help = "Stage a customers, balances, devices, metrics or nested file into a batch."
+    help = (
+        "Stage a customers, balances, devices, metrics, transactions, events or nested file "
+        "into a batch."
+    )
+    # As the API's POST batches/ and batches/<id>/files/.
+    required_permissions = (IMPORT,)
 
     def add_arguments(self, parser):
-        parser.add_argument("batch", help=BATCH_HELP + " Created when missing.")
+        parser.add_argument("batch", help=BATCH_HELP + " A name that no batch has is created.")
         parser.add_argument("kind", choices=KINDS, help="What the file holds.")
         parser.add_argument("path", help="A CSV, TSV, XLSX or JSON file (judged by its name).")
-        parser.add_argument("--user", required=True, help="The stager's username.")
+        parser.add_argument("--user", required=True, help=USER_HELP + " The stager.")
         parser.add_argument(
             "--time-zone",
             default="UTC",
@@ -88,7 +95,7 @@ class Command(BaseCommand):
         self, *args, batch, kind, path, user, time_zone, dry_run, mapping, on_problems, **options
     ):
         errors_file = options.get("errors_file")
-        stager = user_from_argument(user, permission=IMPORT)
+        stager = user_from_argument(user, permissions=self.required_permissions)
         file = Path(path)
         if not file.is_file():
             raise CommandError(ERR_NO_FILE.format(path=path))
@@ -96,6 +103,8 @@ class Command(BaseCommand):
         with service_errors():
             upload_size_check(size=file.stat().st_size)
         target = batch_find(reference=batch)
+        if target is None and batch_reference_id(batch) is not None:
+            raise CommandError(unknown_batch_text(batch))  # an id is never created
         if target is None and dry_run:
             raise CommandError(ERR_DRY_RUN_NEW_BATCH.format(batch=batch))
         # A batch created here for a file that is refused is not kept.
@@ -119,7 +128,7 @@ class Command(BaseCommand):
         if created and not result.has_errors():
             self.stdout.write(f"Created batch “{target.name}” (id {target.pk}).")
         if result.has_errors():
-            for line in result.messages():
+            for line in result.shown_messages():
                 self.stderr.write(line)
             if result.suggested_mapping is not None:
                 self._write_suggestion(file, result.suggested_mapping)
@@ -151,7 +160,7 @@ class Command(BaseCommand):
         """The problems of a file staged with ``--on-problems flag``, for validation."""
         if not result.problems:
             return
-        for line in result.messages():
+        for line in result.shown_messages():
             self.stderr.write(line)
         self.stderr.write(NOTE_FLAGGED.format(count=result.problem_count))
 

@@ -7,13 +7,16 @@ import json
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
 from console.exports import csv_lines
+from console.ids import ID_MAX
 from migrations_jobs.api import serializers as s
+from migrations_jobs.api.filters import ERR_EMPTY, PAGE_SIZE_MAX, PageFilters
 from migrations_jobs.api.permissions import ModelPermissions
 
 ERR_NO_ENDPOINT = _(
@@ -23,30 +26,62 @@ ERR_NO_ENDPOINT = _(
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     descriptions = {
-        400: _("Bad input; `fields` names each refused field."),
+        400: _(
+            "Bad input; `fields` names each refused field or query parameter (an empty "
+            "query parameter is refused: leave it out instead)."
+        ),
         401: _("Not authenticated."),
         403: _("Missing permission, or the four-eyes rule."),
-        404: _("Not found."),
+        404: _("Not found: no object has this id (in a list: the page is past the last)."),
         409: _("The object's state does not allow this."),
+        429: _("Too many wrong tokens from this address; Retry-After says when to try again."),
     }
     return {
         code: OpenApiResponse(s.ErrorSerializer, description=descriptions[code])
-        for code in (401, 403, *codes)
+        for code in sorted({401, 403, 429, *codes})
     }
+
+
+class ConsoleNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation; an empty ``?format=`` is refused like any empty parameter (a
+    format no renderer has is a 404, as DRF answers it)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        name = self.settings.URL_FORMAT_OVERRIDE
+        if name and request.query_params.get(name) == "":
+            raise ValidationError({name: [ERR_EMPTY]})
+        return super().select_renderer(request, renderers, format_suffix)
 
 
 class ConsoleView(APIView):
     permission_classes = [ModelPermissions]
+    content_negotiation_class = ConsoleNegotiation
     required_permissions: dict[str, tuple[str, ...]] = {}
 
 
 class ConsolePagination(PageNumberPagination):
+    """Pages of a list; a bad page or size is refused (400, ``filters.PageFilters``), a
+    page past the last is not found (404)."""
+
     page_size_query_param = "page_size"
-    max_page_size = 1000
+    max_page_size = PAGE_SIZE_MAX
+    invalid_page_message = _("Page {page_number} is past the last page of this list.")
+
+    def paginate_queryset(self, queryset, request, view=None):
+        query_params(PageFilters, request)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        bounds = {"page": ID_MAX, self.page_size_query_param: self.max_page_size}
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"].update(minimum=1, maximum=bounds[parameter["name"]])
+        return parameters
 
 
 class ConsoleListView(generics.ListAPIView):
     permission_classes = [ModelPermissions]
+    content_negotiation_class = ConsoleNegotiation
     pagination_class = ConsolePagination
     required_permissions: dict[str, tuple[str, ...]] = {}
 

@@ -19,11 +19,12 @@ from rest_framework.response import Response
 from customers import services as batch_services
 from customers.models import StagingBatch
 from customers.payload import batch_dry_run_lines
+from customers.payload.history import history_dry_run_lines
 from customers.selectors import batch_overlaps
 from customers.services import batch_validate, customers_set_excluded
 from customers.staging import batch_stage_file
 from migrations_jobs import services
-from migrations_jobs.api import selectors
+from migrations_jobs.api import filters, selectors
 from migrations_jobs.api import serializers as s
 from migrations_jobs.api.exceptions import error_body
 from migrations_jobs.api.permissions import (
@@ -67,12 +68,12 @@ class BatchListView(ConsoleListView):
     serializer_class = s.BatchSerializer
 
     def get_queryset(self):
-        return selectors.batch_list(**query_params(s.BatchFilterSerializer, self.request))
+        return selectors.batch_list(**query_params(filters.BatchFilters, self.request))
 
     @extend_schema(
         summary=_("List batches"),
-        parameters=[s.BatchFilterSerializer],
-        responses={200: s.BatchSerializer(many=True), **error_responses(400)},
+        parameters=[filters.BatchFilters],
+        responses={200: s.BatchSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
@@ -89,8 +90,9 @@ class BatchListView(ConsoleListView):
                 name=data["name"], time_zone=data["time_zone"], user=request.user
             )
         except ValidationError as exc:
-            if getattr(exc, "code", None) == "time_zone":
-                raise InputError({"time_zone": exc.messages}) from exc
+            # A name that reads as an id, a time zone that is none: the field's own error.
+            if getattr(exc, "code", None) in ("name", "time_zone"):
+                raise InputError({exc.code: exc.messages}) from exc
             raise
         return _batch_answer(batch, status.HTTP_201_CREATED)
 
@@ -148,8 +150,9 @@ class BatchFileView(ConsoleView):
             body = error_body(
                 error="invalid",
                 details=ERR_FILE_REFUSED % {"file": upload.name, "count": result.problem_count},
-                fields={"file": result.messages()},
-                problems=s.RowProblemSerializer(result.problems, many=True).data,
+                fields={"file": result.shown_messages()},
+                problems=s.RowProblemSerializer(result.shown_problems, many=True).data,
+                problem_count=result.problem_count,
                 **extra,
             )
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
@@ -170,7 +173,8 @@ class BatchFileView(ConsoleView):
             "dry_run": data["dry_run"],
             "staged": result.staged,
             "mapping": result.mapping_document,
-            "problems": result.problems,
+            "problems": result.shown_problems,
+            "problem_count": result.problem_count,
         }
         code = status.HTTP_200_OK if data["dry_run"] else status.HTTP_201_CREATED
         return Response(s.StagedFileSerializer(answer).data, status=code)
@@ -205,18 +209,19 @@ class BatchValidateView(ConsoleView):
 
 @extend_schema(tags=["batches"])
 class BatchProblemListView(ConsoleListView):
-    required_permissions = {"GET": (VIEW_BATCH,)}
+    # A problem quotes the customer's values: customers' data.
+    required_permissions = {"GET": (VIEW_BATCH, VIEW_CUSTOMER)}
     serializer_class = s.ProblemSerializer
 
     def get_queryset(self):
         batch = batch_or_404(self.kwargs["batch_id"])
         return selectors.batch_problem_list(
-            batch=batch, **query_params(s.ProblemFilterSerializer, self.request)
+            batch=batch, **query_params(filters.ProblemFilters, self.request)
         )
 
     @extend_schema(
         summary=_("A batch's problems"),
-        parameters=[s.ProblemFilterSerializer],
+        parameters=[filters.ProblemFilters],
         responses={200: s.ProblemSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request, *args, **kwargs):
@@ -231,12 +236,12 @@ class BatchCustomerListView(ConsoleListView):
     def get_queryset(self):
         batch = batch_or_404(self.kwargs["batch_id"])
         return selectors.batch_customer_list(
-            batch=batch, **query_params(s.CustomerFilterSerializer, self.request)
+            batch=batch, **query_params(filters.CustomerFilters, self.request)
         )
 
     @extend_schema(
         summary=_("A batch's staged customers"),
-        parameters=[s.CustomerFilterSerializer],
+        parameters=[filters.CustomerFilters],
         responses={200: s.CustomerSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request, *args, **kwargs):
@@ -341,23 +346,35 @@ class BatchReopenView(ConsoleView):
 
 @extend_schema(tags=["batches"])
 class BatchDryRunView(ConsoleView):
-    required_permissions = {"GET": (VIEW_BATCH,)}
+    # The request bodies are customers' data.
+    required_permissions = {"GET": (VIEW_BATCH, VIEW_CUSTOMER)}
     renderer_classes = [JSONRenderer, JSONLinesRenderer]
 
     @extend_schema(
         summary=_("A batch's dry run"),
         description=_(
-            "Every request body a job would send for this batch, one JSON document per "
-            "line (JSON Lines), streamed. Nothing is sent."
+            "Every request body a job would send for this batch to one endpoint (the "
+            "customers', the transactions' or the events'), one JSON document per line "
+            "(JSON Lines), streamed. Nothing is sent."
         ),
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, **error_responses(404, 409)},
+        parameters=[filters.DryRunFilters],
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            **error_responses(400, 404, 409),
+        },
     )
     def get(self, request, batch_id: int):
         batch = batch_or_404(batch_id)
+        endpoint = query_params(filters.DryRunFilters, request)["endpoint"]
         batch_services.batch_dry_run_check(batch=batch)
-        response = StreamingHttpResponse(
-            batch_dry_run_lines(batch=batch), content_type=JSONLinesRenderer.media_type
-        )
-        file_name = f"{slugify(batch.name) or batch.pk}-dry-run.jsonl"
+        what = "dry run" if endpoint == "customers" else f"dry run ({endpoint})"
+        batch_services.customer_data_log(user=request.user, what=what, batch_id=batch.pk)
+        if endpoint == "customers":
+            lines, suffix = batch_dry_run_lines(batch=batch), "dry-run"
+        else:
+            lines = history_dry_run_lines(kind=endpoint, batch=batch)
+            suffix = f"dry-run-{endpoint}"
+        response = StreamingHttpResponse(lines, content_type=JSONLinesRenderer.media_type)
+        file_name = f"{slugify(batch.name) or batch.pk}-{suffix}.jsonl"
         response["Content-Disposition"] = f'attachment; filename="{file_name}"'
         return response

@@ -13,8 +13,9 @@ from rest_framework.response import Response
 
 from customers.models import Outcome
 from customers.selectors import batch_overlaps
+from customers.services import customer_data_log
 from migrations_jobs import services
-from migrations_jobs.api import selectors
+from migrations_jobs.api import filters, selectors
 from migrations_jobs.api import serializers as s
 from migrations_jobs.api.permissions import VIEW_CUSTOMER, VIEW_JOB
 from migrations_jobs.api.views.base import (
@@ -73,12 +74,12 @@ class JobListView(ConsoleListView):
     serializer_class = s.JobSerializer
 
     def get_queryset(self):
-        return selectors.job_list(**query_params(s.JobFilterSerializer, self.request))
+        return selectors.job_list(**query_params(filters.JobFilters, self.request))
 
     @extend_schema(
         summary=_("List jobs"),
-        parameters=[s.JobFilterSerializer],
-        responses={200: s.JobSerializer(many=True), **error_responses(400)},
+        parameters=[filters.JobFilters],
+        responses={200: s.JobSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
@@ -158,7 +159,7 @@ class JobFailedCustomerListView(ConsoleListView):
 
     @extend_schema(
         summary=_("A job's failed customers"),
-        responses={200: s.FailedCustomerSerializer(many=True), **error_responses(404)},
+        responses={200: s.FailedCustomerSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
@@ -182,12 +183,12 @@ class JobFailedCustomerCSVView(ConsoleView):
     @extend_schema(
         summary=_("A job's failed customers as CSV"),
         description=CSV_DESCRIPTION,
-        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(404)},
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 404)},
     )
     def get(self, request, job_id: int):
-        return customers_csv_response(
-            job=job_or_404(job_id), outcome=Outcome.FAILED, possibly_twice=False
-        )
+        job = job_or_404(job_id)
+        customer_data_log(user=request.user, what="failed customers CSV", job_id=job.pk)
+        return customers_csv_response(job=job, outcome=Outcome.FAILED, possibly_twice=False)
 
 
 @extend_schema(tags=["jobs"])
@@ -198,12 +199,13 @@ class JobCustomerCSVView(ConsoleView):
     @extend_schema(
         summary=_("A job's customers as CSV"),
         description=CSV_DESCRIPTION,
-        parameters=[s.JobCustomerFilterSerializer],
+        parameters=[filters.JobCustomerFilters],
         responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 404)},
     )
     def get(self, request, job_id: int):
         job = job_or_404(job_id)
-        chosen = query_params(s.JobCustomerFilterSerializer, request)
+        chosen = query_params(filters.JobCustomerFilters, request)
+        customer_data_log(user=request.user, what="customers CSV", job_id=job.pk)
         return customers_csv_response(
             job=job,
             outcome=chosen.get("outcome") or None,

@@ -70,7 +70,7 @@ class MappingListView(ConsoleListView):
 
     @extend_schema(
         summary=_("List mapping profiles"),
-        responses={200: MappingProfileSerializer(many=True), **error_responses()},
+        responses={200: MappingProfileSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from customers.management.arguments import (
     BATCH_HELP,
+    USER_HELP,
     batch_from_argument,
     overlap_warnings,
     service_errors,
@@ -20,7 +21,7 @@ from customers.management.arguments import (
 from migrations_jobs.management.commands.job_status import progress_line
 from migrations_jobs.models import MigrationJob
 from migrations_jobs.selectors import job_progress
-from migrations_jobs.services import job_start
+from migrations_jobs.services import SUBMIT_PERMISSION, job_start
 
 ERR_JOB_ENDED = (
     "Job #{job} ended {status}: {sent:,} sent, {failed:,} failed of {total:,} customers. "
@@ -39,10 +40,12 @@ ERR_JOB_HELD = (
 
 class Command(BaseCommand):
     help = "Submit an approved batch to Masivo as a migration job; optionally wait for it."
+    # As the API's POST batches/<id>/submit/.
+    required_permissions = (SUBMIT_PERMISSION,)
 
     def add_arguments(self, parser):
         parser.add_argument("batch", help=BATCH_HELP)
-        parser.add_argument("--user", required=True, help="The submitting user's username.")
+        parser.add_argument("--user", required=True, help=USER_HELP + " The submitter.")
         parser.add_argument(
             "--wait",
             action="store_true",
@@ -61,8 +64,8 @@ class Command(BaseCommand):
     def handle(self, *args, batch, user, wait, interval, timeout, **options):
         if interval <= 0:
             raise CommandError(ERR_INTERVAL)
+        submitter = user_from_argument(user, permissions=self.required_permissions)
         found = batch_from_argument(batch)
-        submitter = user_from_argument(user)
         with service_errors():
             job = job_start(batch=found, user=submitter)
         self.stdout.write(

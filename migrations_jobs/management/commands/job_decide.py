@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from customers.management.arguments import service_errors, user_from_argument
+from customers.management.arguments import USER_HELP, service_errors, user_from_argument
 from migrations_jobs.models import MigrationJob
-from migrations_jobs.services import job_held_mark_arrived, job_held_resend
+from migrations_jobs.services import RETRY_PERMISSION, job_held_mark_arrived, job_held_resend
 
 ERR_UNKNOWN_JOB = "There is no job #{job}."
 
 
 class Command(BaseCommand):
     help = "Decide on a job's chunks of unknown outcome: they arrived, or send them again."
+    # As the API's POST jobs/<id>/held/arrived/ and held/send-again/.
+    required_permissions = (RETRY_PERMISSION,)
 
     def add_arguments(self, parser):
         parser.add_argument("job", type=int, help="The job's number (id).")
-        parser.add_argument("--user", required=True, help="Who decides (needs retry).")
+        parser.add_argument("--user", required=True, help=USER_HELP + " Who decides.")
         decision = parser.add_mutually_exclusive_group(required=True)
         decision.add_argument(
             "--arrived", action="store_true", help="Their customers are in Masivo."
@@ -31,10 +33,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, job, user, arrived, send_again, **options):
+        decider = user_from_argument(user, permissions=self.required_permissions)
         found = MigrationJob.objects.filter(pk=job).first()
         if found is None:
             raise CommandError(ERR_UNKNOWN_JOB.format(job=job))
-        decider = user_from_argument(user)
         service = job_held_mark_arrived if arrived else job_held_resend
         with service_errors():
             decided = service(job=found, user=decider)

@@ -77,6 +77,7 @@ class Command(BaseCommand):
             lines.append(
                 f"{progress['chunks'][JobChunk.Status.HELD]:,} chunk(s) have an unknown outcome "
                 "and wait for your decision: check Masivo, then run "
-                f"manage.py job_decide {found.pk} --arrived (they are there) or --send-again."
+                f"manage.py job_decide {found.pk} --user NAME --arrived (they are there) or "
+                "--send-again."
             )
         self.stdout.write("\n".join(lines))

@@ -13,12 +13,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from customers.management.arguments import (
     BATCH_HELP,
+    USER_HELP,
     batch_from_argument,
     service_errors,
     user_from_argument,
 )
 from customers.models import Outcome, StagedCustomer
-from migrations_jobs.services import customers_send_again
+from migrations_jobs.services import SEND_AGAIN_PERMISSION, customers_send_again
 
 ERR_CHOOSE = "Choose the customers: --ids, --file or --skipped (one of them)."
 ERR_NOT_STAGED = "Not staged in batch “{batch}”: {ids}."
@@ -28,10 +29,12 @@ SHOWN_MISSING = 10
 
 class Command(BaseCommand):
     help = "Send chosen customers of a batch again, with a reason that is recorded."
+    # As the API's POST batches/<id>/send-again/.
+    required_permissions = (SEND_AGAIN_PERMISSION,)
 
     def add_arguments(self, parser):
         parser.add_argument("batch", help=BATCH_HELP)
-        parser.add_argument("--user", required=True, help="Who decides (needs approve).")
+        parser.add_argument("--user", required=True, help=USER_HELP + " Who decides.")
         parser.add_argument("--reason", required=True, help="Why they must be sent again.")
         chosen = parser.add_mutually_exclusive_group()
         chosen.add_argument("--ids", default="", help="Legacy ids, separated by commas.")
@@ -43,8 +46,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, batch, user, reason, ids, file, skipped, **options):
+        decider = user_from_argument(user, permissions=self.required_permissions)
         found = batch_from_argument(batch)
-        decider = user_from_argument(user)
         customers = StagedCustomer.objects.filter(batch=found)
         if skipped:
             pks = list(customers.filter(outcome=Outcome.SKIPPED).values_list("pk", flat=True))
