@@ -4,18 +4,27 @@ downloaded as CSV. It names customers: only for who may see them."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
+from django.utils.formats import number_format
 from django.utils.text import slugify
 
 from customers.models import StagingBatch
+from customers.payload.writing import number_text
 from customers.reconciliation import batch_reconciliation, reconciliation_csv
 from customers.services import customer_data_log, user_may_see_customers
 
 # Customers a list of the page names before "and N more" (the CSV has them all).
 LISTED = 20
+
+
+def shown_amount(value: Decimal) -> str:
+    """An amount as the reader writes numbers, with its own digits (no trailing zeros)."""
+    return number_format(Decimal(number_text(value)), force_grouping=True)
 
 
 def reconciliation_context(request: HttpRequest, batch: StagingBatch) -> dict:
@@ -26,9 +35,37 @@ def reconciliation_context(request: HttpRequest, batch: StagingBatch) -> dict:
     if not user_may_see_customers(user=request.user):
         return {}
     report = batch_reconciliation(batch=batch)
+    rewards = [
+        {
+            "reward_id": r.reward_id,
+            "is_matched": r.is_matched,
+            "amounts": [
+                shown_amount(value)
+                for value in (
+                    r.balances_in_files,
+                    r.transactions_in_files,
+                    r.balances_to_send,
+                    r.transactions_to_send,
+                    r.balances_sent,
+                )
+            ],
+        }
+        for r in report.rewards
+    ]
+    mismatches = [
+        {
+            "legacy_id": m.legacy_id,
+            "reward_id": m.reward_id,
+            "balance": shown_amount(m.balance),
+            "total": shown_amount(m.total),
+            "difference": shown_amount(m.difference),
+        }
+        for m in report.mismatches[:LISTED]
+    ]
     return {
         "reconciliation": report,
-        "reconciliation_mismatches": report.mismatches[:LISTED],
+        "reconciliation_rewards": rewards,
+        "reconciliation_mismatches": mismatches,
         "reconciliation_more": max(0, len(report.mismatches) - LISTED),
         "reconciliation_without_balance": report.history_without_balance[:LISTED],
         "reconciliation_without_transactions": report.balance_without_transactions[:LISTED],
