@@ -16,14 +16,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
 from console.exports import csv_lines
 from customers.models import Outcome, StagedBalance, StagedTransaction, StagingBatch
+from customers.payload.history import SENT_ROWS
 from customers.payload.writing import number_text
-from customers.services.history import balance_totals, transaction_totals
-from customers.services.problems import chunked, sent_elsewhere
+from customers.services.history import balance_totals, history_mismatches, transaction_totals
+from customers.services.problems import sent_elsewhere
 
 ZERO = Decimal(0)
 
@@ -79,22 +80,8 @@ def _by_reward(queryset: QuerySet, amount: str = "amount") -> dict[str, Decimal]
     return {str(reward): total or ZERO for reward, total in rows if reward is not None}
 
 
-def _sending(batch: StagingBatch) -> Q:
-    """History rows a job sends (see ``customers.payload.history``)."""
-    return Q(customer__is_valid=True, customer__is_excluded=False) | Q(customer__isnull=True)
-
-
 def _mismatches(batch: StagingBatch, transactions: dict) -> list[Mismatch]:
-    found = []
-    for ids in chunked(sorted(transactions)):
-        balances = balance_totals(batch=batch, legacy_ids=ids)
-        for legacy_id in ids:
-            held = balances.get(legacy_id, {})
-            for reward, total in sorted(transactions[legacy_id].items()):
-                balance = held.get(reward, ZERO)
-                if total != balance:
-                    found.append(Mismatch(legacy_id, reward, balance, total))
-    return found
+    return [Mismatch(*found) for found in history_mismatches(batch=batch, totals=transactions)]
 
 
 def batch_reconciliation(*, batch: StagingBatch) -> Reconciliation:
@@ -107,7 +94,7 @@ def batch_reconciliation(*, batch: StagingBatch) -> Reconciliation:
         "balances_to_send": _by_reward(
             balances.filter(customer__is_valid=True, customer__is_excluded=False)
         ),
-        "transactions_to_send": _by_reward(history.filter(_sending(batch))),
+        "transactions_to_send": _by_reward(history.filter(SENT_ROWS)),
         "balances_sent": _by_reward(balances.filter(customer__outcome=Outcome.SENT)),
     }
     rewards = sorted({reward for totals in columns.values() for reward in totals})

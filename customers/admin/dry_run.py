@@ -21,8 +21,7 @@ from django.utils.text import slugify
 
 from console.errors import StateConflict, error_text
 from customers.models import StagingBatch
-from customers.payload import batch_dry_run_lines
-from customers.payload.history import HISTORY_KINDS, history_dry_run_lines
+from customers.payload.history import CUSTOMERS, ENDPOINTS, dry_run_label, dry_run_lines
 from customers.services import batch_dry_run_check, customer_data_log, user_may_see_customers
 
 
@@ -54,19 +53,12 @@ class BatchDryRunMixin:
             return HttpResponseRedirect(
                 reverse("admin:customers_stagingbatch_change", args=[batch.pk])
             )
-        endpoint = request.GET.get("endpoint", "customers")
-        if endpoint not in ("customers", *HISTORY_KINDS):
+        endpoint = request.GET.get("endpoint", CUSTOMERS)
+        if endpoint not in ENDPOINTS:
             raise Http404
-        customer_data_log(
-            user=request.user,
-            what="dry run" if endpoint == "customers" else f"dry run ({endpoint})",
-            batch_id=batch.pk,
-        )
-        if endpoint == "customers":
-            lines, suffix = batch_dry_run_lines(batch=batch), "dry-run"
-        else:
-            lines = history_dry_run_lines(kind=endpoint, batch=batch)
-            suffix = f"dry-run-{endpoint}"
+        customer_data_log(user=request.user, what=dry_run_label(endpoint), batch_id=batch.pk)
+        lines = dry_run_lines(endpoint=endpoint, batch=batch)
+        suffix = "dry-run" if endpoint == CUSTOMERS else f"dry-run-{endpoint}"
         response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
         filename = f"{slugify(batch.name) or batch.pk}-{suffix}.jsonl"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -23,6 +23,7 @@ from django.db.models import Q, QuerySet
 
 from customers.contract import format_datetime
 from customers.models import StagedEvent, StagedTransaction, StagingBatch
+from customers.payload.batches import batch_dry_run_lines
 from customers.payload.writing import body_bytes
 
 TRANSACTIONS = "transactions"
@@ -108,14 +109,18 @@ def history_body(*, kind: str, row_ids: Iterable[int]) -> bytes:
     return body_bytes(history_payloads(kind=kind, row_ids=row_ids))
 
 
+# The history rows a job sends: those of valid customers not excluded, and of customers an
+# earlier batch sent (not staged here).
+SENT_ROWS = Q(customer__is_valid=True, customer__is_excluded=False) | Q(customer__isnull=True)
+
+
 def history_send_queryset(*, kind: str, batch: StagingBatch) -> QuerySet:
-    """The rows of ``kind`` a job sends for ``batch``, by customer then file order: those
-    of its valid customers not excluded, and of customers an earlier batch sent (not
-    staged here)."""
+    """The rows of ``kind`` a job sends for ``batch`` (``SENT_ROWS``), by customer then
+    file order."""
     return (
         MODELS[kind]
         .objects.filter(batch=batch)
-        .filter(Q(customer__is_valid=True, customer__is_excluded=False) | Q(customer__isnull=True))
+        .filter(SENT_ROWS)
         .order_by("customer_legacy_id", "pk")
     )
 
@@ -170,3 +175,20 @@ def history_dry_run_lines(*, kind: str, batch: StagingBatch) -> Iterator[bytes]:
     """Every ``kind`` request body the batch would send, one per line (JSON Lines)."""
     for row_ids in history_chunks(kind=kind, batch=batch):
         yield history_body(kind=kind, row_ids=row_ids) + b"\n"
+
+
+CUSTOMERS = "customers"
+ENDPOINTS = (CUSTOMERS, *HISTORY_KINDS)
+
+
+def dry_run_lines(*, endpoint: str, batch: StagingBatch) -> Iterator[bytes]:
+    """Every request body the batch would send to ``endpoint`` (``ENDPOINTS``), one per
+    line: what the admin, the API and ``batch_dry_run`` download."""
+    if endpoint == CUSTOMERS:
+        return batch_dry_run_lines(batch=batch)
+    return history_dry_run_lines(kind=endpoint, batch=batch)
+
+
+def dry_run_label(endpoint: str) -> str:
+    """What the customer-data log calls the dry run of ``endpoint``."""
+    return "dry run" if endpoint == CUSTOMERS else f"dry run ({endpoint})"

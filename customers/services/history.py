@@ -205,44 +205,56 @@ def balance_totals(*, batch: StagingBatch, legacy_ids: Iterable[str]) -> dict:
     return totals
 
 
+def history_mismatches(
+    *, batch: StagingBatch, totals: dict[str, dict[str, Decimal]], known: set[str] | None = None
+) -> list[tuple[str, str, Decimal, Decimal]]:
+    """``(legacy id, reward, balance, total)`` for each customer of ``totals`` (legacy id
+    -> reward -> sum of its transactions) and reward whose sum is not its balance (a reward
+    missing from the balances counts as 0); only customers in ``known``, when given."""
+    found = []
+    for ids in chunked(sorted(totals)):
+        balances = balance_totals(batch=batch, legacy_ids=ids)
+        for legacy_id in ids:
+            if known is not None and legacy_id not in known:
+                continue
+            held = balances.get(legacy_id, {})
+            for reward, total in sorted(totals[legacy_id].items()):
+                balance = held.get(reward, Decimal(0))
+                if total != balance:
+                    found.append((legacy_id, reward, balance, total))
+    return found
+
+
 def _unreconciled(batch: StagingBatch) -> list[CustomerProblem]:
-    """The balance rule (see the module), one problem per customer and reward."""
+    """The balance rule (see the module), one problem per customer and reward; a customer
+    neither staged here nor sent before has its problem already."""
     transactions = transaction_totals(batch=batch)
     customers = dict(
         StagedCustomer.objects.filter(batch=batch, legacy_id__in=list(transactions)).values_list(
             "legacy_id", "pk"
         )
     )
-    problems = []
-    for ids in chunked(sorted(transactions)):
-        balances = balance_totals(batch=batch, legacy_ids=ids)
-        # A customer neither staged here nor sent before has its problem already.
-        known = set(customers) | set(sent_elsewhere(batch, [i for i in ids if i not in customers]))
-        for legacy_id in ids:
-            if legacy_id not in known:
-                continue
-            held = balances.get(legacy_id, {})
-            for reward, total in sorted(transactions[legacy_id].items()):
-                balance = held.get(reward, Decimal(0))
-                if total == balance:
-                    continue
-                message = ERR_UNRECONCILED % {
-                    "reward": reward,
-                    "total": number_text(total),
-                    "balance": number_text(balance),
-                    "difference": number_text(total - balance),
-                }
-                problems.append(
-                    _problem(
-                        batch,
-                        legacy_id=legacy_id,
-                        customer_id=customers.get(legacy_id),
-                        field="transactions",
-                        code=Code.UNRECONCILED,
-                        message=message,
-                    )
-                )
-    return problems
+    others = [legacy_id for legacy_id in transactions if legacy_id not in customers]
+    known = set(customers) | set(sent_elsewhere(batch, others))
+    return [
+        _problem(
+            batch,
+            legacy_id=legacy_id,
+            customer_id=customers.get(legacy_id),
+            field="transactions",
+            code=Code.UNRECONCILED,
+            message=ERR_UNRECONCILED
+            % {
+                "reward": reward,
+                "total": number_text(total),
+                "balance": number_text(balance),
+                "difference": number_text(total - balance),
+            },
+        )
+        for legacy_id, reward, balance, total in history_mismatches(
+            batch=batch, totals=transactions, known=known
+        )
+    ]
 
 
 def _too_many(batch: StagingBatch) -> list[CustomerProblem]:
@@ -282,8 +294,3 @@ def history_problems_record(*, batch: StagingBatch) -> tuple[int, int]:
         StagedCustomer.objects.filter(pk__in=pks).update(is_valid=False)
     unattached = sum(1 for p in problems if p.customer_id is None)
     return len(problems), unattached
-
-
-def history_sent_before(*, batch: StagingBatch, legacy_ids: Iterable[str]) -> set[str]:
-    """Of ``legacy_ids``, those an earlier batch sent (for the reconciliation report)."""
-    return set(sent_elsewhere(batch, list(legacy_ids)))

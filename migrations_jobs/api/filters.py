@@ -21,7 +21,7 @@ from rest_framework.fields import empty
 
 from console.ids import ID_MAX, ID_MIN
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch
-from customers.payload.history import HISTORY_KINDS
+from customers.payload.history import ENDPOINTS
 from migrations_jobs.models import MigrationJob
 
 ERR_EMPTY = _("Give a value, or leave the parameter out.")
@@ -97,7 +97,7 @@ class JobFilters(Filters):
 
 class DryRunFilters(Filters):
     endpoint = serializers.ChoiceField(
-        choices=["customers", *HISTORY_KINDS],
+        choices=ENDPOINTS,
         default="customers",
         help_text=_("Whose bodies: the customers (the default), the transactions or the events."),
     )

@@ -24,18 +24,17 @@ from customers.management.arguments import (
     user_from_argument,
 )
 from customers.management.progress import TerminalProgress
-from customers.payload import batch_dry_run_lines
 from customers.payload.history import (
-    HISTORY_KINDS,
-    history_dry_run_lines,
+    CUSTOMERS,
+    ENDPOINTS,
+    dry_run_label,
+    dry_run_lines,
     history_send_queryset,
 )
 from customers.services import CUSTOMER_DATA_PERMISSION, batch_dry_run_check, customer_data_log
 
 ERR_CANNOT_WRITE = "Cannot write {path}: {reason}"
 VIEW_BATCH = "customers.view_stagingbatch"
-CUSTOMERS = "customers"
-ENDPOINTS = (CUSTOMERS, *HISTORY_KINDS)
 
 
 class Command(BaseCommand):
@@ -59,15 +58,11 @@ class Command(BaseCommand):
         found = batch_from_argument(batch)
         with service_errors():
             batch_dry_run_check(batch=found)
-        customer_data_log(
-            user=reader,
-            what="dry run" if endpoint == CUSTOMERS else f"dry run ({endpoint})",
-            batch_id=found.pk,
-        )
+        customer_data_log(user=reader, what=dry_run_label(endpoint), batch_id=found.pk)
+        lines = dry_run_lines(endpoint=endpoint, batch=found)
         if endpoint == CUSTOMERS:
-            lines, total = batch_dry_run_lines(batch=found), found.valid_count
+            total = found.valid_count
         else:
-            lines = history_dry_run_lines(kind=endpoint, batch=found)
             total = history_send_queryset(kind=endpoint, batch=found).count()
         if out == "-":
             for line in lines:

@@ -18,8 +18,7 @@ from rest_framework.response import Response
 
 from customers import services as batch_services
 from customers.models import StagingBatch
-from customers.payload import batch_dry_run_lines
-from customers.payload.history import history_dry_run_lines
+from customers.payload.history import dry_run_label, dry_run_lines
 from customers.selectors import batch_overlaps
 from customers.services import batch_validate, customers_set_excluded
 from customers.staging import batch_stage_file
@@ -367,13 +366,11 @@ class BatchDryRunView(ConsoleView):
         batch = batch_or_404(batch_id)
         endpoint = query_params(filters.DryRunFilters, request)["endpoint"]
         batch_services.batch_dry_run_check(batch=batch)
-        what = "dry run" if endpoint == "customers" else f"dry run ({endpoint})"
-        batch_services.customer_data_log(user=request.user, what=what, batch_id=batch.pk)
-        if endpoint == "customers":
-            lines, suffix = batch_dry_run_lines(batch=batch), "dry-run"
-        else:
-            lines = history_dry_run_lines(kind=endpoint, batch=batch)
-            suffix = f"dry-run-{endpoint}"
+        batch_services.customer_data_log(
+            user=request.user, what=dry_run_label(endpoint), batch_id=batch.pk
+        )
+        lines = dry_run_lines(endpoint=endpoint, batch=batch)
+        suffix = "dry-run" if endpoint == "customers" else f"dry-run-{endpoint}"
         response = StreamingHttpResponse(lines, content_type=JSONLinesRenderer.media_type)
         file_name = f"{slugify(batch.name) or batch.pk}-{suffix}.jsonl"
         response["Content-Disposition"] = f'attachment; filename="{file_name}"'
