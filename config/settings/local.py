@@ -14,6 +14,8 @@ EMAIL_BACKEND = env.str(
 # The sandbox allows everything; a short interval keeps the demo quick.
 MIGRATION_MIN_INTERVAL_S = env.float("MIGRATION_MIN_INTERVAL_S", default=0.5)
 MIGRATION_HOURLY_CAP = env.int("MIGRATION_HOURLY_CAP", default=0)
+# The sandbox applies what it accepts at once: the history need not wait a minute for it.
+MASIVO_HISTORY_DELAY_S = env.float("MASIVO_HISTORY_DELAY_S", default=2.0)
 
 if MASIVO_SANDBOX and not (MASIVO_API_KEY or MASIVO_TOKEN):
     MASIVO_API_KEY = SANDBOX_API_KEY

@@ -14,6 +14,8 @@ MASIVO_SANDBOX = True
 # Every request of the suite comes from one address: the tests of these limits set them.
 CONSOLE_SIGNIN_FAILURES = 1000
 CONSOLE_TOKEN_FAILURES = 1000
+# The sandbox applies what it accepts at once; the tests of the wait set their own.
+MASIVO_HISTORY_DELAY_S = float(os.environ.get("MASIVO_HISTORY_DELAY_S", "0"))
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a Celery worker process started by a test shares it; one

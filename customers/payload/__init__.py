@@ -34,9 +34,9 @@ from customers.payload.batches import (
     batch_chunks,
     batch_dry_run_lines,
     batch_send_queryset,
-    payload_fingerprint,
 )
 from customers.payload.body import customer_payloads, customer_payloads_by_pk, customers_body
+from customers.payload.history import payload_fingerprint
 from customers.payload.rows import row_entry
 from customers.payload.writing import body_bytes, number_text
 

@@ -1,6 +1,5 @@
 """What a batch sends: its customers, one request's worth at a time, and their bodies."""
 
-import hashlib
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -48,11 +47,3 @@ def batch_dry_run_lines(*, batch: StagingBatch, chunk_size: int | None = None) -
     """Every request body the batch would send, one per line (JSON Lines), built lazily."""
     for ids in batch_chunks(batch=batch, chunk_size=chunk_size):
         yield customers_body(ids) + b"\n"
-
-
-def payload_fingerprint(*, batch: StagingBatch) -> str:
-    """SHA-256 over every request body the batch would send (as ``batch_dry_run_lines``)."""
-    digest = hashlib.sha256()
-    for line in batch_dry_run_lines(batch=batch):
-        digest.update(line)
-    return digest.hexdigest()

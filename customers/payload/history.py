@@ -15,6 +15,7 @@ requests. A chunk of history is the list of the rows' pks it carries.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -132,8 +133,9 @@ def history_limits(kind: str) -> tuple[int, int]:
     return settings.MASIVO_EVENTS_MAX_ITEMS, settings.MASIVO_EVENTS_MAX_CUSTOMERS
 
 
-def history_chunks(*, kind: str, batch: StagingBatch) -> Iterator[list[int]]:
-    """The pks of ``kind`` a job sends, one request's worth at a time, within the limits.
+def history_chunk_plan(*, kind: str, batch: StagingBatch) -> Iterator[tuple[list[int], int]]:
+    """The pks of ``kind`` a job sends, one request's worth at a time within the limits,
+    each with the number of customers it carries.
 
     A customer's transactions are never split: a customer with more than fit in one
     request is refused by validation before, and left out here should one slip through.
@@ -145,13 +147,13 @@ def history_chunks(*, kind: str, batch: StagingBatch) -> Iterator[list[int]]:
     pending: list[int] = []  # one customer's transactions, kept together
     pending_id: str | None = None
 
-    def take(pks: list[int], legacy_id: str) -> Iterator[list[int]]:
+    def take(pks: list[int], legacy_id: str) -> Iterator[tuple[list[int], int]]:
         nonlocal chunk, customers
         if kind == TRANSACTIONS and len(pks) > max_items:
             return
         full = len(chunk) + len(pks) > max_items
         if chunk and (full or (legacy_id not in customers and len(customers) >= max_customers)):
-            yield chunk
+            yield chunk, len(customers)
             chunk, customers = [], set()
         chunk += pks
         customers.add(legacy_id)
@@ -168,7 +170,13 @@ def history_chunks(*, kind: str, batch: StagingBatch) -> Iterator[list[int]]:
     if pending:
         yield from take(pending, pending_id)
     if chunk:
-        yield chunk
+        yield chunk, len(customers)
+
+
+def history_chunks(*, kind: str, batch: StagingBatch) -> Iterator[list[int]]:
+    """The pks of each request of ``kind`` the batch sends (``history_chunk_plan``)."""
+    for row_ids, _customers in history_chunk_plan(kind=kind, batch=batch):
+        yield row_ids
 
 
 def history_dry_run_lines(*, kind: str, batch: StagingBatch) -> Iterator[bytes]:
@@ -192,3 +200,14 @@ def dry_run_lines(*, endpoint: str, batch: StagingBatch) -> Iterator[bytes]:
 def dry_run_label(endpoint: str) -> str:
     """What the customer-data log calls the dry run of ``endpoint``."""
     return "dry run" if endpoint == CUSTOMERS else f"dry run ({endpoint})"
+
+
+def payload_fingerprint(*, batch: StagingBatch) -> str:
+    """SHA-256 over every request body the batch would send, to each endpoint in the
+    order a job sends them (as ``dry_run_lines``): what approval records and submission
+    compares. A batch without history has the fingerprint of its customers' bodies."""
+    digest = hashlib.sha256()
+    for endpoint in ENDPOINTS:
+        for line in dry_run_lines(endpoint=endpoint, batch=batch):
+            digest.update(line)
+    return digest.hexdigest()

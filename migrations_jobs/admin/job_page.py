@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings
 from django.contrib.admin.utils import display_for_field
 from django.http import HttpRequest, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 
@@ -31,7 +33,7 @@ from migrations_jobs.failures import (
     split_text,
     waiting_text,
 )
-from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
+from migrations_jobs.models import ChunkAttempt, Endpoint, JobChunk, MigrationJob
 from migrations_jobs.selectors import (
     ChunkFailure,
     chunk_failures,
@@ -40,6 +42,7 @@ from migrations_jobs.selectors import (
     job_duration_s,
     job_eta_s,
     job_failed_chunk_counts,
+    job_phases,
     job_possibly_twice_count,
     job_progress,
 )
@@ -57,7 +60,7 @@ FAILED_CUSTOMERS_SHOWN = 50
 DASH = "—"
 PART_TEMPLATE = "admin/migrations_jobs/migrationjob/job_{}.html"
 # The parts of the page that the live script replaces, by name.
-JOB_PARTS = ("tools", "notes", "failed", "chunks", "skipped")
+JOB_PARTS = ("tools", "phases", "notes", "failed", "chunks", "skipped")
 # The job's own fields (read-only on its page) that change while it runs.
 LIVE_FIELDS = ("started_at", "finished_at", "heartbeat_at", "notified_at")
 # What the admin shows for an empty field.
@@ -174,6 +177,24 @@ def _retry_note(job: MigrationJob) -> str:
             refused,
         ) % {"n": grouped(refused)}
     return ""
+
+
+def _phases_context(job: MigrationJob) -> dict:
+    """The phases table of a job that sends history, and what its next phase waits for."""
+    if not job.has_history:
+        return {"phases": []}
+    phases = job_phases(job=job)
+    note = ""
+    if any(phase["state"] == "waiting" for phase in phases) and job.is_active:
+        delay = settings.MASIVO_HISTORY_DELAY_S
+        note = ngettext(
+            "Masivo queues what it accepts: each phase starts %(delay)s second after the last "
+            "request of the one before was accepted.",
+            "Masivo queues what it accepts: each phase starts %(delay)s seconds after the last "
+            "request of the one before was accepted.",
+            int(delay),
+        ) % {"delay": grouped(int(delay)) if float(delay).is_integer() else number_format(delay)}
+    return {"phases": phases, "phases_waiting_note": note}
 
 
 class JobPageMixin:
@@ -320,6 +341,10 @@ class JobPageMixin:
             "possibly_twice": job_possibly_twice_count(job=job),
             "retry_note": _retry_note(job) if job.failed_customers else "",
             "held_chunks": progress["chunks"][ChunkStatus.HELD],
+            "held_transactions": job.chunks.filter(
+                status=ChunkStatus.HELD, endpoint=Endpoint.TRANSACTIONS
+            ).exists(),
+            **_phases_context(job),
             "can_decide_held": request.user.has_perm(services.RETRY_PERMISSION),
             "chunk_counts": [
                 {

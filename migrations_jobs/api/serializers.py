@@ -14,6 +14,7 @@ from customers.services import upload_size_check
 from customers.services.mappings import profile_find
 from customers.staging import KINDS
 from migrations_jobs.api.mapping_schema import MappingDocumentField
+from migrations_jobs.api.progress_serializers import JobProgressSerializer
 from migrations_jobs.exports import customer_outcome_detail
 from migrations_jobs.models import MigrationJob, SendAgain
 from migrations_jobs.services import job_needs_resume
@@ -197,6 +198,12 @@ class ValidationSummarySerializer(serializers.Serializer):
 
 
 class ProblemSerializer(serializers.ModelSerializer):
+    message = serializers.CharField(
+        source="get_message_display",
+        read_only=True,
+        help_text=_("What is wrong, in the language the request asks for (Accept-Language)."),
+    )
+
     class Meta:
         model = CustomerProblem
         fields = ["id", "legacy_id", "customer", "field", "code", "message", "other_batch"]
@@ -285,26 +292,6 @@ class CustomersChangedSerializer(serializers.Serializer):
 
 
 # --- jobs --------------------------------------------------------------------------------------
-class JobProgressSerializer(serializers.Serializer):
-    total = serializers.IntegerField(help_text=_("Customers in the job."))
-    sent = serializers.IntegerField(help_text=_("Customers Masivo accepted."))
-    failed = serializers.IntegerField(help_text=_("Customers whose chunk failed."))
-    skipped = serializers.IntegerField(
-        help_text=_(
-            "Customers not sent because another batch sent them, is sending them or may have "
-            "sent them (the console sends a customer id once). Not a failure."
-        )
-    )
-    percent = serializers.IntegerField(help_text=_("Customers with an outcome, in percent."))
-    chunks = serializers.DictField(
-        child=serializers.IntegerField(), help_text=_("Chunks by status.")
-    )
-    requests = serializers.IntegerField(help_text=_("Requests made to Masivo."))
-    retried_unknown = serializers.IntegerField(
-        help_text=_("Chunks sent again after an unknown outcome.")
-    )
-
-
 class JobSerializer(serializers.ModelSerializer):
     """A job; ``progress`` (chunks by status) is given for one job, and null in lists."""
 
@@ -340,6 +327,14 @@ class JobSerializer(serializers.ModelSerializer):
             "sent_customers",
             "failed_customers",
             "skipped_customers",
+            "total_transactions",
+            "sent_transactions",
+            "failed_transactions",
+            "skipped_transactions",
+            "total_events",
+            "sent_events",
+            "failed_events",
+            "skipped_events",
             "chunk_count",
             "request_count",
             "retried_unknown_count",

@@ -49,6 +49,12 @@ EXCERPT_CHARS = 500
 
 USER_AGENT = "masivo-migration-console"
 MIGRATE_PATH = "/customers/migrate"
+# Where each kind of request goes, under MASIVO_BASE_URL (CONTRACT.md).
+ENDPOINT_PATHS = {
+    "customers": MIGRATE_PATH,
+    "transactions": f"{MIGRATE_PATH}/transactions",
+    "events": f"{MIGRATE_PATH}/events",
+}
 
 
 class MasivoClient:
@@ -121,7 +127,19 @@ class MasivoClient:
     def send_customers(
         self, body: bytes, *, may_send: Callable[[], bool] | None = None
     ) -> SendResult:
-        """POST ``body`` (the JSON envelope ``{"customers": [...]}``) to customers/migrate.
+        """POST ``body`` (the JSON envelope ``{"customers": [...]}``) to customers/migrate
+        (see ``send``)."""
+        return self.send(body, may_send=may_send)
+
+    def send(
+        self,
+        body: bytes,
+        *,
+        endpoint: str = "customers",
+        may_send: Callable[[], bool] | None = None,
+    ) -> SendResult:
+        """POST ``body`` (the JSON envelope ``{"customers": [...]}``) to the migrate
+        endpoint of ``endpoint`` (``ENDPOINT_PATHS``: customers, transactions, events).
 
         Network and HTTP failures come back as a :class:`SendResult`; only a refusing or
         broken token endpoint raises :class:`MasivoAuthError`. ``duration_s`` covers the
@@ -146,7 +164,9 @@ class MasivoClient:
                     note=NOTE_AUTH_REQUEST_FAILED % {"error": type(error).__name__},
                 )
             try:
-                answer = self._post(body=body, token=token, departure=departure)
+                answer = self._post(
+                    body=body, token=token, departure=departure, path=ENDPOINT_PATHS[endpoint]
+                )
             except SEND_ERRORS as error:
                 return self._error_result(
                     error=error,
@@ -167,10 +187,10 @@ class MasivoClient:
             left_at=departure.at,
         )
 
-    def _post(self, *, body: bytes, token: str, departure: Departure) -> RawAnswer:
+    def _post(self, *, body: bytes, token: str, departure: Departure, path: str) -> RawAnswer:
         return self._exchange(
             method="POST",
-            url=f"{self._base_url}{MIGRATE_PATH}",
+            url=f"{self._base_url}{path}",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             content=body,
             departure=departure,

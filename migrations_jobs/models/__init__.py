@@ -5,18 +5,21 @@ Status changes happen only in ``migrations_jobs.services`` through conditional u
 guarded by each model's ``TRANSITIONS``; nothing here writes or sends anything.
 """
 
-from migrations_jobs.models.chunks import ChunkAttempt, JobChunk
-from migrations_jobs.models.deliveries import Delivery
+from migrations_jobs.models.chunks import PHASES, ChunkAttempt, Endpoint, JobChunk
+from migrations_jobs.models.deliveries import Delivery, TransactionDelivery
 from migrations_jobs.models.jobs import MigrationJob, SendAgain
 from migrations_jobs.models.pacing import PACING_PK, PacingSlot, PacingState
 
 __all__ = [
     "PACING_PK",
+    "PHASES",
     "ChunkAttempt",
     "Delivery",
+    "Endpoint",
     "JobChunk",
     "MigrationJob",
     "PacingSlot",
     "PacingState",
     "SendAgain",
+    "TransactionDelivery",
 ]

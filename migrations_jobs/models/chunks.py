@@ -1,4 +1,5 @@
-"""A job's chunks (one request's worth of customers each) and every request made for them."""
+"""A job's chunks (one request's worth of customers, or of their history, each) and every
+request made for them."""
 
 from django.db import models
 from django.db.models import Q
@@ -7,12 +8,28 @@ from django.utils.translation import gettext_lazy as _
 from migrations_jobs.models.jobs import MigrationJob
 
 
+class Endpoint(models.TextChoices):
+    """What a chunk carries, and so where it goes (CONTRACT.md), in the order a job sends
+    them: customers, then their transactions, then their events."""
+
+    CUSTOMERS = "customers", _("Customers")
+    TRANSACTIONS = "transactions", _("Transactions")
+    EVENTS = "events", _("Events")
+
+
+# A job's phases, in order: every chunk of a phase waits until no chunk of an earlier one
+# is pending, being sent or held.
+PHASES = {Endpoint.CUSTOMERS: 0, Endpoint.TRANSACTIONS: 1, Endpoint.EVENTS: 2}
+
+
 class JobChunk(models.Model):
     class Status(models.TextChoices):
         """Where a chunk is in its life::
 
-                        ┌──── retry (not_before = now + backoff) ───┐
-                        v                                          │
+            waiting ──earlier phases done (not_before = their end + wait)──┐
+               └──job cancelled──> cancelled                         │
+                        ┌──── retry (not_before = now + backoff) ───┐│
+                        v                                          │v
             pending ──claim──> sending ──201──────────────────> sent
                │  ^              │  ├──refused, many customers─> split (two new chunks)
                │  │              │  ├──refused, one customer───> failed
@@ -24,7 +41,15 @@ class JobChunk(models.Model):
                └──job cancelled──> cancelled <──job cancelled── sending, held
 
         A claim first books the chunk's deliveries (``Delivery``): customers whose id
-        another batch holds are skipped, and the chunk keeps only the others.
+        another batch holds are skipped, and the chunk keeps only the others. A chunk of
+        history keeps only the rows of customers Masivo has (their delivery is sent), and
+        a chunk of transactions books each customer's ``TransactionDelivery`` too.
+
+        A job's chunks of history are created ``waiting`` with the job: they become
+        pending, due ``MASIVO_HISTORY_DELAY_S`` after the earlier phase's last accepted
+        request, once no chunk of an earlier phase is open or held. A chunk of
+        transactions whose outcome is unknown is always held: Masivo takes a customer's
+        transactions once.
 
         A ``sending`` chunk belongs to the worker named in ``lease_owner``, under
         ``lease_version`` (a fencing token), until ``lease_expires_at``; the worker renews
@@ -34,6 +59,7 @@ class JobChunk(models.Model):
         late, after the lease was lost.
         """
 
+        WAITING = "waiting", _("Waiting for the previous phase")
         PENDING = "pending", _("Pending")
         SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
@@ -45,6 +71,7 @@ class JobChunk(models.Model):
 
     OPEN_STATUSES = (Status.PENDING, Status.SENDING)
     TRANSITIONS: dict[str, tuple[str, ...]] = {
+        Status.WAITING: (Status.PENDING, Status.CANCELLED),
         Status.PENDING: (Status.SENDING, Status.SENT, Status.SKIPPED, Status.CANCELLED),
         Status.SENDING: (
             Status.SENT,
@@ -75,8 +102,18 @@ class JobChunk(models.Model):
         blank=True,
         help_text=_("The chunk this one was split from, or the failed chunk it retries."),
     )
+    endpoint = models.CharField(
+        _("sends"), max_length=16, choices=Endpoint.choices, default=Endpoint.CUSTOMERS
+    )
+    # ``PHASES[endpoint]``, kept as a column for the claim's order.
+    phase = models.PositiveSmallIntegerField(_("phase"), default=0)
+    # A chunk of customers: the staged customers it sends. A chunk of history: none.
     customer_ids = models.JSONField(_("staged customer ids"), default=list)
+    # The customers the request carries (for history: the distinct customers of its rows).
     customer_count = models.PositiveIntegerField(_("customers"), default=0)
+    # A chunk of history: the staged transactions or events it sends, and how many.
+    item_ids = models.JSONField(_("staged history rows"), default=list, blank=True)
+    item_count = models.PositiveIntegerField(_("transactions or events"), default=0)
     skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
@@ -133,6 +170,7 @@ class JobChunk(models.Model):
             models.Index(
                 fields=["job", "status", "not_before", "sequence"], name="chunk_claim_idx"
             ),
+            models.Index(fields=["job", "phase", "status"], name="chunk_phase_idx"),
             # The sweep: sending chunks whose lease expired, across jobs.
             models.Index(
                 fields=["lease_expires_at"],
@@ -143,6 +181,17 @@ class JobChunk(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} ({self.customer_count})"
+
+    @property
+    def is_history(self) -> bool:
+        return self.endpoint != Endpoint.CUSTOMERS
+
+    def tally(self, what: str) -> tuple[str, int]:
+        """The job's counter of ``what`` (sent, failed, skipped) that this chunk moves,
+        and by how much: customers for a chunk of customers, rows for one of history."""
+        if self.is_history:
+            return f"{what}_{self.endpoint}", self.item_count
+        return f"{what}_customers", self.customer_count
 
 
 class ChunkAttempt(models.Model):

@@ -103,6 +103,16 @@ class MigrationJob(models.Model):
             "a customer id to a Masivo account once. Not a failure."
         ),
     )
+    # The customers' history (see ``JobChunk``, its phases): rows planned, sent, failed,
+    # and left out (their customer is not in Masivo, or their transactions went before).
+    total_transactions = models.PositiveIntegerField(_("transactions"), default=0)
+    sent_transactions = models.PositiveIntegerField(_("transactions sent"), default=0)
+    failed_transactions = models.PositiveIntegerField(_("transactions failed"), default=0)
+    skipped_transactions = models.PositiveIntegerField(_("transactions left out"), default=0)
+    total_events = models.PositiveIntegerField(_("events"), default=0)
+    sent_events = models.PositiveIntegerField(_("events sent"), default=0)
+    failed_events = models.PositiveIntegerField(_("events failed"), default=0)
+    skipped_events = models.PositiveIntegerField(_("events left out"), default=0)
     chunk_count = models.PositiveIntegerField(_("chunks"), default=0)
     retried_unknown_count = models.PositiveIntegerField(
         _("chunks retried after an unknown outcome"),
@@ -160,11 +170,25 @@ class MigrationJob(models.Model):
 
     @property
     def progress_percent(self) -> int:
-        """Customers with an outcome (sent, failed or skipped), as a whole percentage."""
-        if not self.total_customers:
+        """Customers and history rows with an outcome (sent, failed or left out), as a
+        whole percentage of all the job carries."""
+        total = self.total_customers + self.total_transactions + self.total_events
+        if not total:
             return 0
-        done = self.sent_customers + self.failed_customers + self.skipped_customers
-        return min(100, (100 * done) // self.total_customers)
+        done = sum(
+            getattr(self, f"{what}_{kind}")
+            for what in ("sent", "failed", "skipped")
+            for kind in ("customers", "transactions", "events")
+        )
+        return min(100, (100 * done) // total)
+
+    @property
+    def has_history(self) -> bool:
+        return bool(self.total_transactions or self.total_events)
+
+    @property
+    def history_failed(self) -> int:
+        return self.failed_transactions + self.failed_events
 
 
 class SendAgain(models.Model):

@@ -129,12 +129,13 @@ def history_accept(
                 SandboxHistoryEntry(
                     kind=kind,
                     legacy_id=legacy_id,
-                    item_count=count,
+                    item_count=len(entry[ITEMS[kind]]),
+                    items=entry[ITEMS[kind]],
                     request=request,
                     has_customer=legacy_id in known,
                     received_at=now,
                 )
-                for legacy_id, count in zip(ids, counts, strict=True)
+                for legacy_id, entry in zip(ids, customers, strict=True)
             ],
             batch_size=LOOKUP_BLOCK,
         )

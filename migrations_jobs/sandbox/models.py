@@ -328,6 +328,8 @@ class SandboxHistoryEntry(models.Model):
     kind = models.CharField(_("endpoint"), max_length=16, choices=SandboxRequest.Kind.choices)
     legacy_id = models.CharField(_("legacy id"), max_length=255)
     item_count = models.PositiveIntegerField(_("transactions or events"))
+    # The entry's transactions or events as they arrived, to compare with what was staged.
+    items = models.JSONField(_("items as received"), default=list, blank=True)
     request = models.ForeignKey(
         SandboxRequest,
         verbose_name=_("request"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 
 from django.conf import settings
 from django.db import transaction
@@ -75,8 +76,8 @@ def _job_restart(*, job: MigrationJob) -> None:
 
 
 def job_cancel(*, job: MigrationJob, user: Operator) -> MigrationJob:
-    """Stop a job: no new request starts, pending and held chunks are cancelled, requests
-    in flight finish and are recorded. Customers not sent stay ``not_sent``."""
+    """Stop a job: no new request starts, pending, waiting and held chunks are cancelled,
+    requests in flight finish and are recorded. Customers not sent stay ``not_sent``."""
     if not user.has_perm(CANCEL_PERMISSION):
         raise NotPermitted(ERR_CANCEL_PERMISSION)
     now = timezone.now()
@@ -93,7 +94,8 @@ def job_cancel(*, job: MigrationJob, user: Operator) -> MigrationJob:
             raise transition_error(job=locked, to=JobStatus.CANCELLED)
         chunks_cancel(
             chunks=JobChunk.objects.filter(
-                job_id=locked.pk, status__in=(ChunkStatus.PENDING, ChunkStatus.HELD)
+                job_id=locked.pk,
+                status__in=(ChunkStatus.PENDING, ChunkStatus.WAITING, ChunkStatus.HELD),
             ),
             now=now,
         )
@@ -125,8 +127,12 @@ def job_retry_failed(*, job: MigrationJob, user: Operator) -> MigrationJob:
                     job_id=locked.pk,
                     sequence=first + offset,
                     parent=chunk,
+                    endpoint=chunk.endpoint,
+                    phase=chunk.phase,
                     customer_ids=chunk.customer_ids,
                     customer_count=chunk.customer_count,
+                    item_ids=chunk.item_ids,
+                    item_count=chunk.item_count,
                     may_have_arrived=chunk.may_have_arrived,
                     not_before=now,
                 )
@@ -137,8 +143,12 @@ def job_retry_failed(*, job: MigrationJob, user: Operator) -> MigrationJob:
         for chunk in failed:
             customers_outcome_transition(customer_ids=chunk.customer_ids, to=Outcome.NOT_SENT)
         unknown = sum(chunk.last_outcome in ChunkAttempt.UNKNOWN_OUTCOMES for chunk in failed)
+        failed_counts: dict[str, int] = defaultdict(int)
+        for chunk in failed:
+            counter, amount = chunk.tally("failed")
+            failed_counts[counter] += amount
         MigrationJob.objects.filter(pk=locked.pk).update(
-            failed_customers=F("failed_customers") - sum(c.customer_count for c in failed),
+            **{counter: F(counter) - amount for counter, amount in failed_counts.items()},
             chunk_count=locked.chunk_count + len(failed),
             retried_unknown_count=F("retried_unknown_count") + unknown,
         )

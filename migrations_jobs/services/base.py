@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from console.errors import StateConflict
 from console.states import rows_transition
-from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
+from migrations_jobs.models import ChunkAttempt, Endpoint, JobChunk, MigrationJob
 from migrations_jobs.notifications import notify_job_finished
 
 JobStatus = MigrationJob.Status
@@ -140,7 +140,8 @@ def max_in_flight() -> int:
     return max(1, int(settings.MIGRATION_MAX_IN_FLIGHT))
 
 
-def holds_unknown_outcomes() -> bool:
-    """True when a chunk whose outcome is unknown waits for an operator instead of being
-    sent again (``MIGRATION_UNKNOWN_OUTCOME = hold``)."""
-    return settings.MIGRATION_UNKNOWN_OUTCOME == "hold"
+def holds_unknown_outcomes(endpoint: str = Endpoint.CUSTOMERS) -> bool:
+    """True when a chunk for ``endpoint`` whose outcome is unknown waits for an operator
+    instead of being sent again: always for transactions (Masivo takes them once),
+    otherwise when ``MIGRATION_UNKNOWN_OUTCOME = hold``."""
+    return endpoint == Endpoint.TRANSACTIONS or settings.MIGRATION_UNKNOWN_OUTCOME == "hold"

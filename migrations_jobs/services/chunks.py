@@ -39,6 +39,7 @@ from migrations_jobs.services.deliveries import (
     deliveries_sent,
 )
 from migrations_jobs.services.leases import lease_owner_is_dead
+from migrations_jobs.services.phases import history_halves, transaction_deliveries_move
 
 logger = logging.getLogger("migrations_jobs")
 
@@ -57,19 +58,24 @@ def chunk_succeed(
         chunks=chunks, to=ChunkStatus.SENT, finished_at=now, last_error="", **LEASE_CLEARED
     ):
         return False
-    customers_outcome_transition(
-        customer_ids=chunk.customer_ids,
-        to=Outcome.SENT,
-        job_id=chunk.job_id,
-        chunk_id=chunk.pk,
-        at=now,
-        maybe_twice=chunk.may_have_arrived if maybe_twice is None else maybe_twice,
-    )
+    if chunk.customer_ids:
+        customers_outcome_transition(
+            customer_ids=chunk.customer_ids,
+            to=Outcome.SENT,
+            job_id=chunk.job_id,
+            chunk_id=chunk.pk,
+            at=now,
+            maybe_twice=chunk.may_have_arrived if maybe_twice is None else maybe_twice,
+        )
     deliveries_sent(chunk_ids=[chunk.pk], now=now)
-    MigrationJob.objects.filter(pk=chunk.job_id).update(
-        sent_customers=F("sent_customers") + chunk.customer_count
-    )
+    _count(chunk, "sent")
     return True
+
+
+def _count(chunk: JobChunk, what: str) -> None:
+    """Add the chunk's customers (or rows of history) to the job's ``what`` counter."""
+    counter, amount = chunk.tally(what)
+    MigrationJob.objects.filter(pk=chunk.job_id).update(**{counter: F(counter) + amount})
 
 
 def chunk_fail(
@@ -92,18 +98,17 @@ def chunk_fail(
         **LEASE_CLEARED,
     ):
         return False
-    customers_outcome_transition(
-        customer_ids=chunk.customer_ids,
-        to=Outcome.FAILED,
-        job_id=chunk.job_id,
-        chunk_id=chunk.pk,
-        at=now,
-        error=error,
-    )
+    if chunk.customer_ids:
+        customers_outcome_transition(
+            customer_ids=chunk.customer_ids,
+            to=Outcome.FAILED,
+            job_id=chunk.job_id,
+            chunk_id=chunk.pk,
+            at=now,
+            error=error,
+        )
     deliveries_release(chunk_ids=[chunk.pk], may_have_arrived=chunk.may_have_arrived)
-    MigrationJob.objects.filter(pk=chunk.job_id).update(
-        failed_customers=F("failed_customers") + chunk.customer_count
-    )
+    _count(chunk, "failed")
     return True
 
 
@@ -147,8 +152,6 @@ def chunk_split(
         **LEASE_CLEARED,
     ):
         return False
-    ids = list(chunk.customer_ids)
-    half = math.ceil(len(ids) / 2)
     first = job.chunk_count + 1
     JobChunk.objects.bulk_create(
         [
@@ -156,20 +159,38 @@ def chunk_split(
                 job_id=job.pk,
                 sequence=first + offset,
                 parent=chunk,
-                customer_ids=part,
-                customer_count=len(part),
+                endpoint=chunk.endpoint,
+                phase=chunk.phase,
                 may_have_arrived=chunk.may_have_arrived,
                 booked_at=chunk.booked_at,
                 not_before=now,
+                **part,
             )
-            for offset, part in enumerate((ids[:half], ids[half:]))
+            for offset, part in enumerate(_halves(chunk))
         ]
     )
     for half_chunk in JobChunk.objects.filter(job_id=job.pk, sequence__in=[first, first + 1]):
-        deliveries_move(from_chunk_id=chunk.pk, to_chunk=half_chunk)
+        if chunk.is_history:
+            transaction_deliveries_move(from_chunk_id=chunk.pk, to_chunk=half_chunk)
+        else:
+            deliveries_move(from_chunk_id=chunk.pk, to_chunk=half_chunk)
     MigrationJob.objects.filter(pk=job.pk).update(chunk_count=first + 1)
     job.chunk_count = first + 1
     return True
+
+
+def _halves(chunk: JobChunk) -> list[dict]:
+    """The fields that differ between the two halves of a refused chunk."""
+    if chunk.is_history:
+        return [
+            {"item_ids": ids, "item_count": len(ids), "customer_count": customers}
+            for ids, customers in history_halves(chunk)
+        ]
+    ids = list(chunk.customer_ids)
+    half = math.ceil(len(ids) / 2)
+    return [
+        {"customer_ids": part, "customer_count": len(part)} for part in (ids[:half], ids[half:])
+    ]
 
 
 def chunk_hold(*, chunk: JobChunk, chunks: QuerySet[JobChunk], error: str) -> bool:
@@ -207,7 +228,8 @@ def chunk_retry_or_fail(
 ) -> str:
     """After a request that may be tried again: back to pending after a backoff, failed
     when ``MIGRATION_MAX_ATTEMPTS`` are spent, cancelled when the job was cancelled, held
-    for an operator when its outcome is unknown and ``MIGRATION_UNKNOWN_OUTCOME`` says so.
+    for an operator when its outcome is unknown and ``MIGRATION_UNKNOWN_OUTCOME`` says so,
+    or the chunk carries transactions (Masivo takes a customer's transactions once).
     """
     if is_unknown:
         chunk.may_have_arrived = True
@@ -215,7 +237,7 @@ def chunk_retry_or_fail(
     if job.status == JobStatus.CANCELLED:
         chunks_cancel(chunks=chunks, now=now)
         return ChunkStatus.CANCELLED
-    if is_unknown and holds_unknown_outcomes():
+    if is_unknown and holds_unknown_outcomes(chunk.endpoint):
         chunk_hold(chunk=chunk, chunks=chunks, error=error)
         return ChunkStatus.HELD
     if chunk.attempts >= settings.MIGRATION_MAX_ATTEMPTS:

@@ -10,7 +10,8 @@ operator asked to send it again and the id is not being sent right now.
 
 Every way a chunk ends settles its deliveries: sent (201), released (refused, cancelled
 before its request left: the row is deleted, the id free again), or uncertain (given up
-after a request that may have arrived: the id stays held).
+after a request that may have arrived: the id stays held). A chunk of transactions settles
+its customers' ``TransactionDelivery`` rows the same way (``phases`` books them).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from django.db.models import F
 
 from customers.models import Outcome, StagedCustomer
 from customers.services import customers_outcome_transition, customers_resend_consume
-from migrations_jobs.models import Delivery, JobChunk, MigrationJob
+from migrations_jobs.models import Delivery, JobChunk, MigrationJob, TransactionDelivery
 
 DeliveryStatus = Delivery.Status
 ACCOUNT_CHARS = 200
@@ -206,9 +207,12 @@ def _record_skipped(
 
 
 def deliveries_sent(*, chunk_ids: list[int], now: dt.datetime) -> None:
-    """The chunks' 201 is in: their customers' ids are sent."""
+    """The chunks' 201 is in: their customers' ids (or transactions) are sent."""
     Delivery.objects.filter(chunk_id__in=chunk_ids).update(
         status=DeliveryStatus.SENT, sent_at=now, times_sent=F("times_sent") + 1
+    )
+    TransactionDelivery.objects.filter(chunk_id__in=chunk_ids).update(
+        status=DeliveryStatus.SENT, sent_at=now
     )
 
 
@@ -217,11 +221,12 @@ def deliveries_release(*, chunk_ids: list[int], may_have_arrived: bool) -> None:
     chunks may have reached Masivo (they then stay held, as uncertain)."""
     if not chunk_ids:
         return
-    held = Delivery.objects.filter(chunk_id__in=chunk_ids, status=DeliveryStatus.BOOKED)
-    if may_have_arrived:
-        held.update(status=DeliveryStatus.UNCERTAIN)
-    else:
-        held.delete()
+    for model in (Delivery, TransactionDelivery):
+        held = model.objects.filter(chunk_id__in=chunk_ids, status=DeliveryStatus.BOOKED)
+        if may_have_arrived:
+            held.update(status=DeliveryStatus.UNCERTAIN)
+        else:
+            held.delete()
 
 
 def deliveries_move(*, from_chunk_id: int, to_chunk: JobChunk) -> None:

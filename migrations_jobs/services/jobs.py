@@ -20,7 +20,7 @@ from customers.models import StagingBatch
 from customers.payload import batch_chunks, payload_fingerprint
 from customers.services import BatchStateError, batch_transition
 from migrations_jobs.client import MasivoClient, redact
-from migrations_jobs.models import JobChunk, MigrationJob
+from migrations_jobs.models import Endpoint, JobChunk, MigrationJob
 from migrations_jobs.scheduling import job_run_enqueue
 from migrations_jobs.selectors import job_is_stalled, job_next_wake_in
 from migrations_jobs.services.base import (
@@ -41,6 +41,7 @@ from migrations_jobs.services.base import (
 )
 from migrations_jobs.services.chunks import chunks_release_expired
 from migrations_jobs.services.leases import lease_owner_is_dead, lease_s
+from migrations_jobs.services.phases import job_history_plan, job_phase_open
 from migrations_jobs.services.sending import chunk_claim, chunk_send
 
 logger = logging.getLogger("migrations_jobs")
@@ -95,24 +96,37 @@ def job_start(*, batch: StagingBatch, user: Operator) -> MigrationJob:
             )
             for number, ids in enumerate(batch_chunks(batch=locked), start=1)
         ]
-        if not chunks:
+        history = job_history_plan(
+            job=job, first_sequence=len(chunks) + 1, now=now, waiting=bool(chunks)
+        )
+        if not chunks and not history:
             raise BatchStateError(ERR_NOTHING_TO_SEND % {"batch": locked.name}, code="empty")
-        JobChunk.objects.bulk_create(chunks, batch_size=100)
-        job.total_customers = sum(chunk.customer_count for chunk in chunks)
-        job.chunk_count = len(chunks)
-        job.save(update_fields=["total_customers", "chunk_count"])
+        JobChunk.objects.bulk_create([*chunks, *history], batch_size=500)
+        MigrationJob.objects.filter(pk=job.pk).update(
+            total_customers=sum(chunk.customer_count for chunk in chunks),
+            total_transactions=_rows(history, Endpoint.TRANSACTIONS),
+            total_events=_rows(history, Endpoint.EVENTS),
+            chunk_count=len(chunks) + len(history),
+        )
+        job.refresh_from_db()
         batch_transition(pk=locked.pk, to=StagingBatch.Status.SUBMITTED, expected=(locked.status,))
-        for _runner in range(min(max_in_flight(), len(chunks))):
+        for _runner in range(min(max_in_flight(), len(chunks) or len(history))):
             job_run_enqueue(job_id=job.pk)
     batch.refresh_from_db()
     logger.info(
-        "Job #%s started for batch %s: %s customers in %s chunks",
+        "Job #%s started for batch %s: %s customers, %s transactions and %s events in %s chunks",
         job.pk,
         batch.pk,
         job.total_customers,
+        job.total_transactions,
+        job.total_events,
         job.chunk_count,
     )
     return job
+
+
+def _rows(chunks: list[JobChunk], endpoint: str) -> int:
+    return sum(chunk.item_count for chunk in chunks if chunk.endpoint == endpoint)
 
 
 def job_process(
@@ -149,7 +163,11 @@ def job_process(
                 delay = job_next_wake_in(job_id=job_id)
                 if delay is None:
                     job_finish_if_done(job_id=job_id)
-                    return None
+                    if not MigrationJob.objects.filter(
+                        pk=job_id, status=JobStatus.RUNNING
+                    ).exists():
+                        return None
+                    continue  # the next phase opened
                 delay = max(delay, CLAIM_RETRY_S)
                 if delay > SLEEP_MAX_S or time.monotonic() + delay >= deadline:
                     return delay
@@ -170,7 +188,8 @@ def job_finish_if_done(*, job_id: int) -> MigrationJob | None:
     """End a running job none of whose chunks is pending or sending: succeeded when no
     customer failed (skipped ones are not failures), failed when none was sent and some
     failed, partially failed otherwise; held instead while chunks whose outcome is unknown
-    wait for an operator's decision."""
+    wait for an operator's decision. A job with a phase still waiting opens it instead
+    (``phases.job_phase_open``) and runs on: a run is scheduled for when it is due."""
     now = timezone.now()
     with transaction.atomic():
         job = MigrationJob.objects.select_for_update().filter(pk=job_id).first()
@@ -188,6 +207,13 @@ def job_finish_if_done(*, job_id: int) -> MigrationJob | None:
                     wake_token="",
                 )
                 logger.warning("Job #%s waits for a decision on chunks of unknown outcome", job_id)
+            return job
+        due_in = job_phase_open(job_id=job_id, now=now)
+        if due_in is not None:
+            if job.status == JobStatus.HELD:
+                job_transition(pk=job_id, to=JobStatus.RUNNING, expected=(JobStatus.HELD,))
+            job_wake_schedule(job_id=job_id, delay_s=due_in)
+            logger.info("Job #%s: next phase due in %.1f s", job_id, due_in)
             return job
         job_transition(
             pk=job_id,
@@ -211,10 +237,12 @@ def job_finish_if_done(*, job_id: int) -> MigrationJob | None:
 
 
 def job_end_status(job: MigrationJob) -> str:
-    """How a job with nothing left to send ended, from its counts."""
-    if not job.failed_customers:
+    """How a job with nothing left to send ended, from its counts (customers, and rows of
+    their history)."""
+    failed = job.failed_customers + job.failed_transactions + job.failed_events
+    if not failed:
         return JobStatus.SUCCEEDED
-    if not job.sent_customers:
+    if not (job.sent_customers + job.sent_transactions + job.sent_events):
         return JobStatus.FAILED
     return JobStatus.PARTIALLY_FAILED
 

@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from customers.payload import customers_body
+from customers.payload.history import history_body
 from migrations_jobs.client import SEND_ERRORS, MasivoAuthError, MasivoClient, SendFenced
 from migrations_jobs.models import JobChunk, MigrationJob
 from migrations_jobs.pacing import Booking, DepartureLag, pacing_note_answer, pacing_reserve
@@ -29,6 +30,7 @@ from migrations_jobs.services.chunks import chunks_cancel, chunks_release_expire
 from migrations_jobs.services.deliveries import chunk_book
 from migrations_jobs.services.leases import Fence, Lease, LeaseKeeper, lease_until
 from migrations_jobs.services.outcomes import Answer, chunk_record
+from migrations_jobs.services.phases import history_chunk_book
 
 logger = logging.getLogger("migrations_jobs")
 # How often a pacing wait looks whether the worker is stopping.
@@ -66,10 +68,7 @@ def chunk_claim(*, job_id: int, worker: str, now: dt.datetime | None = None) -> 
             candidate = _due_chunk(job_id=job_id, now=now)
             if candidate is None:
                 return None
-            if (
-                candidate.booked_at is None
-                and not chunk_book(job=job, chunk=candidate, now=now).kept
-            ):
+            if candidate.booked_at is None and not _book(job=job, chunk=candidate, now=now):
                 chunks_transition(
                     chunks=JobChunk.objects.filter(pk=candidate.pk),
                     to=ChunkStatus.SKIPPED,
@@ -90,13 +89,31 @@ def chunk_claim(*, job_id: int, worker: str, now: dt.datetime | None = None) -> 
     return None
 
 
+def _book(*, job: MigrationJob, chunk: JobChunk, now: dt.datetime) -> bool:
+    """A chunk's first claim books what it sends; False when nothing is left to send."""
+    if chunk.is_history:
+        return history_chunk_book(job=job, chunk=chunk, now=now)
+    return bool(chunk_book(job=job, chunk=chunk, now=now).kept)
+
+
 def _due_chunk(*, job_id: int, now: dt.datetime) -> JobChunk | None:
+    """The job's next due pending chunk: an earlier phase first (a customers chunk retried
+    while the history is being sent goes before it), then in order."""
     due = JobChunk.objects.filter(
         job_id=job_id, status=ChunkStatus.PENDING, not_before__lte=now
-    ).order_by("sequence")
+    ).order_by("phase", "sequence")
     if connection.features.has_select_for_update_skip_locked:
         due = due.select_for_update(skip_locked=True)
-    return due.only("pk", "job_id", "customer_ids", "booked_at").first()
+    return due.only(
+        "pk", "job_id", "endpoint", "phase", "customer_ids", "item_ids", "booked_at"
+    ).first()
+
+
+def chunk_body(chunk: JobChunk) -> bytes:
+    """The request body of ``chunk``: its customers, or its transactions or events."""
+    if chunk.is_history:
+        return history_body(kind=chunk.endpoint, row_ids=chunk.item_ids)
+    return customers_body(chunk.customer_ids)
 
 
 @dataclass(frozen=True)
@@ -143,10 +160,10 @@ def _request_begin(*, lease: Lease, job_id: int) -> Booking:
     return booking
 
 
-def _request_send(*, client: MasivoClient, body: bytes, fence: Fence) -> Answer:
+def _request_send(*, client: MasivoClient, body: bytes, endpoint: str, fence: Fence) -> Answer:
     started = time.monotonic()
     try:
-        return Answer.from_result(client.send_customers(body, may_send=fence))
+        return Answer.from_result(client.send(body, endpoint=endpoint, may_send=fence))
     except MasivoAuthError as error:
         logger.warning("Masivo's token endpoint refused: %s", error)
         return Answer.from_auth_error(error, duration_s=time.monotonic() - started)
@@ -188,7 +205,7 @@ def chunk_send(
         return ChunkSendReport(chunk_id=chunk_id, status=chunk.status)
     lease = Lease(chunk_id=chunk_id, worker=worker, version=chunk.lease_version)
     with LeaseKeeper(lease):
-        body = customers_body(chunk.customer_ids)
+        body = chunk_body(chunk)
         booking = _slot_wait(
             lease=lease,
             job_id=chunk.job_id,
@@ -199,7 +216,11 @@ def chunk_send(
         if isinstance(booking, ChunkSendReport):
             return booking
         return _send_and_record(
-            lease=lease, job_id=chunk.job_id, body=body, booking=booking, client=client
+            lease=lease,
+            job_id=chunk.job_id,
+            request=(chunk.endpoint, body),
+            booking=booking,
+            client=client,
         )
 
 
@@ -261,9 +282,16 @@ def _give_back(*, lease: Lease, wait_s: float) -> ChunkSendReport:
 
 
 def _send_and_record(
-    *, lease: Lease, job_id: int, body: bytes, booking: Booking, client: MasivoClient | None
+    *,
+    lease: Lease,
+    job_id: int,
+    request: tuple[str, bytes],
+    booking: Booking,
+    client: MasivoClient | None,
 ) -> ChunkSendReport:
+    """Send the chunk's ``(endpoint, body)`` on its booked slot and record the answer."""
     chunk_id = lease.chunk_id
+    endpoint, body = request
     # The slot was booked a moment before it opens (pacing.LEAD_S): leave on it.
     early_s = (booking.leave_at - timezone.now()).total_seconds() - _departure_lag.estimate_s()
     if early_s > 0:
@@ -273,9 +301,9 @@ def _send_and_record(
     try:
         if client is None:
             with MasivoClient() as own_client:
-                answer = _request_send(client=own_client, body=body, fence=fence)
+                answer = _request_send(client=own_client, body=body, endpoint=endpoint, fence=fence)
         else:
-            answer = _request_send(client=client, body=body, fence=fence)
+            answer = _request_send(client=client, body=body, endpoint=endpoint, fence=fence)
     except SendFenced:
         # The lease was lost before the body left: whoever holds the chunk now sends it.
         return ChunkSendReport(chunk_id=chunk_id, status=_chunk_status(chunk_id))

@@ -165,6 +165,7 @@ def test_status_shows_progress_and_counts(as_user, operator, job):
     assert body["progress"]["percent"] == 100
     assert (body["progress"]["sent"], body["progress"]["failed"]) == (2, 1)
     assert body["progress"]["chunks"] == {
+        "waiting": 0,
         "pending": 0,
         "sending": 0,
         "sent": 1,
@@ -174,6 +175,18 @@ def test_status_shows_progress_and_counts(as_user, operator, job):
         "held": 0,
         "cancelled": 0,
     }
+    assert body["progress"]["phases"] == [
+        {
+            "endpoint": "customers",
+            "state": "done",
+            "chunks": 3,
+            "total": 3,
+            "sent": 2,
+            "failed": 1,
+            "skipped": 0,
+        }
+    ]
+    assert (body["total_transactions"], body["sent_events"]) == (0, 0)
 
 
 def test_status_of_an_unknown_job_is_404(as_user, operator):

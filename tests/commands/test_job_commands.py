@@ -162,7 +162,8 @@ def test_job_status_prints_status_progress_and_chunks(approver, approved):
     assert lines[0] == f"Job #{job.pk} of batch “approved” (id {approved.pk}): queued"
     assert lines[1] == "[....................] 0/4 customers sent, 0 failed (0%)"
     assert lines[2] == (
-        "Chunks: 1 pending, 0 sending, 0 sent, 0 failed, 0 split, 0 skipped, 0 held, 0 cancelled."
+        "Chunks: 0 waiting, 1 pending, 0 sending, 0 sent, 0 failed, 0 split, 0 skipped, 0 held, "
+        "0 cancelled."
     )
     assert lines[4].startswith("Started by approver: created ")
 

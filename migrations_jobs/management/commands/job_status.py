@@ -71,6 +71,17 @@ class Command(BaseCommand):
             f"started {_when(found.started_at)}, finished {_when(found.finished_at)}"
             f"{_duration(found)}.",
         ]
+        if found.has_history:
+            lines.append(
+                "Phases: "
+                + "; ".join(
+                    f"{phase['endpoint']} {phase['state']} ({phase['sent']:,} sent, "
+                    f"{phase['failed']:,} failed, {phase['skipped']:,} left out of "
+                    f"{phase['total']:,})"
+                    for phase in progress["phases"]
+                )
+                + "."
+            )
         if found.cancelled_by_id:
             lines.append(f"Cancelled by {found.cancelled_by.get_username()}.")
         if found.status == MigrationJob.Status.HELD:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from customers.models import Outcome, StagedCustomer, StagingBatch
 from migrations_jobs.models import ChunkAttempt, Delivery, JobChunk, MigrationJob
+from migrations_jobs.selectors.phases import job_phases
 
 ChunkStatus = JobChunk.Status
 
@@ -77,7 +78,12 @@ def job_progress(*, job: MigrationJob) -> dict[str, Any]:
         "chunks": {status: chunks.get(status, 0) for status in ChunkStatus.values},
         "requests": job.request_count,
         "retried_unknown": job.retried_unknown_count,
+        "phases": [{key: phase[key] for key in PHASE_KEYS} for phase in job_phases(job=job)],
     }
+
+
+# What a job's progress tells of each phase (``job_phases``, without its labels).
+PHASE_KEYS = ("endpoint", "state", "chunks", "total", "sent", "failed", "skipped")
 
 
 # --- pace and time left ---------------------------------------------------------------------
