@@ -226,3 +226,25 @@ def test_a_mail_server_that_fails_does_not_disturb_the_job(
 
     assert ended.status == JobStatus.SUCCEEDED
     assert f"Could not email the outcome of job #{job.pk}" in caplog.text
+
+
+def test_the_email_of_a_job_with_history_counts_its_transactions_and_events(
+    operator, notify, mailoutbox, django_capture_on_commit_callbacks
+):
+    job = running_job(user=operator, chunks=[("sent", 20)], sent=20)
+    MigrationJob.objects.filter(pk=job.pk).update(
+        total_transactions=1500,
+        sent_transactions=1400,
+        failed_transactions=60,
+        skipped_transactions=40,
+        total_events=30,
+        sent_events=30,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job_finish_if_done(job_id=job.pk)
+
+    body = mailoutbox[0].body
+    assert "partially failed" in mailoutbox[0].subject
+    assert "Transactions: 1,500 (1,400 sent, 60 failed, 40 left out)" in body
+    assert "Events: 30 (30 sent, 0 failed, 0 left out)" in body
