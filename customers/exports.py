@@ -48,7 +48,7 @@ class StagedFileNames:
 
 def problem_rows(problems: Iterable[CustomerProblem]) -> Iterator[list]:
     """The CSV rows of ``problems`` (with their customer and batch selected), in
-    ``PROBLEM_COLUMNS`` order."""
+    ``PROBLEM_COLUMNS`` order, in the active language."""
     files = StagedFileNames()
     for problem in problems:
         customer = problem.customer
@@ -59,7 +59,7 @@ def problem_rows(problems: Iterable[CustomerProblem]) -> Iterator[list]:
             customer.email if customer else "",
             problem.field,
             problem.get_code_display(),
-            problem.message,
+            problem.get_message_display(),
             " | ".join(files.of(problem)),
         ]
 

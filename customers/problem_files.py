@@ -62,7 +62,7 @@ def _leaf(field: str) -> str:
 def _problems_by_customer(batch: StagingBatch, kind: str) -> dict[str, list[CustomerProblem]]:
     found: dict[str, list[CustomerProblem]] = defaultdict(list)
     for problem in CustomerProblem.objects.filter(batch=batch).only(
-        "legacy_id", "field", "message"
+        "legacy_id", "field", "message", "message_template", "message_params"
     ):
         if field_kind(problem.field) == kind:
             found[problem.legacy_id].append(problem)
@@ -106,7 +106,8 @@ def _id_text(value) -> str:
 
 
 def upload_problems(*, upload: StagingUpload, content: bytes) -> list[FileProblem]:
-    """The batch's problems placed on the rows of ``upload``'s file."""
+    """The batch's problems placed on the rows of ``upload``'s file, in the active
+    language."""
     by_customer = _problems_by_customer(upload.batch, upload.kind)
     mapped, id_index = _rows_with_ids(upload, content)
     placed = []
@@ -115,7 +116,8 @@ def upload_problems(*, upload: StagingUpload, content: bytes) -> list[FileProble
         for problem in by_customer.get(legacy_id, ()):
             leaf = _leaf(problem.field)
             column = mapped.label(leaf) if leaf in mapped.headers else ""
-            message = problem.message if column else f"{problem.field}: {problem.message}"
+            shown = problem.get_message_display()
+            message = shown if column else f"{problem.field}: {shown}"
             placed.append(FileProblem(row=number, column=column, message=message))
     return placed
 

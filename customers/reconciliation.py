@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from console.exports import csv_lines
+from console.sums import decimal_sums
 from customers.models import Outcome, StagedBalance, StagedTransaction, StagingBatch
 from customers.payload.history import SENT_ROWS
 from customers.payload.writing import number_text
@@ -76,7 +77,7 @@ class Reconciliation:
 
 
 def _by_reward(queryset: QuerySet, amount: str = "amount") -> dict[str, Decimal]:
-    rows = queryset.values_list("reward_id").annotate(total=Sum(amount)).order_by()
+    rows = decimal_sums(queryset, by=("reward_id",), field=amount)
     return {str(reward): total or ZERO for reward, total in rows if reward is not None}
 
 

@@ -1,11 +1,21 @@
 from pathlib import Path
 
 import pytest
+from django.utils import translation
 
 from migrations_jobs.sandbox.services import sandbox_reset
 from tests.factories import BatchFactory, UserFactory
 
 SAMPLES = Path(__file__).resolve().parent.parent / "docs" / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _english_after_each_test():
+    """Each test starts in English: a request in Spanish leaves Spanish active in the
+    test's thread (the locale middleware activates the request's language, and nothing
+    turns it off)."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -76,7 +76,15 @@ class ExcludeForm(forms.Form):
 class CustomerProblemAdmin(IdLookupsMixin, admin.ModelAdmin):
     """What validation found, by customer and field; read-only (fix the customer instead)."""
 
-    list_display = ["customer_link", "state", "field", "code", "message", "other_batch", "batch"]
+    list_display = [
+        "customer_link",
+        "state",
+        "field",
+        "code",
+        "message_shown",
+        "other_batch",
+        "batch",
+    ]
     # Read-only rows: the customer's own link is the row's only link (no link inside a link).
     list_display_links = None
     list_filter = ["batch", BlockingFilter, "code", "field"]
@@ -101,6 +109,11 @@ class CustomerProblemAdmin(IdLookupsMixin, admin.ModelAdmin):
             return obj.legacy_id
         url = reverse("admin:customers_stagedcustomer_change", args=[obj.customer_id])
         return format_html('<a href="{}">{}</a>', url, obj.legacy_id)
+
+    @admin.display(description=_("message"))
+    def message_shown(self, obj: CustomerProblem) -> str:
+        """In the reader's language (``message`` is searched: it holds the English)."""
+        return obj.get_message_display()
 
     @admin.display(description=_("state"))
     def state(self, obj: CustomerProblem) -> str:

@@ -10,10 +10,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from console.errors import StateConflict, error_text
 from customers.models import OnProblems, StagingBatch, StagingUpload
+from customers.models.mappings import KIND_CHOICES
 from customers.resources.results import more_problems_text
 from customers.services import upload_confirm, upload_progress, user_may_see_customers
 
@@ -50,6 +52,9 @@ def _mapping_label(upload: StagingUpload) -> str:
     return ""
 
 
+KIND_LABELS = dict(KIND_CHOICES)
+
+
 def upload_row(batch: StagingBatch, upload: StagingUpload) -> dict:
     """One file of the panel, as the page's template and its JSON poll read it."""
     done = upload_progress(upload=upload)
@@ -57,7 +62,7 @@ def upload_row(batch: StagingBatch, upload: StagingUpload) -> dict:
     return {
         "id": upload.pk,
         "file_name": upload.file_name,
-        "kind": upload.kind,
+        "kind": str(KIND_LABELS.get(upload.kind, upload.kind)),
         "status": upload.status,
         "status_label": str(upload.get_status_display()),
         "rows": done,
@@ -65,6 +70,10 @@ def upload_row(batch: StagingBatch, upload: StagingUpload) -> dict:
         "percent": 100 if not upload.is_active else min(99, round(100 * done / total)),
         "problem_count": upload.problem_count,
         "staged": upload.staged,
+        "staged_text": ", ".join(
+            f"{number_format(n, force_grouping=True)} {KIND_LABELS.get(kind, kind)}"
+            for kind, n in (upload.staged or {}).items()
+        ),
         "is_active": upload.is_active,
         "staged_by": upload.created_by.get_username(),
         "staged_at": upload.created_at,

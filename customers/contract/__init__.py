@@ -20,9 +20,11 @@ runs (``MASIVO_GENDERS``, ``MASIVO_STATUSES``, ``MASIVO_DEVICE_PLATFORMS``,
 numbers ``Decimal``, reward and tier ids ``uuid.UUID``; absent values are left out.
 
 Every rule lives in one small rule object (``Text``, ``Email``, ``DateTime``, ...) that
-raises ``ContractError`` with one of the message constants (``messages``). The serializers
-wrap the rules in ``RuleField``; ``problems_from_errors`` flattens a serializer's errors
-into ``FieldProblem`` lists (paths such as ``balance[0].amount``).
+raises ``ContractError`` with one of the message constants (``messages``) and its
+parameters. The serializers wrap the rules in ``RuleField``; ``problems_from_errors``
+flattens a serializer's errors into ``FieldProblem`` lists (paths such as
+``balance[0].amount``), and ``serializer_problems`` keeps each problem's message
+untranslated too (``console.messages``), for validation to store.
 
 **Why the contract runs two ways.** The serializers are the reference: they state the
 contract the way DRF readers expect, and the nested JSON import and the sandbox run them
@@ -71,6 +73,7 @@ from customers.contract.serializers import (
     CustomerSerializer,
     MigrateRequestSerializer,
     problems_from_errors,
+    serializer_problems,
 )
 
 __all__ = [
@@ -93,4 +96,5 @@ __all__ = [
     "parse_datetime_value",
     "problems_from_errors",
     "request_checker",
+    "serializer_problems",
 ]

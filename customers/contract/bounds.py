@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
+from console.messages import FileSize
 from customers.contract.messages import ContractError
 
 METADATA_MAX_DEPTH = 32
@@ -38,14 +38,11 @@ METADATA_MAX_TEXT_BYTES = 4 * METADATA_MAX_BYTES
 
 
 def _size_error(size: int) -> ContractError:
-    return ContractError(
-        ERR_METADATA_SIZE
-        % {"size": filesizeformat(size), "max": filesizeformat(METADATA_MAX_BYTES)}
-    )
+    return ContractError(ERR_METADATA_SIZE, size=FileSize(size), max=FileSize(METADATA_MAX_BYTES))
 
 
 def _depth_error() -> ContractError:
-    return ContractError(ERR_METADATA_DEPTH % {"max": METADATA_MAX_DEPTH})
+    return ContractError(ERR_METADATA_DEPTH, max=METADATA_MAX_DEPTH)
 
 
 def json_depth(value: Any, *, stop_after: int) -> int:

@@ -207,7 +207,7 @@ def _join(path: str, name: str) -> str:
 
 
 def _problem(path: str, error: ContractError) -> FieldProblem:
-    return FieldProblem(path, error.code, error.message)
+    return FieldProblem(path, error.code, error.message, error.untranslated)
 
 
 class _ObjectNode:
@@ -284,9 +284,8 @@ class _ObjectNode:
                 value[name] = result
         for name in self.required:
             if name not in prepared and name not in errors:
-                problems.append(
-                    FieldProblem(_join(path, name), Code.REQUIRED.value, str(ERR_REQUIRED))
-                )
+                required = ContractError(ERR_REQUIRED, Code.REQUIRED.value)
+                problems.append(_problem(_join(path, name), required))
                 failed = True
         for name, error in errors.items():
             problems.append(_problem(_join(path, name), error))

@@ -35,7 +35,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rest_framework import serializers
-from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
 
 from customers.contract.history_rules import (
@@ -65,12 +64,9 @@ from customers.contract.serializers import (
     ContractSerializer,
     RuleField,
     contract_context,
+    error_detail,
 )
 from customers.models import StagedEvent, StagedTransaction
-
-
-def _detail(message: Any, code: str = Code.INVALID.value) -> list[ErrorDetail]:
-    return [ErrorDetail(str(message), code=code)]
 
 
 def _text(model, name: str) -> RuleField:
@@ -154,8 +150,8 @@ class TransactionSerializer(ContractSerializer):
         sign = AMOUNT_SIGNS.get(kind)
         if sign is not None and amount is not None and (amount > 0) != (sign > 0):
             message = ERR_AMOUNT_POSITIVE if sign > 0 else ERR_AMOUNT_NEGATIVE
-            shown = message % {"type": kind, "value": shown_value(format(amount, "f"))}
-            raise serializers.ValidationError({"amount": _detail(shown)})
+            error = ContractError(message, type=kind, value=shown_value(format(amount, "f")))
+            raise serializers.ValidationError({"amount": error_detail(self, error)})
         return attrs
 
 
@@ -184,15 +180,19 @@ class EventSerializer(ContractSerializer):
         else:
             errors = {}
         for name in missing:
-            errors.setdefault(name, _detail(ERR_REQUIRED, Code.REQUIRED.value))
+            required = ContractError(ERR_REQUIRED, Code.REQUIRED.value)
+            errors.setdefault(name, error_detail(self, required))
         if errors:
             raise serializers.ValidationError(errors)
         return value
 
 
 # --- A customer's entry and the request ------------------------------------------------------
-def _list_refusal(message: Any) -> serializers.ValidationError:
-    return serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: _detail(message)})
+def _list_refusal(bound: serializers.Field, message: Any, **params) -> serializers.ValidationError:
+    error = ContractError(message, **params)
+    return serializers.ValidationError(
+        {api_settings.NON_FIELD_ERRORS_KEY: error_detail(bound, error)}
+    )
 
 
 class HistoryItemsSerializer(ContractListSerializer):
@@ -207,10 +207,10 @@ class HistoryItemsSerializer(ContractListSerializer):
         if isinstance(data, list):
             maximum = self.limits.max_items
             if not data:
-                raise _list_refusal(self.limits.empty)
+                raise _list_refusal(self, self.limits.empty)
             if len(data) > maximum:
-                message = self.limits.entry_too_many % {"max": maximum, "count": len(data)}
-                raise _list_refusal(message)
+                too_many = self.limits.entry_too_many
+                raise _list_refusal(self, too_many, max=maximum, count=len(data))
         return super().to_internal_value(data)
 
 
@@ -234,7 +234,8 @@ class HistoryEntriesSerializer(ContractListSerializer):
             )
             maximum = self.limits.max_items
             if total > maximum:
-                raise _list_refusal(self.limits.request_too_many % {"max": maximum, "count": total})
+                too_many = self.limits.request_too_many
+                raise _list_refusal(self, too_many, max=maximum, count=total)
         return super().to_internal_value(data)
 
 
@@ -257,8 +258,11 @@ class HistoryCustomerSerializer(ContractSerializer):
         for indexes in seen.values():
             if len(indexes) > 1:
                 for index in indexes:
-                    message = ERR_HISTORY_DUPLICATE_ID % {"value": shown_value(items[index]["id"])}
-                    found[index] = {"id": ContractError(message, Code.DUPLICATE_ID.value)}
+                    shown = shown_value(items[index]["id"])
+                    error = ContractError(
+                        ERR_HISTORY_DUPLICATE_ID, Code.DUPLICATE_ID.value, value=shown
+                    )
+                    found[index] = {"id": error}
         return found
 
 

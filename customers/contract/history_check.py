@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from customers.contract.history import EventSerializer, TransactionSerializer
 from customers.contract.messages import FieldProblem
-from customers.contract.serializers import problems_from_errors
+from customers.contract.serializers import serializer_problems
 
 SERIALIZERS = {"transactions": TransactionSerializer, "events": EventSerializer}
 
 
 def history_entry_problems(kind: str, entry: dict) -> list[FieldProblem]:
     """What the contract refuses in ``entry`` of ``kind`` (``transactions`` or ``events``),
-    as the request would carry it."""
+    as the request would carry it, each message kept untranslated too."""
     serializer = SERIALIZERS[kind](data=entry, context={"strict": True})
     if serializer.is_valid():
         return []
-    return problems_from_errors(serializer.errors)
+    return serializer_problems(serializer)

@@ -68,7 +68,7 @@ class Boolean(Rule):
                 text = value.strip().lower()
                 if text in _TRUE or text in _FALSE:
                     return text in _TRUE
-        raise ContractError(ERR_BOOLEAN % {"value": shown_value(value)})
+        raise ContractError(ERR_BOOLEAN, value=shown_value(value))
 
 
 _NUMBER = Number()

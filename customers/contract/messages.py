@@ -1,5 +1,6 @@
 """Limits, the operator-facing messages, and the error types every contract rule uses."""
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -7,6 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from console.messages import Message
 from customers.models import (
     AMOUNT_DECIMALS,
     AMOUNT_DIGITS,
@@ -82,10 +84,15 @@ def shown_value(value: Any) -> str:
 
 
 class ContractError(ValueError):
-    """A value breaks a contract rule. A ``ValueError``, so import widgets can raise it."""
+    """A value breaks a contract rule. A ``ValueError``, so import widgets can raise it.
 
-    def __init__(self, message: Any, code: str = Code.INVALID.value):
-        self.message = str(message)
+    ``ContractError(ERR_EMAIL, value=shown)``: the message constant and its parameters,
+    kept untranslated (``untranslated``, for what is stored); ``message`` is the sentence
+    in the active language."""
+
+    def __init__(self, template: Any, code: str = Code.INVALID.value, **params: Any):
+        self.untranslated = Message.of(template, **params)
+        self.message = str(self.untranslated)
         self.code = code
         super().__init__(self.message)
 
@@ -93,8 +100,16 @@ class ContractError(ValueError):
 @dataclass(frozen=True, slots=True)
 class FieldProblem:
     """One broken rule: where (``balance[0].amount``), what kind (a ``CustomerProblem.Code``
-    value) and a sentence for the operator."""
+    value) and a sentence for the operator, in the active language (``message``) and kept
+    untranslated (``untranslated``; equal problems say the same words, so it is not
+    compared)."""
 
     field: str
     code: str
     message: str
+    # Filled in from ``message`` (as verbatim words) when not given.
+    untranslated: Message | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.untranslated is None:
+            object.__setattr__(self, "untranslated", Message.verbatim(self.message))

@@ -117,9 +117,9 @@ def parse_datetime_value(
                 return datetime.combine(date.fromisoformat(text), _MIDNIGHT, UTC)
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ContractError(ERR_DATETIME % {"value": shown_value(value)}) from None
+            raise ContractError(ERR_DATETIME, value=shown_value(value)) from None
     else:
-        raise ContractError(ERR_DATETIME % {"value": shown_value(value)})
+        raise ContractError(ERR_DATETIME, value=shown_value(value))
     if as_date:
         return datetime.combine(parsed.date(), _MIDNIGHT, UTC)
     if parsed.utcoffset() is None:
@@ -154,7 +154,7 @@ class Text(Rule):
         elif not ctx.strict:
             value = value.strip()
         if self.max_length is not None and len(value) > self.max_length:
-            raise ContractError(ERR_TEXT_TOO_LONG % {"max": self.max_length, "length": len(value)})
+            raise ContractError(ERR_TEXT_TOO_LONG, max=self.max_length, length=len(value))
         return value
 
 
@@ -180,12 +180,12 @@ class Email(Rule):
         if not ctx.strict:
             value = value.strip()
         if len(value) > self.max_length:
-            raise ContractError(ERR_TEXT_TOO_LONG % {"max": self.max_length, "length": len(value)})
+            raise ContractError(ERR_TEXT_TOO_LONG, max=self.max_length, length=len(value))
         if not is_plain_email(value):
             try:
                 validate_email(value)
             except DjangoValidationError:
-                raise ContractError(ERR_EMAIL % {"value": shown_value(value)}) from None
+                raise ContractError(ERR_EMAIL, value=shown_value(value)) from None
         return value
 
 
@@ -199,13 +199,13 @@ class DateTime(Rule):
         if not ctx.strict:
             return parse_datetime_value(value, time_zone=ctx.time_zone, as_date=self.is_dob)
         if type(value) is not str or not _UTC_Z.match(value):
-            raise ContractError(ERR_DATETIME_UTC % {"value": shown_value(value)})
+            raise ContractError(ERR_DATETIME_UTC, value=shown_value(value))
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise ContractError(ERR_DATETIME_UTC % {"value": shown_value(value)}) from None
+            raise ContractError(ERR_DATETIME_UTC, value=shown_value(value)) from None
         if self.is_dob and parsed.time() != _MIDNIGHT:
-            raise ContractError(ERR_DOB_MIDNIGHT % {"value": value})
+            raise ContractError(ERR_DOB_MIDNIGHT, value=value)
         return parsed
 
     def represent(self, value: Any) -> str:
@@ -225,10 +225,8 @@ class Choice(Rule):
             )
             if found is not None:
                 return found
-        raise ContractError(
-            ERR_CHOICE
-            % {"value": shown_value(value), "choices": ", ".join(ctx.setting_list(self.setting))}
-        )
+        choices = ", ".join(ctx.setting_list(self.setting))
+        raise ContractError(ERR_CHOICE, value=shown_value(value), choices=choices)
 
 
 CANONICAL_UUID = re.compile(
@@ -250,7 +248,7 @@ class Uuid(Rule):
                     return uuid.UUID(value.strip())
                 except ValueError:
                     pass
-        raise ContractError(ERR_UUID % {"value": shown_value(value)})
+        raise ContractError(ERR_UUID, value=shown_value(value))
 
     def represent(self, value: Any) -> str:
         return str(value)
@@ -261,6 +259,7 @@ _WIDE = Context(prec=64)
 _EXACT = Context(prec=64, traps=[InvalidOperation, Rounded])
 _SMALLEST_AMOUNT = Decimal(1).scaleb(-AMOUNT_DECIMALS)
 _INTEGER_LIMIT = 10**INTEGER_DIGITS
+_DIGITS = {"integer": INTEGER_DIGITS, "decimals": AMOUNT_DECIMALS}
 
 
 def is_plain_amount(value: Any) -> bool:
@@ -289,9 +288,7 @@ class Number(Rule):
         if isinstance(value, Decimal):
             number = value
         elif isinstance(value, bool):
-            raise ContractError(
-                ERR_NUMBER_TYPE if ctx.strict else ERR_NUMBER % {"value": shown_value(value)}
-            )
+            raise _number_error(value, ctx)
         elif isinstance(value, int):
             number = Decimal(value)
         elif isinstance(value, float):
@@ -300,14 +297,19 @@ class Number(Rule):
             try:
                 number = Decimal(value.strip())
             except InvalidOperation:
-                raise ContractError(ERR_NUMBER % {"value": shown_value(value)}) from None
+                raise ContractError(ERR_NUMBER, value=shown_value(value)) from None
         else:
-            raise ContractError(
-                ERR_NUMBER_TYPE if ctx.strict else ERR_NUMBER % {"value": shown_value(value)}
-            )
+            raise _number_error(value, ctx)
         if not number.is_finite():
-            raise ContractError(ERR_NUMBER % {"value": shown_value(value)})
+            raise ContractError(ERR_NUMBER, value=shown_value(value))
         return _fitted(number, value)
+
+
+def _number_error(value: Any, ctx: ContractContext) -> ContractError:
+    """A value that is no number: strict mode asks for a JSON number, files for a number."""
+    if ctx.strict:
+        return ContractError(ERR_NUMBER_TYPE)
+    return ContractError(ERR_NUMBER, value=shown_value(value))
 
 
 def _fitted(number: Decimal, original: Any) -> Decimal:
@@ -319,10 +321,7 @@ def _fitted(number: Decimal, original: Any) -> Decimal:
         integer = max(len(digits) + exponent, 0)
         if decimals <= AMOUNT_DECIMALS and integer <= INTEGER_DIGITS:
             return number
-    raise ContractError(
-        ERR_NUMBER_DIGITS
-        % {"value": shown_value(original), "integer": INTEGER_DIGITS, "decimals": AMOUNT_DECIMALS}
-    )
+    raise ContractError(ERR_NUMBER_DIGITS, value=shown_value(original), **_DIGITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +332,7 @@ class Count(Rule):
         if type(value) is int:
             count = value
         elif ctx.strict or isinstance(value, bool) or not isinstance(value, Decimal | float | str):
-            raise ContractError(ERR_COUNT % {"value": shown_value(value)})
+            raise ContractError(ERR_COUNT, value=shown_value(value))
         else:
             try:
                 if isinstance(value, Decimal):
@@ -341,14 +340,14 @@ class Count(Rule):
                 else:
                     number = Decimal(value.strip() if isinstance(value, str) else repr(value))
             except InvalidOperation:
-                raise ContractError(ERR_COUNT % {"value": shown_value(value)}) from None
+                raise ContractError(ERR_COUNT, value=shown_value(value)) from None
             if not number.is_finite() or number != number.to_integral_value():
-                raise ContractError(ERR_COUNT % {"value": shown_value(value)})
+                raise ContractError(ERR_COUNT, value=shown_value(value))
             count = int(number)
         if count < 0:
-            raise ContractError(ERR_COUNT % {"value": shown_value(value)})
+            raise ContractError(ERR_COUNT, value=shown_value(value))
         if count > MAX_COUNT:
-            raise ContractError(ERR_COUNT_MAX % {"value": shown_value(value), "max": MAX_COUNT})
+            raise ContractError(ERR_COUNT_MAX, value=shown_value(value), max=MAX_COUNT)
         return count
 
 
@@ -382,7 +381,7 @@ def prepare_object(
     errors: dict[str, ContractError] = {}
     for key, value in data.items():
         if key not in known:
-            errors[str(key)] = ContractError(ERR_UNKNOWN_FIELD % {"field": shown_value(str(key))})
+            errors[str(key)] = ContractError(ERR_UNKNOWN_FIELD, field=shown_value(str(key)))
         elif value is None or (type(value) is str and not value.strip()):
             if ctx.strict:
                 errors[key] = ContractError(ERR_EMPTY)
@@ -395,6 +394,6 @@ def check_list(data: Any, *, min_length: int | None, max_length: int | None) -> 
     if not isinstance(data, list):
         raise ContractError(ERR_NOT_LIST)
     if min_length is not None and len(data) < min_length:
-        raise ContractError(ERR_TOO_FEW % {"min": min_length, "count": len(data)})
+        raise ContractError(ERR_TOO_FEW, min=min_length, count=len(data))
     if max_length is not None and len(data) > max_length:
-        raise ContractError(ERR_TOO_MANY % {"max": max_length, "count": len(data)})
+        raise ContractError(ERR_TOO_MANY, max=max_length, count=len(data))

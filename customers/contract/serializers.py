@@ -1,5 +1,10 @@
 """The endpoint's body as DRF serializers built from the rules, and ``problems_from_errors``
-to read their errors as ``FieldProblem`` lists."""
+to read their errors as ``FieldProblem`` lists.
+
+DRF keeps only an error's words (in the active language) and its code, so each serializer
+tree notes the untranslated message of every error it raises (``error_detail``), by its
+words; ``serializer_problems`` reads the problems with those messages, for what is stored.
+"""
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -10,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
 
+from console.messages import Message
 from customers.contract.messages import (
     ERR_DUPLICATE_EMAIL,
     ERR_DUPLICATE_ID,
@@ -60,7 +66,23 @@ def _max_length(model, name: str) -> int:
     return model._meta.get_field(name).max_length
 
 
-def _detail(error: ContractError) -> list[ErrorDetail]:
+# The messages DRF raises for our fields by their ``default_error_messages``.
+_DEFAULT_MESSAGES = (ERR_REQUIRED, ERR_EMPTY, ERR_NOT_OBJECT)
+
+
+def _messages(bound: serializers.Field) -> dict[str, Message]:
+    """The untranslated messages of the errors raised in ``bound``'s tree, by their words."""
+    root = bound.root
+    found = root.__dict__.get("_contract_messages")
+    if found is None:
+        found = {str(message): Message.of(message) for message in _DEFAULT_MESSAGES}
+        root.__dict__["_contract_messages"] = found
+    return found
+
+
+def error_detail(bound: serializers.Field, error: ContractError) -> list[ErrorDetail]:
+    """``error`` as DRF's error detail, its untranslated message noted in ``bound``'s tree."""
+    _messages(bound)[error.message] = error.untranslated
     return [ErrorDetail(error.message, code=error.code)]
 
 
@@ -78,7 +100,7 @@ class RuleField(serializers.Field):
         try:
             return self.rule.clean(data, contract_context(self))
         except ContractError as exc:
-            raise serializers.ValidationError(exc.message, code=exc.code) from exc
+            raise serializers.ValidationError(error_detail(self, exc)) from exc
 
     def to_representation(self, value: Any) -> Any:
         return self.rule.represent(value)
@@ -96,7 +118,7 @@ class ContractListSerializer(serializers.ListSerializer):
             check_list(data, min_length=self.min_length, max_length=self.max_length)
         except ContractError as exc:
             raise serializers.ValidationError(
-                {api_settings.NON_FIELD_ERRORS_KEY: _detail(exc)}
+                {api_settings.NON_FIELD_ERRORS_KEY: error_detail(self, exc)}
             ) from exc
         validated: list = []
         errors: dict[int, Any] = {}
@@ -109,7 +131,7 @@ class ContractListSerializer(serializers.ListSerializer):
             item_errors = errors.setdefault(index, {})
             if isinstance(item_errors, dict):
                 for name, error in found.items():
-                    item_errors[name] = _detail(error)
+                    item_errors[name] = error_detail(self, error)
         if errors and not api_settings.LIST_SERIALIZER_ERRORS_AS_DICT:
             errors = [errors.get(index, {}) for index in range(len(data))]
         if errors:
@@ -153,7 +175,7 @@ class ContractSerializer(serializers.Serializer):
             prepared, prepare_errors = prepare_object(data, self.fields, contract_context(self))
         except ContractError as exc:
             raise serializers.ValidationError(
-                {api_settings.NON_FIELD_ERRORS_KEY: _detail(exc)}
+                {api_settings.NON_FIELD_ERRORS_KEY: error_detail(self, exc)}
             ) from exc
         try:
             value = super().to_internal_value(prepared)
@@ -162,7 +184,7 @@ class ContractSerializer(serializers.Serializer):
         else:
             errors = {}
         for name, error in prepare_errors.items():
-            errors[name] = _detail(error)
+            errors[name] = error_detail(self, error)
         if errors:
             raise serializers.ValidationError(errors)
         return value
@@ -283,7 +305,7 @@ class CustomerSerializer(ContractSerializer):
                     for index in indexes:
                         shown = shown_value(items[index][name])
                         found.setdefault(index, {})[name] = ContractError(
-                            message % {"value": shown}, code
+                            message, code, value=shown
                         )
         return found
 
@@ -304,8 +326,12 @@ def _problem_code(code: str | None) -> str:
     return code if code in _CODES else Code.INVALID.value
 
 
-def problems_from_errors(detail: Any, path: str = "") -> list[FieldProblem]:
-    """Flatten a serializer's ``errors`` into problems with paths like ``balance[0].amount``."""
+def problems_from_errors(
+    detail: Any, path: str = "", *, messages: Mapping[str, Message] | None = None
+) -> list[FieldProblem]:
+    """Flatten a serializer's ``errors`` into problems with paths like ``balance[0].amount``;
+    each message untranslated when ``messages`` (by words) knows it, else as its words."""
+    messages = messages or {}
     problems: list[FieldProblem] = []
     if isinstance(detail, Mapping):
         for key, value in detail.items():
@@ -315,17 +341,27 @@ def problems_from_errors(detail: Any, path: str = "") -> list[FieldProblem]:
                 sub = f"{path}[{key}]"
             else:
                 sub = f"{path}.{key}" if path else str(key)
-            problems.extend(problems_from_errors(value, sub))
+            problems.extend(problems_from_errors(value, sub, messages=messages))
     elif isinstance(detail, list):
         for index, item in enumerate(detail):
             if isinstance(item, Mapping | list):
-                problems.extend(problems_from_errors(item, f"{path}[{index}]"))
+                problems.extend(problems_from_errors(item, f"{path}[{index}]", messages=messages))
             else:
-                problems.append(
-                    FieldProblem(path, _problem_code(getattr(item, "code", None)), str(item))
-                )
+                problems.append(_error_problem(path, item, messages))
     else:
-        problems.append(
-            FieldProblem(path, _problem_code(getattr(detail, "code", None)), str(detail))
-        )
+        problems.append(_error_problem(path, detail, messages))
     return problems
+
+
+def _error_problem(path: str, error: Any, messages: Mapping[str, Message]) -> FieldProblem:
+    """One error detail as a problem. Words no contract rule wrote (DRF's own, already
+    translated) are kept as they are."""
+    text = str(error)
+    code = _problem_code(getattr(error, "code", None))
+    return FieldProblem(path, code, text, messages.get(text))
+
+
+def serializer_problems(serializer: serializers.Serializer) -> list[FieldProblem]:
+    """The problems of a contract serializer that ran ``is_valid()``, with their messages
+    untranslated (as the tree noted them)."""
+    return problems_from_errors(serializer.errors, messages=_messages(serializer))

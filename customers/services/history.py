@@ -26,10 +26,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import Count, OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
 
+from console.messages import Message
+from console.sums import decimal_sums
 from customers.contract.history_check import history_entry_problems
 from customers.models import (
     CustomerProblem,
@@ -50,12 +51,11 @@ from customers.services.problems import CHUNK_SIZE, chunked, sent_elsewhere
 
 Code = CustomerProblem.Code
 
-ERR_HISTORY_ORPHAN = ngettext_lazy(
-    "%(count)s %(kind)s row of customer “%(legacy_id)s”, which is neither staged in this "
-    "batch nor sent by an earlier one. Stage the customer in this batch, or delete the row.",
-    "%(count)s %(kind)s rows of customer “%(legacy_id)s”, which is neither staged in this "
-    "batch nor sent by an earlier one. Stage the customer in this batch, or delete the rows.",
-    "count",
+# Kept for later readers, so without a plural form (console.messages): the count comes last.
+ERR_HISTORY_ORPHAN = _(
+    "Customer “%(legacy_id)s” is neither staged in this batch nor sent by an earlier one, "
+    "but the %(kind)s file has rows of it (%(count)s). Stage the customer in this batch, "
+    "or delete those rows."
 )
 ERR_UNRECONCILED = _(
     "The transactions of reward %(reward)s add up to %(total)s, but the balance is "
@@ -80,14 +80,16 @@ def history_link(*, batch: StagingBatch) -> None:
         model.objects.filter(batch=batch).update(customer=Subquery(staged))
 
 
-def _problem(batch, *, legacy_id: str, customer_id: int | None, field: str, code, message):
-    return CustomerProblem(
+def _problem(
+    batch, *, legacy_id: str, customer_id: int | None, field: str, code, message: Message
+) -> CustomerProblem:
+    return CustomerProblem.with_message(
+        message,
         batch=batch,
         customer_id=customer_id,
         legacy_id=legacy_id,
         field=field,
         code=code,
-        message=str(message),
     )
 
 
@@ -107,11 +109,12 @@ def _orphans(batch: StagingBatch) -> list[CustomerProblem]:
             for legacy_id in ids:
                 if legacy_id in sent:
                     continue
-                message = ERR_HISTORY_ORPHAN % {
-                    "count": counts[legacy_id],
-                    "kind": KIND_NAMES[kind],
-                    "legacy_id": legacy_id,
-                }
+                message = Message.of(
+                    ERR_HISTORY_ORPHAN,
+                    count=counts[legacy_id],
+                    kind=Message.of(KIND_NAMES[kind]),
+                    legacy_id=legacy_id,
+                )
                 problems.append(
                     _problem(
                         batch,
@@ -140,11 +143,12 @@ def _row_problems(batch: StagingBatch) -> list[CustomerProblem]:
         for row in rows.iterator(chunk_size=CHUNK_SIZE):
             for found in history_entry_problems(kind, build(row)):
                 where = row["source_row"] if row["source_row"] is not None else "?"
-                message = ERR_ROW_PROBLEM % {
-                    "row": where,
-                    "kind": KIND_NAMES[kind],
-                    "message": found.message,
-                }
+                message = Message.of(
+                    ERR_ROW_PROBLEM,
+                    row=where,
+                    kind=Message.of(KIND_NAMES[kind]),
+                    message=found.untranslated,
+                )
                 problems.append(
                     _problem(
                         batch,
@@ -169,14 +173,13 @@ def _sums(rows: Iterable[tuple]) -> dict[str, dict[str, Decimal]]:
 def transaction_totals(*, batch: StagingBatch) -> dict[str, dict[str, Decimal]]:
     """legacy id -> reward -> the sum of its transactions' amounts in ``batch`` (customers
     not excluded)."""
-    rows = (
-        StagedTransaction.objects.filter(batch=batch, reward_id__isnull=False)
-        .exclude(customer__is_excluded=True)
-        .values_list("customer_legacy_id", "reward_id")
-        .annotate(total=Sum("amount"))
-        .order_by()
+    rows = StagedTransaction.objects.filter(batch=batch, reward_id__isnull=False).exclude(
+        customer__is_excluded=True
     )
-    return _sums(rows)
+    return _sums(decimal_sums(rows, by=("customer_legacy_id", "reward_id"), field="amount"))
+
+
+BALANCE_KEYS = ("customer__legacy_id", "reward_id")
 
 
 def balance_totals(*, batch: StagingBatch, legacy_ids: Iterable[str]) -> dict:
@@ -184,9 +187,7 @@ def balance_totals(*, batch: StagingBatch, legacy_ids: Iterable[str]) -> dict:
     customers sent by an earlier batch, the balance that batch sent."""
     ids = list(legacy_ids)
     here = StagedBalance.objects.filter(batch=batch, customer__legacy_id__in=ids)
-    totals = _sums(
-        here.values_list("customer__legacy_id", "reward_id").annotate(t=Sum("amount")).order_by()
-    )
+    totals = _sums(decimal_sums(here, by=BALANCE_KEYS, field="amount"))
     missing = [legacy_id for legacy_id in ids if legacy_id not in totals]
     staged_here = set(
         StagedCustomer.objects.filter(batch=batch, legacy_id__in=missing).values_list(
@@ -195,13 +196,8 @@ def balance_totals(*, batch: StagingBatch, legacy_ids: Iterable[str]) -> dict:
     )
     earlier = sent_elsewhere(batch, [i for i in missing if i not in staged_here])
     for legacy_id, (other_batch, _name) in earlier.items():
-        rows = (
-            StagedBalance.objects.filter(batch_id=other_batch, customer__legacy_id=legacy_id)
-            .values_list("customer__legacy_id", "reward_id")
-            .annotate(t=Sum("amount"))
-            .order_by()
-        )
-        totals.update(_sums(rows))
+        rows = StagedBalance.objects.filter(batch_id=other_batch, customer__legacy_id=legacy_id)
+        totals.update(_sums(decimal_sums(rows, by=BALANCE_KEYS, field="amount")))
     return totals
 
 
@@ -243,13 +239,13 @@ def _unreconciled(batch: StagingBatch) -> list[CustomerProblem]:
             customer_id=customers.get(legacy_id),
             field="transactions",
             code=Code.UNRECONCILED,
-            message=ERR_UNRECONCILED
-            % {
-                "reward": reward,
-                "total": number_text(total),
-                "balance": number_text(balance),
-                "difference": number_text(total - balance),
-            },
+            message=Message.of(
+                ERR_UNRECONCILED,
+                reward=reward,
+                total=number_text(total),
+                balance=number_text(balance),
+                difference=number_text(total - balance),
+            ),
         )
         for legacy_id, reward, balance, total in history_mismatches(
             batch=batch, totals=transactions, known=known
@@ -275,7 +271,7 @@ def _too_many(batch: StagingBatch) -> list[CustomerProblem]:
             customer_id=customer_id,
             field="transactions",
             code=Code.INVALID,
-            message=ERR_TOO_MANY_TRANSACTIONS % {"count": n, "max": limit},
+            message=Message.of(ERR_TOO_MANY_TRANSACTIONS, count=n, max=limit),
         )
         for legacy_id, customer_id, n in rows
     ]

@@ -9,6 +9,9 @@ A customer already sent by another batch is excluded automatically (unless the o
 ticked "send again"), with a reason naming that batch; the ``already_sent`` problem stays
 as the record of why. ``customers_auto_excluded`` tells those exclusions from an
 operator's own, whose reason is kept.
+
+Every problem is built by ``CustomerProblem.with_message`` from a ``Message`` (a message
+constant and its parameters), so that each reader reads it in their own language.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from django.db.models.functions import Lower
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from console.messages import Message
 from customers.contract import Checker
 from customers.models import (
     CustomerProblem,
@@ -59,6 +63,13 @@ ERR_CHILD_ELSEWHERE = _(
 )
 
 REASON_MAX = StagedCustomer._meta.get_field("exclusion_reason").max_length
+# The rows that belong to a customer: model, the word for one, its field in the body, and
+# what tells its rows apart in a problem's field.
+CHILD_KINDS = (
+    (StagedBalance, _("balance"), "balance", "pk"),
+    (StagedDevice, _("device"), "devices", "pk"),
+    (StagedMetric, _("metric"), "metrics", "period"),
+)
 
 
 def chunked(values: Sequence, size: int | None = None) -> Iterator[Sequence]:
@@ -183,19 +194,19 @@ def _validate_chunk(
         row = {"batch": batch, "customer_id": pk, "legacy_id": legacy_id}
         found = checker.check(payloads[pk])
         problems += [
-            CustomerProblem(**row, field=p.field, code=p.code, message=p.message) for p in found
+            CustomerProblem.with_message(p.untranslated, **row, field=p.field, code=p.code)
+            for p in found
         ]
         if found:
             invalid.append(pk)
         other = sent.get(legacy_id)
         if other is not None and not resend:
-            message = str(ERR_ALREADY_SENT % {"batch": other[1]})
             problems.append(
-                CustomerProblem(
+                CustomerProblem.with_message(
+                    Message.of(ERR_ALREADY_SENT, batch=other[1]),
                     **row,
                     field="id",
                     code=Code.ALREADY_SENT,
-                    message=message,
                     other_batch_id=other[0],
                 )
             )
@@ -211,17 +222,19 @@ def _validate_chunk(
     return len(problems)
 
 
-def duplicate_email_message(email: str, group: Sequence[tuple[str, object]], own: object) -> str:
+def duplicate_email_message(
+    email: str, group: Sequence[tuple[str, object]], own: object
+) -> Message:
     """What the member ``own`` of a ``group`` sharing ``email`` is told: the others' legacy
     ids, the first few by name (``group``: ``(legacy id, key)`` of every member, ``key``
     telling members apart). Validation and the import's preview both say it this way; it
     reads a few members, not all of them, so a big group costs no more per member."""
     others = [legacy_id for legacy_id, key in group[: NAMED_IN_MESSAGE + 1] if key != own]
-    named = ", ".join(f"“{legacy_id}”" for legacy_id in others[:NAMED_IN_MESSAGE])
+    named: str | Message = ", ".join(f"“{legacy_id}”" for legacy_id in others[:NAMED_IN_MESSAGE])
     if len(group) - 1 > NAMED_IN_MESSAGE:
         more = len(group) - 1 - NAMED_IN_MESSAGE
-        named = str(ERR_DUPLICATE_EMAIL_MORE % {"named": named, "more": more})
-    return str(ERR_DUPLICATE_EMAIL % {"email": email, "others": named})
+        named = Message.of(ERR_DUPLICATE_EMAIL_MORE, named=named, more=more)
+    return Message.of(ERR_DUPLICATE_EMAIL, email=email, others=named)
 
 
 def _flag_duplicate_emails(batch: StagingBatch) -> int:
@@ -250,13 +263,13 @@ def _flag_duplicate_emails(batch: StagingBatch) -> int:
         group = list(rows)
         named = [(legacy_id, pk) for _email_key, pk, legacy_id, _email in group]
         problems += [
-            CustomerProblem(
+            CustomerProblem.with_message(
+                duplicate_email_message(email, named, pk),
                 batch=batch,
                 customer_id=pk,
                 legacy_id=legacy_id,
                 field="email",
                 code=Code.DUPLICATE_EMAIL,
-                message=duplicate_email_message(email, named, pk),
             )
             for _email_key, pk, legacy_id, email in group
         ]
@@ -269,12 +282,8 @@ def _flag_duplicate_emails(batch: StagingBatch) -> int:
 def _flag_children_elsewhere(batch: StagingBatch) -> int:
     """Balances, devices and metrics staged in ``batch`` whose customer is not in it."""
     problems: list[CustomerProblem] = []
-    kinds = (
-        (StagedBalance, _("balance"), "balance", "pk"),
-        (StagedDevice, _("device"), "devices", "pk"),
-        (StagedMetric, _("metric"), "metrics", "period"),
-    )
-    for model, kind, field, detail in kinds:
+    for model, word, field, detail in CHILD_KINDS:
+        kind = Message.of(word)
         rows = (
             model.objects.filter(batch=batch)
             .exclude(customer__batch=batch)
@@ -282,16 +291,15 @@ def _flag_children_elsewhere(batch: StagingBatch) -> int:
             .values_list("customer__legacy_id", "customer__batch__name", detail)
         )
         for legacy_id, other, extra in rows:
+            message = Message.of(ERR_CHILD_ELSEWHERE, kind=kind, legacy_id=legacy_id, other=other)
             problems.append(
-                CustomerProblem(
+                CustomerProblem.with_message(
+                    message,
                     batch=batch,
                     customer=None,
                     legacy_id=legacy_id,
                     field=f"{field}.{extra}" if model is StagedMetric else field,
                     code=Code.MISSING_CUSTOMER,
-                    message=str(
-                        ERR_CHILD_ELSEWHERE % {"kind": kind, "legacy_id": legacy_id, "other": other}
-                    ),
                 )
             )
     CustomerProblem.objects.bulk_create(problems, batch_size=CHUNK_SIZE)

@@ -232,6 +232,21 @@ def test_problems_are_listed_paginated_and_filtered(as_user, importer, staged):
     assert (page["count"], len(page["results"]), page["next"]) == (2, 1, None)
 
 
+def test_problems_are_answered_in_the_language_asked_for(as_user, importer, batch):
+    CustomerFactory(batch=batch, legacy_id="c-1", email="nope")
+    client = as_user(importer)
+    client.post(url("batch-validate", batch.pk), HTTP_ACCEPT_LANGUAGE="en")
+
+    spanish = client.get(url("batch-problems", batch.pk), HTTP_ACCEPT_LANGUAGE="es").json()
+    client.post(url("batch-validate", batch.pk), HTTP_ACCEPT_LANGUAGE="es")
+    english = client.get(url("batch-problems", batch.pk), HTTP_ACCEPT_LANGUAGE="en").json()
+
+    assert [p["message"] for p in spanish["results"]] == [
+        "“nope” no es una dirección de correo electrónico válida."
+    ]
+    assert [p["message"] for p in english["results"]] == ["“nope” is not a valid email address."]
+
+
 def test_problems_refuse_an_unknown_code(as_user, importer, batch):
     response = as_user(importer).get(url("batch-problems", batch.pk), {"code": "ugly"})
     assert set(assert_error(response, 400, "invalid")["fields"]) == {"code"}

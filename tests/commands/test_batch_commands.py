@@ -4,6 +4,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from customers.management.arguments import (
     ERR_UNKNOWN_BATCH,
@@ -193,6 +194,21 @@ def test_validate_with_problems_lists_them_and_fails(staged):
         )
 
     assert err.getvalue().startswith("000777 email: ")
+
+
+def test_validate_lists_the_problems_in_the_active_language(staged):
+    StagedCustomer.objects.filter(batch=staged, legacy_id="000777").update(email="nope")
+    err = StringIO()
+
+    with translation.override("es"), pytest.raises(CommandError):
+        call_command(
+            "batch_validate", str(staged.pk), user="importer", stdout=StringIO(), stderr=err
+        )
+
+    assert err.getvalue().startswith(
+        "000777 email: “nope” no es una dirección de correo electrónico válida."
+    )
+    assert staged.problems.get().message == "“nope” is not a valid email address."
 
 
 def test_validate_of_a_batch_whose_customers_were_all_sent_says_which_batch_sent_them(importer):

@@ -1,5 +1,6 @@
 """The problems list: which problems still block, the file each points into, excluding their
-customers with a reason, and the listed problems as a formula-safe CSV."""
+customers with a reason, and the listed problems as a formula-safe CSV; all of it in the
+reader's language, whoever validated."""
 
 import csv
 import io
@@ -7,9 +8,10 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from customers.exports import PROBLEM_COLUMNS
-from customers.models import StagedCustomer, StagingBatch
+from customers.models import CustomerProblem, StagedCustomer, StagingBatch
 from customers.services import batch_refresh_counts, batch_validate
 from tests.customers.importing import stage_sample
 from tests.factories import BalanceFactory, CustomerFactory, UserFactory
@@ -179,3 +181,48 @@ def test_problems_of_rows_of_another_batch_cannot_be_excluded_here(client, impor
 
     text = [str(m) for m in response.context["messages"]][-1]
     assert text.startswith("None of the selected problems is of a customer of its batch")
+
+
+# --- in the reader's language ---------------------------------------------------------------
+BROKEN_EN = "“broken” is not a valid email address."
+BROKEN_ES = "“broken” no es una dirección de correo electrónico válida."
+
+
+def test_the_list_shows_each_problem_in_the_readers_language(client, importer, with_problems):
+    query = {"batch__id__exact": with_problems.pk}
+
+    spanish = client.get(reverse(LIST), query, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    with translation.override("es"):
+        batch_validate(batch=with_problems, user=importer)
+    english = client.get(reverse(LIST), query, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert BROKEN_ES in spanish
+    assert BROKEN_EN not in spanish
+    assert BROKEN_EN in english
+    assert BROKEN_ES not in english
+
+
+def test_the_csv_is_in_the_readers_language(client, with_problems):
+    query = {"batch__id__exact": with_problems.pk}
+
+    response = client.get(reverse(EXPORT), query, HTTP_ACCEPT_LANGUAGE="es")
+
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(body)))
+    message = PROBLEM_COLUMNS.index("message")
+    assert BROKEN_ES in [row[message] for row in rows[1:]]
+
+
+def test_a_problem_stored_before_templates_shows_its_own_words(client, importer, batch):
+    CustomerProblem.objects.create(
+        batch=batch,
+        legacy_id="c-1",
+        field="email",
+        code=CustomerProblem.Code.INVALID,
+        message="Stored before templates were.",
+    )
+    client.force_login(importer)
+
+    page = client.get(reverse(LIST), {"batch__id__exact": batch.pk}, HTTP_ACCEPT_LANGUAGE="es")
+
+    assert "Stored before templates were." in page.content.decode()

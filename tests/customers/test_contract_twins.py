@@ -1,7 +1,8 @@
 """The contract's two implementations, the DRF serializers (the reference) and the compiled
-checker, give the same problems (code, path, message) and the same cleaned values over
-awkward customers and bodies, valid and invalid, in both modes. Each test counts what it
-compared and looks for known awkward values, so it fails if either side returns nothing.
+checker, give the same problems (code, path, message, and the message kept untranslated)
+and the same cleaned values over awkward customers and bodies, valid and invalid, in both
+modes. Each test counts what it compared and looks for known awkward values, so it fails
+if either side returns nothing.
 """
 
 import contextlib
@@ -21,15 +22,15 @@ from customers.contract import (
     MigrateRequestSerializer,
     customer_checker,
     messages,
-    problems_from_errors,
     request_checker,
+    serializer_problems,
 )
 
 ZONE = "America/Bogota"  # a batch's time zone: UTC-05:00, no daylight saving
 TIER = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 REWARD = "0f1e2d3c-4b5a-4968-8776-655443322110"
 NAME = "José Ñúñez-Ålvarez 😀"
-PROBLEM = tuple[str, str, str]
+PROBLEM = tuple[str, str, str, str]
 
 
 def utc(*parts: int) -> dt.datetime:
@@ -47,7 +48,7 @@ def canonical(value: Any) -> Any:
 
 
 def as_tuple(problem: messages.FieldProblem) -> PROBLEM:
-    return problem.field, problem.code, problem.message
+    return problem.field, problem.code, problem.message, repr(problem.untranslated)
 
 
 class Twins:
@@ -68,7 +69,7 @@ class Twins:
         serializer = self.serializer_class(data=copy.deepcopy(data), context=context)
         is_valid = serializer.is_valid()
         value = serializer.validated_data if is_valid else None
-        found = [as_tuple(p) for p in problems_from_errors(serializer.errors)]
+        found = [as_tuple(p) for p in serializer_problems(serializer)]
         checker = self.checkers[strict]
         fast_value, fast_found = checker.clean(copy.deepcopy(data))
         fast_found = [as_tuple(p) for p in fast_found]
@@ -260,7 +261,7 @@ def has_message(found: list[PROBLEM], message: Any) -> bool:
     """Whether one of the problems is the message constant ``message``, formatted."""
     escaped = re.escape(str(message))
     pattern = re.compile(re.sub(r"%\\\((\w+)\\\)[sdg]", ".*", escaped), re.DOTALL)
-    return any(pattern.fullmatch(text) for _path, _code, text in found)
+    return any(pattern.fullmatch(text) for _path, _code, text, _kept in found)
 
 
 def test_valid_customers_clean_to_the_same_values(customers):
@@ -314,7 +315,7 @@ def test_customers_with_many_problems_give_the_same_problems(customers):
         customers.compare(customer, strict=strict)
     assert customers.valid == 0
     assert len(customers.problems) >= 20
-    assert {code for _path, code, _text in customers.problems} >= {"invalid", "required"}
+    assert {code for _path, code, _text, _kept in customers.problems} >= {"invalid", "required"}
 
 
 def body_cases() -> list[tuple[bool, Any, set[Any]]]:
@@ -350,7 +351,7 @@ def test_bodies_give_the_same_problems_and_values(bodies):
             assert found == []
             assert len(value["customers"]) == len(body["customers"])
     assert bodies.valid == 2
-    codes = {code for _path, code, _text in bodies.problems}
+    codes = {code for _path, code, _text, _kept in bodies.problems}
     assert codes >= {"invalid", "required", "duplicate_id", "duplicate_email"}
     assert ("customers[3].gender", "invalid") in {problem[:2] for problem in bodies.problems}
 
@@ -395,4 +396,4 @@ def test_random_awkward_values_anywhere_give_the_same_answers(customers):
         customers.compare(customer, strict=strict)
     assert customers.valid > 30
     assert len(customers.problems) > 300
-    assert {code for _path, code, _text in customers.problems} >= {"invalid", "required"}
+    assert {code for _path, code, _text, _kept in customers.problems} >= {"invalid", "required"}

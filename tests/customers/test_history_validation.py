@@ -113,7 +113,8 @@ def test_history_of_a_customer_neither_staged_nor_sent_blocks_the_batch(batch, i
         Code.MISSING_CUSTOMER,
         "transactions",
     )
-    assert problem.message.startswith("2 transactions rows of customer “000404”")
+    assert problem.message.startswith("Customer “000404” is neither staged in this batch")
+    assert "the transactions file has rows of it (2)" in problem.message
     assert summary.valid == 1
     assert not summary.is_validated
 

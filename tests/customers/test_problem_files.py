@@ -71,6 +71,19 @@ def test_the_problems_list_hands_back_the_file_with_each_rows_problems(batch, cl
     assert rows[2][-1].startswith("Correo: ")
 
 
+def test_the_file_with_problems_is_written_in_the_readers_language(batch, client):
+    client.force_login(UserFactory(perms=["customers.view_stagedcustomer"]))
+    upload = StagingUpload.objects.get(batch=batch)
+
+    response = client.get(
+        reverse("admin:customers_customerproblem_file", args=[upload.pk, "csv"]),
+        HTTP_ACCEPT_LANGUAGE="es",
+    )
+
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[2][-1] == "Correo: “not-an-email” no es una dirección de correo electrónico válida."
+
+
 def test_the_file_with_problems_needs_the_permission_to_see_customers(batch, client):
     client.force_login(UserFactory(perms=["customers.view_stagingbatch"]))
     upload = StagingUpload.objects.get(batch=batch)

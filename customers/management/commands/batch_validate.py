@@ -61,7 +61,8 @@ class Command(BaseCommand):
             return
         listed = found.problems.order_by("legacy_id", "field", "pk")[: max(problems, 0)]
         for problem in listed:
-            self.stderr.write(f"{problem.legacy_id} {problem.field}: {problem.message}")
+            message = problem.get_message_display()
+            self.stderr.write(f"{problem.legacy_id} {problem.field}: {message}")
         if summary.problem_count > len(listed):
             self.stderr.write(f"… and {summary.problem_count - len(listed):,} more.")
         if not summary.invalid:
