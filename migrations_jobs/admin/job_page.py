@@ -42,10 +42,10 @@ from migrations_jobs.selectors import (
     job_duration_s,
     job_eta_s,
     job_failed_chunk_counts,
-    job_phases,
     job_possibly_twice_count,
     job_progress,
 )
+from migrations_jobs.selectors.phases import PhaseState
 from migrations_jobs.templatetags.console_jobs import (
     bar_widths,
     duration_text,
@@ -179,11 +179,18 @@ def _retry_note(job: MigrationJob) -> str:
     return ""
 
 
-def _phases_context(job: MigrationJob) -> dict:
+def _phases_context(job: MigrationJob, progress: dict) -> dict:
     """The phases table of a job that sends history, and what its next phase waits for."""
     if not job.has_history:
         return {"phases": []}
-    phases = job_phases(job=job)
+    phases = [
+        {
+            **phase,
+            "label": Endpoint(phase["endpoint"]).label,
+            "state_label": PhaseState.LABELS[phase["state"]],
+        }
+        for phase in progress["phases"]
+    ]
     note = ""
     if any(phase["state"] == "waiting" for phase in phases) and job.is_active:
         delay = settings.MASIVO_HISTORY_DELAY_S
@@ -225,12 +232,15 @@ class JobPageMixin:
             "duration_s": duration,
             "duration": duration_text(duration) or DASH,
             "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+            # The bar, as the percentage, covers the customers and their history.
             "bar": bar_widths(
-                sent=job.sent_customers,
-                failed=job.failed_customers,
-                total=job.total_customers,
-                skipped=job.skipped_customers,
+                sent=job.carried("sent"),
+                failed=job.carried("failed"),
+                total=job.carried("total"),
+                skipped=job.carried("skipped"),
             ),
+            "bar_total": job.carried("total"),
+            "bar_done": job.carried("sent") + job.carried("failed") + job.carried("skipped"),
             "fields": {
                 name: str(
                     display_for_field(getattr(job, name), job._meta.get_field(name), DASH_EMPTY)
@@ -341,10 +351,9 @@ class JobPageMixin:
             "possibly_twice": job_possibly_twice_count(job=job),
             "retry_note": _retry_note(job) if job.failed_customers else "",
             "held_chunks": progress["chunks"][ChunkStatus.HELD],
-            "held_transactions": job.chunks.filter(
-                status=ChunkStatus.HELD, endpoint=Endpoint.TRANSACTIONS
-            ).exists(),
-            **_phases_context(job),
+            "held_transactions": bool(progress["chunks"][ChunkStatus.HELD])
+            and job.chunks.filter(status=ChunkStatus.HELD, endpoint=Endpoint.TRANSACTIONS).exists(),
+            **_phases_context(job, progress),
             "can_decide_held": request.user.has_perm(services.RETRY_PERMISSION),
             "chunk_counts": [
                 {

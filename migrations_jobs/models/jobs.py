@@ -168,18 +168,21 @@ class MigrationJob(models.Model):
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL_STATUSES
 
+    def carried(self, what: str) -> int:
+        """Customers and history rows together: ``what`` is total, sent, failed or
+        skipped (left out)."""
+        return sum(
+            getattr(self, f"{what}_{kind}") for kind in ("customers", "transactions", "events")
+        )
+
     @property
     def progress_percent(self) -> int:
         """Customers and history rows with an outcome (sent, failed or left out), as a
         whole percentage of all the job carries."""
-        total = self.total_customers + self.total_transactions + self.total_events
+        total = self.carried("total")
         if not total:
             return 0
-        done = sum(
-            getattr(self, f"{what}_{kind}")
-            for what in ("sent", "failed", "skipped")
-            for kind in ("customers", "transactions", "events")
-        )
+        done = self.carried("sent") + self.carried("failed") + self.carried("skipped")
         return min(100, (100 * done) // total)
 
     @property

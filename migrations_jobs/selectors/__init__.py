@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from customers.models import Outcome, StagedCustomer, StagingBatch
 from migrations_jobs.models import ChunkAttempt, Delivery, JobChunk, MigrationJob
-from migrations_jobs.selectors.phases import job_phases
+from migrations_jobs.selectors.phases import chunks_by_endpoint, job_phases
 
 ChunkStatus = JobChunk.Status
 
@@ -62,12 +62,11 @@ def job_is_stalled(*, job: MigrationJob, now: dt.datetime, stall_s: float) -> bo
 
 def job_progress(*, job: MigrationJob) -> dict[str, Any]:
     """Counts for a progress bar and a summary line."""
-    chunks = dict(
-        JobChunk.objects.filter(job=job)
-        .values_list("status")
-        .annotate(n=Count("pk"))
-        .order_by("status")
-    )
+    counted = chunks_by_endpoint(job=job)
+    chunks: dict[str, int] = {}
+    for statuses in counted.values():
+        for status, count in statuses.items():
+            chunks[status] = chunks.get(status, 0) + count
     return {
         "status": job.status,
         "total": job.total_customers,
@@ -78,7 +77,10 @@ def job_progress(*, job: MigrationJob) -> dict[str, Any]:
         "chunks": {status: chunks.get(status, 0) for status in ChunkStatus.values},
         "requests": job.request_count,
         "retried_unknown": job.retried_unknown_count,
-        "phases": [{key: phase[key] for key in PHASE_KEYS} for phase in job_phases(job=job)],
+        "phases": [
+            {key: phase[key] for key in PHASE_KEYS}
+            for phase in job_phases(job=job, counted=counted)
+        ],
     }
 
 

@@ -44,13 +44,9 @@ def _state(statuses: dict[str, int]) -> str:
     return PhaseState.DONE
 
 
-def job_phases(*, job: MigrationJob) -> list[dict[str, Any]]:
-    """One entry per phase the job has, in the order it sends them: what it sends
-    (``endpoint``), where it is (``state``), its chunks by status, and the customers (for
-    customers) or rows of history it carries: total, sent, failed, and left out (skipped
-    customers; history whose customer is not in Masivo, or whose transactions went
-    before)."""
-    by_endpoint: dict[str, dict[str, int]] = {}
+def chunks_by_endpoint(*, job: MigrationJob) -> dict[str, dict[str, int]]:
+    """The job's chunks counted by what they send, then by status (one query)."""
+    counted: dict[str, dict[str, int]] = {}
     rows = (
         JobChunk.objects.filter(job=job)
         .values_list("endpoint", "status")
@@ -58,7 +54,19 @@ def job_phases(*, job: MigrationJob) -> list[dict[str, Any]]:
         .order_by()
     )
     for endpoint, status, count in rows:
-        by_endpoint.setdefault(endpoint, {})[status] = count
+        counted.setdefault(endpoint, {})[status] = count
+    return counted
+
+
+def job_phases(
+    *, job: MigrationJob, counted: dict[str, dict[str, int]] | None = None
+) -> list[dict[str, Any]]:
+    """One entry per phase the job has, in the order it sends them: what it sends
+    (``endpoint``), where it is (``state``), its chunks by status, and the customers (for
+    customers) or rows of history it carries: total, sent, failed, and left out (skipped
+    customers; history whose customer is not in Masivo, or whose transactions went
+    before). ``counted``: ``chunks_by_endpoint``, when the caller has it."""
+    by_endpoint = chunks_by_endpoint(job=job) if counted is None else counted
     noun = {Endpoint.CUSTOMERS: "customers"}
     phases = []
     for endpoint in sorted(by_endpoint, key=lambda name: PHASES[name]):

@@ -257,7 +257,7 @@ def test_progress_view_renders_the_parts_that_change_while_the_job_runs(client, 
 
     running = client.get(progress_url(job), {"chunks": "failed"}).json()
 
-    assert set(running["html"]) == {"tools", "notes", "failed", "chunks", "skipped"}
+    assert set(running["html"]) == {"tools", "phases", "notes", "failed", "chunks", "skipped"}
     assert action_url(job, "cancel") in running["html"]["tools"]
     assert 'id="chunk-2"' in running["html"]["chunks"]
     assert 'id="chunk-1"' not in running["html"]["chunks"]  # the page's own filter

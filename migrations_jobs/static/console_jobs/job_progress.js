@@ -38,8 +38,8 @@
     each("bar-failed", (bar) => { bar.style.width = data.bar.failed; });
     each("bar-skipped", (bar) => { bar.style.width = data.bar.skipped; });
     each("bar", (bar) => {
-      bar.setAttribute("aria-valuemax", data.total);
-      bar.setAttribute("aria-valuenow", data.sent + data.failed + data.skipped);
+      bar.setAttribute("aria-valuemax", data.bar_total);
+      bar.setAttribute("aria-valuenow", data.bar_done);
     });
     for (const [status, count] of Object.entries(data.chunks)) {
       setText(`chunks-${status}`, data.text.chunks[status]);
@@ -120,7 +120,9 @@
     updateFields(data.fields);
     if (!data.html) return;
     replaceTools(data.html.tools);
-    for (const name of ["notes", "failed", "chunks", "skipped"]) replacePart(name, data.html[name]);
+    for (const name of ["phases", "notes", "failed", "chunks", "skipped"]) {
+      replacePart(name, data.html[name]);
+    }
   }
 
   async function poll() {
