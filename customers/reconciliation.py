@@ -3,7 +3,8 @@ is sent and after.
 
 Per reward: the balances and the transactions staged from the files (every row), what the
 batch will send (customers valid and not excluded; the history of customers an earlier
-batch sent), and what Masivo accepted (balances of the customers sent). Then the
+batch sent), and what Masivo accepted (balances of the customers sent, transactions of
+the requests it accepted). Then the
 customers whose transactions do not add up to their balance, those with history but no
 balance, and those with a balance but no transactions. Validation refuses a batch with a
 mismatch (``customers.services.history``); the report shows the whole picture, on the
@@ -38,6 +39,7 @@ class RewardTotals:
     balances_to_send: Decimal = ZERO
     transactions_to_send: Decimal = ZERO
     balances_sent: Decimal = ZERO
+    transactions_sent: Decimal = ZERO
 
     @property
     def is_matched(self) -> bool:
@@ -97,6 +99,7 @@ def batch_reconciliation(*, batch: StagingBatch) -> Reconciliation:
         ),
         "transactions_to_send": _by_reward(history.filter(SENT_ROWS)),
         "balances_sent": _by_reward(balances.filter(customer__outcome=Outcome.SENT)),
+        "transactions_sent": _by_reward(history.filter(sent_at__isnull=False)),
     }
     rewards = sorted({reward for totals in columns.values() for reward in totals})
     totals = [
@@ -133,6 +136,7 @@ REWARD_HEADERS = (
     _("balances to send"),
     _("transactions to send"),
     _("balances sent"),
+    _("transactions sent"),
 )
 MISMATCH_HEADERS = (_("customer"), _("reward"), _("balance"), _("transactions"), _("difference"))
 
@@ -148,6 +152,7 @@ def reconciliation_rows(report: Reconciliation) -> Iterator[list]:
             r.balances_to_send,
             r.transactions_to_send,
             r.balances_sent,
+            r.transactions_sent,
         )
         yield [r.reward_id, *map(_amount, amounts)]
     yield []

@@ -47,6 +47,7 @@ def reconciliation_context(request: HttpRequest, batch: StagingBatch) -> dict:
                     r.balances_to_send,
                     r.transactions_to_send,
                     r.balances_sent,
+                    r.transactions_sent,
                 )
             ],
         }

@@ -43,6 +43,9 @@ class _HistoryRow(models.Model):
     issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     brand_id = models.CharField(_("brand id"), max_length=255, blank=True)
+    # When Masivo accepted the request that carried the row (written by migration jobs
+    # through ``customers.services.history_rows_sent``).
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
     class Meta:
         abstract = True

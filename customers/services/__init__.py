@@ -41,6 +41,7 @@ from customers.services.outcomes import (
     customers_outcome_transition,
     customers_resend_consume,
     customers_resend_mark,
+    history_rows_sent,
 )
 from customers.services.uploads import (
     needs_background,
@@ -86,6 +87,7 @@ __all__ = [
     "customer_delete",
     "customer_save",
     "customers_outcome_transition",
+    "history_rows_sent",
     "customers_resend_consume",
     "customers_resend_mark",
     "customers_set_excluded",

@@ -13,7 +13,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from django.utils import timezone
 
 from console.states import rows_transition
-from customers.models import OUTCOME_TRANSITIONS, Outcome, StagedCustomer
+from customers.models import (
+    OUTCOME_TRANSITIONS,
+    Outcome,
+    StagedCustomer,
+    StagedEvent,
+    StagedTransaction,
+)
 
 # Ids per UPDATE: a chunk's worth, whatever the caller passes.
 IDS_PER_UPDATE = 1000
@@ -85,3 +91,15 @@ def customers_resend_mark(*, customer_ids: Iterable[int]) -> int:
     for part in _slices(list(customer_ids)):
         moved += StagedCustomer.objects.filter(pk__in=part, resend=False).update(resend=True)
     return moved
+
+
+def history_rows_sent(*, kind: str, row_ids: Sequence[int], at: dt.datetime) -> int:
+    """Record that Masivo accepted the request carrying the staged history rows
+    ``row_ids`` of ``kind`` (``transactions`` or ``events``): what the reconciliation
+    counts as sent. Returns how many rows it marked."""
+    model = {"transactions": StagedTransaction, "events": StagedEvent}[kind]
+    ids = list(row_ids)
+    return sum(
+        model.objects.filter(pk__in=part, sent_at__isnull=True).update(sent_at=at)
+        for part in _slices(ids)
+    )

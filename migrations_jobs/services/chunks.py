@@ -17,7 +17,7 @@ from django.db.models import F, QuerySet
 
 from console.states import sources_of
 from customers.models import Outcome
-from customers.services import customers_outcome_transition
+from customers.services import customers_outcome_transition, history_rows_sent
 from migrations_jobs.client import backoff_delay
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob
 from migrations_jobs.services.base import (
@@ -67,6 +67,8 @@ def chunk_succeed(
             at=now,
             maybe_twice=chunk.may_have_arrived if maybe_twice is None else maybe_twice,
         )
+    if chunk.is_history:
+        history_rows_sent(kind=chunk.endpoint, row_ids=chunk.item_ids, at=now)
     deliveries_sent(chunk_ids=[chunk.pk], now=now)
     _count(chunk, "sent")
     return True

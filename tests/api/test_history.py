@@ -66,7 +66,8 @@ def test_the_reconciliation_downloads_as_csv(as_user, auditor, batch):
 
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert response["Content-Type"] == "text/csv"
-    assert lines[1] == f"{POINTS},10.5,10.5,0,0,0"
+    assert lines[0].endswith("balances sent,transactions sent")
+    assert lines[1] == f"{POINTS},10.5,10.5,0,0,0,0"
 
 
 def test_the_reconciliation_needs_the_customer_view_permission(as_user, batch):

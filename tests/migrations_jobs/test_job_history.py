@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from customers.models import StagedCustomer, StagedEvent, StagedTransaction, StagingBatch
 from customers.payload.history import dry_run_lines
+from customers.reconciliation import batch_reconciliation
 from customers.services import BatchStateError, batch_approve
 from migrations_jobs.models import ChunkAttempt, JobChunk, MigrationJob, TransactionDelivery
 from migrations_jobs.sandbox.history import sandbox_history_arrivals, sandbox_history_ids
@@ -129,6 +130,8 @@ def test_a_job_sends_customers_then_transactions_then_events(sandboxed, stager, 
     assert sandbox_history_arrivals(kind=Kind.EVENTS)["items"] == 3
     delivered = TransactionDelivery.objects.values_list("legacy_id", "status", "job_id")
     assert sorted(delivered) == [(f"legacy-00000{n}", "sent", job.pk) for n in range(3)]
+    (points,) = batch_reconciliation(batch=job.batch).rewards
+    assert points.transactions_sent == points.transactions_to_send == Decimal(63)
     out = StringIO()
     call_command("job_status", str(job.pk), stdout=out)
     assert (

@@ -68,8 +68,8 @@ class Command(BaseCommand):
                 f"Reward {r.reward_id}: balances {number_text(r.balances_in_files)} and "
                 f"transactions {number_text(r.transactions_in_files)} in the files; "
                 f"to send {number_text(r.balances_to_send)} and "
-                f"{number_text(r.transactions_to_send)}; balances sent "
-                f"{number_text(r.balances_sent)}."
+                f"{number_text(r.transactions_to_send)}; sent {number_text(r.balances_sent)} "
+                f"and {number_text(r.transactions_sent)}."
             )
         for m in report.mismatches[:LISTED]:
             write(

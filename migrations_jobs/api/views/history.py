@@ -25,6 +25,7 @@ class RewardTotalsSerializer(serializers.Serializer):
     balances_to_send = serializers.DecimalField(max_digits=30, decimal_places=8)
     transactions_to_send = serializers.DecimalField(max_digits=30, decimal_places=8)
     balances_sent = serializers.DecimalField(max_digits=30, decimal_places=8)
+    transactions_sent = serializers.DecimalField(max_digits=30, decimal_places=8)
     is_matched = serializers.BooleanField()
 
 
