@@ -1,15 +1,17 @@
 """``make bench``: every benchmark, three runs each, on PostgreSQL and SQLite; the medians
 go to docs/BENCHMARKS.md as a table with each target marked met or not met.
 
-    python -m tests.benchmarks [--databases postgresql,sqlite] [--only staging,pacing] [--runs 3]
+    python -m tests.benchmarks [--databases postgresql,sqlite] [--only staging,history] [--runs 3]
         [--output docs/BENCHMARKS.md]
 
 Order of one run on a database: the console's staging through the admin, then validation,
 payload and sending on the batch it staged (``pipeline``), then the reference staging
 cases; each case starts from empty tables. Then, on PostgreSQL, one pass each: pacing (its
 cases side by side take about four minutes, see bench_pacing), a mapped file against the
-same data in the console's own headers (``mapping``, about four minutes, bench_mapping)
-and a million customers through ``stage_file`` (``big``, about five minutes, bench_big).
+same data in the console's own headers (``mapping``, about four minutes, bench_mapping),
+a transactions file against the customers file and the first request body of each
+(``history``, about two minutes, bench_history) and a million customers and a million
+transactions through ``stage_file`` (``big``, about six minutes, bench_big).
 The admin pages come last.
 Raw figures of every run are kept in var/bench/results.json.
 """
@@ -25,9 +27,10 @@ from pathlib import Path
 from tests.benchmarks import harness, report
 
 RESULTS_PATH = harness.VAR_DIR / "results.json"
-GROUPS = ("staging", "pipeline", "pacing", "mapping", "big", "admin")
+GROUPS = ("staging", "pipeline", "pacing", "mapping", "history", "big", "admin")
 # Groups run once on PostgreSQL, with the longest a case of theirs may take.
 ONCE_ON_POSTGRESQL = {"pacing": ("pacing", 900), "mapping": ("mapping_compare", 1200)}
+ONCE_ON_POSTGRESQL["history"] = ("history", 900)
 ONCE_ON_POSTGRESQL["big"] = ("big_stage", 2400)
 REFERENCE_CASES = (
     "staging_floor",

@@ -161,6 +161,100 @@ def row_count(kind: str, customers: int) -> int:
     return customers * ROWS_PER_CUSTOMER[kind]
 
 
+# --- the customers' history: a transactions file ----------------------------------------
+
+TRANSACTIONS_HEADERS = [
+    "customer_id", "reward_id", "type", "amount", "issued_at", "resolved_at", "brand_id",
+    "store_id", "channel_id", "funded_by", "details", "cost", "event.type",
+    "event.order.purchase_id", "event.order.value", "event.order.payment_method",
+    "event.order.store_id",
+]  # fmt: skip
+_PAYMENT_METHODS = ("CREDIT", "DEBIT", "CASH", "BANK_TRANSFER")
+
+
+def _balance_cents(n: int, k: int) -> int:
+    """The amount of ``balance_rows(n)``'s reward ``k`` (1 or 2), in cents."""
+    return (n * 7 + k * 13) % 100_000 * 100 + (n + k) % 100
+
+
+def _money(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def _reward_counts(n: int, per_customer: int) -> dict[int, int]:
+    """How many of the customer's transactions go to each of its two rewards: half each
+    (the first reward takes the odd one); a reward whose balance is 0 never gets exactly
+    one (no transaction's amount is 0), the other takes it."""
+    counts = {1: (per_customer + 1) // 2, 2: per_customer // 2}
+    for k, other in ((1, 2), (2, 1)):
+        if counts[k] == 1 and _balance_cents(n, k) == 0:
+            counts[k], counts[other] = 0, counts[other] + 1
+    return counts
+
+
+def transaction_rows(n: int, per_customer: int, prefix: str = "L") -> list[list[str]]:
+    """The ``per_customer`` transactions of customer ``n``, spread over its two rewards and
+    adding up to each reward's balance (so validation finds them reconciled): purchases
+    (ACCUMULATION, with the order in ``event.*``) and, where the balance is below what was
+    earned, one REDEMPTION."""
+    rows = []
+    j = 0
+    for k, count in _reward_counts(n, per_customer).items():
+        amounts = [100 * (1 + (n * 31 + i * 17) % 500) + (n + i) % 100 for i in range(count - 1)]
+        if count:
+            last = _balance_cents(n, k) - sum(amounts)
+            if last == 0:  # never 0: one cent moves from the last to the first
+                amounts[0] += 1
+                last = -1
+            amounts.append(last)
+        for cents in amounts:
+            is_purchase = cents > 0
+            store = f"store-{(n + j) % 50}"
+            order = f"ORD-{prefix}{n:07d}-{j}"
+            issued = 120_000_000 + n * 5 + j * 86_400
+            rows.append(
+                [
+                    legacy_id(n, prefix),
+                    _uuid(n, k),
+                    "ACCUMULATION" if is_purchase else "REDEMPTION",
+                    _money(cents),
+                    _when(issued),
+                    _when(issued + 5),
+                    f"brand-{n % 7}",
+                    store if is_purchase else "",
+                    "web" if j % 2 else "store",
+                    f"brand-{n % 7}" if is_purchase else "",
+                    f"Purchase {order}" if is_purchase else "Reward redeemed",
+                    _money(cents // 100) if is_purchase else "",
+                    "PURCHASE" if is_purchase else "",
+                    order if is_purchase else "",
+                    _money(cents) if is_purchase else "",
+                    _PAYMENT_METHODS[(n + j) % 4] if is_purchase else "",
+                    store if is_purchase else "",
+                ]
+            )
+            j += 1
+    return rows
+
+
+def transactions_file(*, customers: int, per_customer: int, root: Path, prefix: str = "L") -> Path:
+    """The transactions of ``files(customers=...)``'s customers, ``per_customer`` each
+    (made on first use, next to the four files)."""
+    folder = root / f"{prefix}{customers}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"transactions-{per_customer}.csv"
+    if not path.exists():
+        partial = path.with_suffix(".part")
+        with partial.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(TRANSACTIONS_HEADERS)
+            for n in range(customers):
+                writer.writerows(transaction_rows(n, per_customer, prefix))
+        partial.rename(path)
+    return path
+
+
 # --- the same data in a legacy system's own shape, read through a mapping -----------------
 
 _BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")  # no daylight saving time

@@ -350,6 +350,7 @@ def render(results: dict, *, runs: int, elapsed_s: float) -> str:
     for key, label in labels.items():
         rows += _pacing_rows(results, key, label)
     rows += report_streaming.mapping_rows(results, "postgresql", labels["postgresql"])
+    rows += report_streaming.history_rows(results, "postgresql", labels["postgresql"])
     rows += report_streaming.big_rows(results, "postgresql", labels["postgresql"])
     for key, label in labels.items():
         rows += _admin_rows(results, key, label)

@@ -1,6 +1,7 @@
-"""The table's rows for staging at scale: a million customers through ``stage_file``
-(``bench_big``) and a mapped file against the same data in the console's own headers
-(``bench_mapping``); PostgreSQL only, one pass each."""
+"""The table's rows for staging at scale: a million customers and a million transactions
+through ``stage_file`` (``bench_big``), a mapped file against the same data in the
+console's own headers (``bench_mapping``), and the customers' history against the
+customers (``bench_history``); PostgreSQL only, one pass each."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from tests.benchmarks.report_table import INFO, Row, check, fmt, median, runs, v
 # The peak memory of one process that stages a file, and mapped ÷ own headers, rows/s.
 PEAK_MB_TARGET = 300
 MAPPED_RATIO_TARGET = 0.90
+# Transactions ÷ the customers file, rows/s, staged the same way in the same run; the
+# longest a request body of history may take to build, ms.
+HISTORY_RATIO_TARGET = 1.0
+HISTORY_BODY_MS_TARGET = 50
 KINDS = ("customers", "balances", "devices", "metrics")
 
 
@@ -54,6 +59,97 @@ def big_rows(results: dict, db: str, label: str) -> list[Row]:
             check(median(peaks) <= PEAK_MB_TARGET),
         )
     )
+    if "transactions_rows" in found[0]:
+        rows += transactions_rows(
+            results, db, label, case="big_stage", group="Staging at scale", head=head
+        )
+    return rows
+
+
+def transactions_rows(
+    results: dict, db: str, label: str, *, case: str, group: str, head: str
+) -> list[Row]:
+    """A transactions file against the customers file, by the same command in the same run
+    (``bench_big``, ``bench_history``): rows/s, their ratio and the command's peak memory."""
+    found = results.get(db, {}).get(case, [])
+    if not found or "transactions_ratio" not in found[0]:
+        return []
+    speed = values(results, db, case, "transactions_rows_per_s")
+    reference = values(results, db, case, "customers_rows_per_s")
+    ratios = values(results, db, case, "transactions_ratio")
+    peaks = values(results, db, case, "transactions_peak_mb")
+    n = f"{found[0]['transactions_rows']:,}"
+    return [
+        Row(group, label, f"{head} the transactions file ({n} rows, one per customer), rows/s",
+            fmt(median(speed)), runs(speed)),
+        Row(
+            group,
+            label,
+            f"{head} transactions ÷ the customers file ({found[0]['customers_rows']:,} rows, "
+            f"{fmt(median(reference))} rows/s), rows/s (same run)",
+            f"{median(ratios):.0%}",
+            " / ".join(f"{r:.0%}" for r in ratios),
+            f"≥ {HISTORY_RATIO_TARGET:.0%}",
+            check(median(ratios) >= HISTORY_RATIO_TARGET),
+        ),
+        Row(
+            group,
+            label,
+            f"{head} peak memory of the transactions command's process",
+            fmt(median(peaks), "MB"),
+            runs(peaks),
+            f"≤ {PEAK_MB_TARGET} MB",
+            check(median(peaks) <= PEAK_MB_TARGET),
+        ),
+    ]  # fmt: skip
+
+
+def history_rows(results: dict, db: str, label: str) -> list[Row]:
+    found = results.get(db, {}).get("history", [])
+    if not found:
+        return []
+    first = found[0]
+    head = f"stage_file, {first['customers']:,} customers:"
+    speed = values(results, db, "history", "customers_rows_per_s")
+    peaks = values(results, db, "history", "customers_peak_mb")
+    rows = [
+        Row("History", label, f"{head} the customers file ({first['customers_rows']:,} rows), "
+            f"rows/s (peak {fmt(median(peaks), 'MB')})", fmt(median(speed)), runs(speed))
+    ]  # fmt: skip
+    rows += transactions_rows(results, db, label, case="history", group="History", head=head)
+    customers_ms = values(results, db, "history", "customers_body_ms")
+    history_ms = values(results, db, "history", "transactions_body_ms")
+    validation = values(results, db, "history", "validation_s")
+    rows += [
+        Row(
+            "History",
+            label,
+            f"batch_validate of {first['customers']:,} customers with their children and "
+            f"{first['transactions_rows']:,} transactions, s",
+            fmt(median(validation), "s", 1),
+            runs(validation, 1),
+        ),
+        Row(
+            "History",
+            label,
+            f"Reference: one {first['customers_body_customers']:,}-customer request body "
+            f"(customers_body, {first['customers_body_bytes']:,} bytes), ms",
+            fmt(median(customers_ms), "ms", 1),
+            runs(customers_ms, 1),
+        ),
+        Row(
+            "History",
+            label,
+            f"One transactions request body: {first['transactions_body_rows']:,} transactions "
+            f"of {first['transactions_body_customers']:,} customers (history_body, "
+            f"{first['transactions_body_bytes']:,} bytes, "
+            f"queries {first['transactions_body_queries']}), ms",
+            fmt(median(history_ms), "ms", 1),
+            runs(history_ms, 1),
+            f"≤ {HISTORY_BODY_MS_TARGET} ms",
+            check(median(history_ms) <= HISTORY_BODY_MS_TARGET),
+        ),
+    ]
     return rows
 
 
