@@ -133,15 +133,25 @@ def history_limits(kind: str) -> tuple[int, int]:
     return settings.MASIVO_EVENTS_MAX_ITEMS, settings.MASIVO_EVENTS_MAX_CUSTOMERS
 
 
-def history_chunk_plan(*, kind: str, batch: StagingBatch) -> Iterator[tuple[list[int], int]]:
+def history_chunk_plan(
+    *,
+    kind: str,
+    batch: StagingBatch,
+    customer_ids: Iterable[int] | None = None,
+    planned: set[int] | frozenset[int] = frozenset(),
+) -> Iterator[tuple[list[int], int]]:
     """The pks of ``kind`` a job sends, one request's worth at a time within the limits,
-    each with the number of customers it carries.
+    each with the number of customers it carries: only of the staged customers
+    ``customer_ids`` when given, and never the rows ``planned`` already.
 
     A customer's transactions are never split: a customer with more than fit in one
     request is refused by validation before, and left out here should one slip through.
     Events are split where the limit falls."""
     max_items, max_customers = history_limits(kind)
-    rows = history_send_queryset(kind=kind, batch=batch).values_list("pk", "customer_legacy_id")
+    rows = history_send_queryset(kind=kind, batch=batch)
+    if customer_ids is not None:
+        rows = rows.filter(customer_id__in=list(customer_ids))
+    rows = rows.values_list("pk", "customer_legacy_id")
     chunk: list[int] = []
     customers: set[str] = set()
     pending: list[int] = []  # one customer's transactions, kept together
@@ -159,6 +169,8 @@ def history_chunk_plan(*, kind: str, batch: StagingBatch) -> Iterator[tuple[list
         customers.add(legacy_id)
 
     for pk, legacy_id in rows.iterator(chunk_size=2000):
+        if pk in planned:
+            continue
         if kind == EVENTS:
             yield from take([pk], legacy_id)
             continue

@@ -53,6 +53,7 @@ from migrations_jobs.services.chunks import (
 )
 from migrations_jobs.services.jobs import job_finish_if_done
 from migrations_jobs.services.leases import lease_owner_is_dead, lease_s
+from migrations_jobs.services.phases import job_history_replan
 
 logger = logging.getLogger("migrations_jobs")
 
@@ -107,7 +108,8 @@ def job_cancel(*, job: MigrationJob, user: Operator) -> MigrationJob:
 def job_retry_failed(*, job: MigrationJob, user: Operator) -> MigrationJob:
     """Send the failed chunks of a job again: each gets a new pending chunk with the same
     customers (back to ``not_sent``), and the job runs again. Chunks Masivo refused for
-    good (``is_permanent``) stay failed: the same body would be refused again."""
+    good (``is_permanent``) stay failed: the same body would be refused again. The history
+    the job left out for those customers is planned again, after them."""
     if not user.has_perm(RETRY_PERMISSION):
         raise NotPermitted(ERR_RETRY_PERMISSION)
     now = timezone.now()
@@ -142,6 +144,12 @@ def job_retry_failed(*, job: MigrationJob, user: Operator) -> MigrationJob:
         )
         for chunk in failed:
             customers_outcome_transition(customer_ids=chunk.customer_ids, to=Outcome.NOT_SENT)
+        history = job_history_replan(
+            job=locked,
+            customer_ids=[pk for chunk in failed for pk in chunk.customer_ids],
+            first_sequence=first + len(failed),
+            now=now,
+        )
         unknown = sum(chunk.last_outcome in ChunkAttempt.UNKNOWN_OUTCOMES for chunk in failed)
         failed_counts: dict[str, int] = defaultdict(int)
         for chunk in failed:
@@ -149,7 +157,7 @@ def job_retry_failed(*, job: MigrationJob, user: Operator) -> MigrationJob:
             failed_counts[counter] += amount
         MigrationJob.objects.filter(pk=locked.pk).update(
             **{counter: F(counter) - amount for counter, amount in failed_counts.items()},
-            chunk_count=locked.chunk_count + len(failed),
+            chunk_count=locked.chunk_count + len(failed) + len(history),
             retried_unknown_count=F("retried_unknown_count") + unknown,
         )
         _job_restart(job=locked)

@@ -24,7 +24,8 @@ import math
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db.models import F, Max, Min
+from django.db.models import F, Max, Min, Value
+from django.db.models.functions import Greatest
 
 from customers.payload.history import HISTORY_KINDS, MODELS, history_chunk_plan
 from migrations_jobs.models import (
@@ -46,14 +47,30 @@ NOTE_NOTHING_LEFT = (
 
 
 def job_history_plan(
-    *, job: MigrationJob, first_sequence: int, now: dt.datetime, waiting: bool
+    *,
+    job: MigrationJob,
+    first_sequence: int,
+    now: dt.datetime,
+    waiting: bool,
+    customer_ids: list[int] | None = None,
 ) -> list[JobChunk]:
     """The job's chunks of transactions, then of events (unsaved), numbered from
-    ``first_sequence``. ``waiting``: an earlier phase comes first (customers)."""
+    ``first_sequence``. ``waiting``: an earlier phase comes first (customers).
+    ``customer_ids``: only the history of those staged customers that no chunk of the
+    job carries yet (see ``job_history_replan``)."""
     chunks: list[JobChunk] = []
     for kind in HISTORY_KINDS:
         status = ChunkStatus.WAITING if waiting or chunks else ChunkStatus.PENDING
-        for row_ids, customers in history_chunk_plan(kind=kind, batch=job.batch):
+        planned: set[int] = set()
+        if customer_ids is not None:
+            for item_ids in JobChunk.objects.filter(job=job, endpoint=kind).values_list(
+                "item_ids", flat=True
+            ):
+                planned.update(item_ids)
+        plan = history_chunk_plan(
+            kind=kind, batch=job.batch, customer_ids=customer_ids, planned=planned
+        )
+        for row_ids, customers in plan:
             chunks.append(
                 JobChunk(
                     job=job,
@@ -67,6 +84,31 @@ def job_history_plan(
                     not_before=now,
                 )
             )
+    return chunks
+
+
+def job_history_replan(
+    *, job: MigrationJob, customer_ids: list[int], first_sequence: int, now: dt.datetime
+) -> list[JobChunk]:
+    """Failed chunks of customers are being sent again: the history of those customers
+    that the job left out (no chunk carries it: Masivo did not have them when their
+    history's chunk was claimed) gets new waiting chunks, saved here, and no longer
+    counts as left out. Returns the chunks."""
+    chunks = job_history_plan(
+        job=job, first_sequence=first_sequence, now=now, waiting=True, customer_ids=customer_ids
+    )
+    if not chunks:
+        return []
+    JobChunk.objects.bulk_create(chunks, batch_size=500)
+    rows: dict[str, int] = {}
+    for chunk in chunks:
+        rows[chunk.endpoint] = rows.get(chunk.endpoint, 0) + chunk.item_count
+    MigrationJob.objects.filter(pk=job.pk).update(
+        **{
+            f"skipped_{kind}": Greatest(F(f"skipped_{kind}") - count, Value(0))
+            for kind, count in rows.items()
+        }
+    )
     return chunks
 
 

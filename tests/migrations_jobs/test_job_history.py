@@ -32,6 +32,7 @@ from migrations_jobs.services import (
     job_held_mark_arrived,
     job_held_resend,
     job_process,
+    job_retry_failed,
     job_start,
 )
 from migrations_jobs.services.leases import lease_owner_name
@@ -352,3 +353,30 @@ def test_the_job_page_shows_each_phase_and_labels_the_history_chunks(
     ]
     assert "4 transacciones" in after
     assert "2 eventos" in after
+
+
+def test_retrying_failed_customers_sends_the_history_the_job_left_out(
+    sandboxed, stager, operator, quick
+):
+    quick.MIGRATION_CHUNK_SIZE = 2
+    quick.MIGRATION_MAX_ATTEMPTS = 1
+    job = history_job(stager=stager, operator=operator, size=4)
+    sandbox_script(status_code=503)  # the first chunk of customers, out of attempts
+
+    job = run_to_end(job)
+
+    assert job.status == JobStatus.PARTIALLY_FAILED
+    assert (job.sent_customers, job.failed_customers) == (2, 2)
+    assert (job.sent_transactions, job.skipped_transactions) == (4, 4)
+    assert (job.sent_events, job.skipped_events) == (2, 2)
+
+    job = run_to_end(job_retry_failed(job=job, user=operator))
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert (job.sent_customers, job.failed_customers) == (4, 0)
+    assert (job.sent_transactions, job.skipped_transactions, job.total_transactions) == (8, 0, 8)
+    assert (job.sent_events, job.skipped_events) == (4, 0)
+    assert len(sandbox_history_ids(kind=Kind.TRANSACTIONS)) == 4
+    assert sandbox_history_arrivals(kind=Kind.TRANSACTIONS)["customers_received_again"] == 0
+    assert sandbox_history_arrivals(kind=Kind.EVENTS)["customers_received_again"] == 0
+    assert kinds_in_arrival_order()[-3:] == ["customers", "transactions", "events"]
