@@ -21,6 +21,7 @@ from customers.services import customer_data_log, user_may_see_customers
 from migrations_jobs.admin.job_actions import JobActionsMixin
 from migrations_jobs.admin.job_page import DASH, JobPageMixin
 from migrations_jobs.exports import customers_csv_response
+from migrations_jobs.history_exports import history_csv_response
 from migrations_jobs.models import MigrationJob
 from migrations_jobs.selectors import job_duration_s, job_eta_s, job_history
 from migrations_jobs.templatetags.console_jobs import (
@@ -159,6 +160,11 @@ class MigrationJobAdmin(
             ),
             # The failed customers' file, as linked from job emails.
             path(
+                "<int:object_id>/history.csv",
+                self.admin_site.admin_view(self.history_csv_view),
+                name="{}_{}_history_csv".format(*info),
+            ),
+            path(
                 "<int:object_id>/failed-customers.csv",
                 self.admin_site.admin_view(self.failed_csv_view),
                 name="{}_{}_failed_csv".format(*info),
@@ -201,6 +207,14 @@ class MigrationJobAdmin(
             outcome=outcome or None,
             possibly_twice=request.GET.get("possibly_twice") == "1",
         )
+
+    def history_csv_view(self, request: HttpRequest, object_id: int) -> StreamingHttpResponse:
+        """What became of the job's transactions and events, per customer, as CSV."""
+        job = self.job_or_404(request, object_id)
+        if not user_may_see_customers(user=request.user):
+            raise PermissionDenied
+        customer_data_log(user=request.user, what="history CSV", job_id=job.pk)
+        return history_csv_response(job=job)
 
     def failed_csv_view(self, request: HttpRequest, object_id: int) -> StreamingHttpResponse:
         job = self.job_or_404(request, object_id)

@@ -85,6 +85,11 @@ urlpatterns = [
         name="job-customers-csv",
     ),
     path(
+        "jobs/<id:job_id>/history.csv",
+        jobs.JobHistoryCSVView.as_view(),
+        name="job-history-csv",
+    ),
+    path(
         "jobs/<id:job_id>/failed-customers/",
         jobs.JobFailedCustomerListView.as_view(),
         name="job-failed-customers",

@@ -5,7 +5,9 @@ its history."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
 import uuid
@@ -380,3 +382,33 @@ def test_retrying_failed_customers_sends_the_history_the_job_left_out(
     assert sandbox_history_arrivals(kind=Kind.TRANSACTIONS)["customers_received_again"] == 0
     assert sandbox_history_arrivals(kind=Kind.EVENTS)["customers_received_again"] == 0
     assert kinds_in_arrival_order()[-3:] == ["customers", "transactions", "events"]
+
+
+def test_the_history_csv_says_what_became_of_each_customers_rows(
+    sandboxed, stager, operator, quick, client
+):
+    quick.MIGRATION_CHUNK_SIZE = 4
+    job = history_job(stager=stager, operator=operator, size=4)
+    sandbox_configure(reject_ids=["legacy-000002"])
+    job = run_to_end(job)
+    operator.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_migrationjob", "view_stagedcustomer"])
+    )
+    client.force_login(operator)
+
+    admin_csv = client.get(reverse("admin:migrations_jobs_migrationjob_history_csv", args=[job.pk]))
+    api_csv = client.get(reverse("api:job-history-csv", args=[job.pk]))
+
+    assert admin_csv["Content-Disposition"] == f'attachment; filename="job-{job.pk}-history.csv"'
+    text = b"".join(admin_csv.streaming_content).decode()
+    assert text == b"".join(api_csv.streaming_content).decode()
+    lines = list(csv.reader(io.StringIO(text)))
+    assert lines[0] == ["legacy_id", "kind", "rows", "outcome", "chunk", "attempts", "detail"]
+    by_customer = {(line[0], line[1]): line[2:4] for line in lines[1:]}
+    assert by_customer[("legacy-000000", "transactions")] == ["2", "sent"]
+    assert by_customer[("legacy-000003", "events")] == ["1", "sent"]
+    assert by_customer[("legacy-000002", "transactions")] == ["2", "left_out"]
+    assert by_customer[("legacy-000002", "events")] == ["1", "left_out"]
+    left_out = next(line for line in lines if line[:2] == ["legacy-000002", "transactions"])
+    assert "Masivo did not have this customer" in left_out[-1]
+    assert len(lines) == 1 + 8

@@ -27,6 +27,7 @@ from migrations_jobs.api.views.base import (
 )
 from migrations_jobs.api.views.batches import batch_or_404
 from migrations_jobs.exports import customers_csv_response
+from migrations_jobs.history_exports import history_csv_response
 from migrations_jobs.models import MigrationJob
 from migrations_jobs.selectors import chunk_failures, job_failed_customers, job_progress
 
@@ -247,3 +248,22 @@ class JobHeldSendAgainView(ConsoleView):
     def post(self, request, job_id: int):
         job = services.job_held_resend(job=job_or_404(job_id), user=request.user)
         return _job_answer(job)
+
+
+@extend_schema(tags=["jobs"])
+class JobHistoryCSVView(ConsoleView):
+    required_permissions = {"GET": (VIEW_JOB, VIEW_CUSTOMER)}
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        summary=_("What became of a job's transactions and events, as CSV"),
+        description=_(
+            "One line per customer, kind (transactions or events) and chunk: rows, outcome "
+            "(sent, failed, held, not_sent, cancelled, left_out), chunk, attempts and why."
+        ),
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(404)},
+    )
+    def get(self, request, job_id: int):
+        job = job_or_404(job_id)
+        customer_data_log(user=request.user, what="history CSV", job_id=job.pk)
+        return history_csv_response(job=job)
