@@ -17,7 +17,9 @@ from console.exports import csv_lines
 from customers.models import CustomerProblem, StagingUpload
 from customers.problem_files import field_kind
 
-PROBLEM_COLUMNS = ["batch", "legacy_id", "name", "email", "field", "problem", "message", "file"]
+PROBLEM_COLUMNS = [
+    "batch", "legacy_id", "name", "email", "field", "problem", "message", "file", "row",
+]  # fmt: skip
 # The kind of a file that holds every part of the body.
 NESTED = "nested"
 
@@ -46,6 +48,15 @@ class StagedFileNames:
         return [*files.get(field_kind(problem.field), ()), *files.get(NESTED, ())]
 
 
+def problem_row_number(problem: CustomerProblem) -> int | None:
+    """The row of the customers file a problem is on, when it is about a column of that
+    file and its customer kept its row (with the problem's customer selected)."""
+    customer = problem.customer
+    if customer is None or field_kind(problem.field) != "customers":
+        return None
+    return customer.source_row
+
+
 def problem_rows(problems: Iterable[CustomerProblem]) -> Iterator[list]:
     """The CSV rows of ``problems`` (with their customer and batch selected), in
     ``PROBLEM_COLUMNS`` order, in the active language."""
@@ -61,6 +72,7 @@ def problem_rows(problems: Iterable[CustomerProblem]) -> Iterator[list]:
             problem.get_code_display(),
             problem.get_message_display(),
             " | ".join(files.of(problem)),
+            problem_row_number(problem) or "",
         ]
 
 

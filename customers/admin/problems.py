@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from console.errors import error_text
 from customers.admin.mixins import IdLookupsMixin
-from customers.exports import StagedFileNames, problems_csv
+from customers.exports import StagedFileNames, problem_row_number, problems_csv
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch, StagingUpload
 from customers.problem_files import batch_problem_files, upload_error_file
 from customers.services import customer_data_log, customers_set_excluded, user_may_see_customers
@@ -99,7 +99,15 @@ class CustomerProblemAdmin(IdLookupsMixin, admin.ModelAdmin):
 
         @admin.display(description=_("file"))
         def file(problem: CustomerProblem) -> str:
-            return ", ".join(files.of(problem))
+            names = ", ".join(files.of(problem))
+            row = problem_row_number(problem)
+            if row is None:
+                return names
+            return (
+                _("%(files)s, row %(row)s") % {"files": names, "row": row}
+                if names
+                else (_("row %(row)s") % {"row": row})
+            )
 
         return [*self.list_display[:5], file, *self.list_display[5:]]
 

@@ -124,6 +124,9 @@ class StagedCustomer(models.Model):
     outcome_maybe_twice = models.BooleanField(_("may have arrived twice"), default=False)
     # Skipped: the job that sent it (or is sending it, or may have sent it) instead.
     outcome_other_job_id = models.BigIntegerField(_("sent by job"), null=True, blank=True)
+    # The row of its customers file (the header is row 1), for messages that send the
+    # operator there; none for a customer staged from a nested body or by hand.
+    source_row = models.PositiveIntegerField(_("row in its file"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("staged customer")

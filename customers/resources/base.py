@@ -99,6 +99,8 @@ class StagingResource(resources.ModelResource):
     required_columns: ClassVar[tuple[str, ...]] = ()
     # The column naming a row's customer (its id, or a child's ``customer_id``).
     record_column: ClassVar[str] = ""
+    # Whether the staged rows keep their number in the file (``source_row``).
+    keeps_row_number: ClassVar[bool] = False
 
     # How often (in rows) a long import reports its progress.
     PROGRESS_EVERY = 5000
@@ -295,6 +297,9 @@ class StagingResource(resources.ModelResource):
             if result.has_errors():
                 continue  # keep reading to report every problem; nothing more is written
             rows = [self.build(row, batch, context) for _row_number, row in block]
+            if self.keeps_row_number:
+                for (row_number, _parsed), row in zip(block, rows, strict=True):
+                    row["source_row"] = row_number
             try:
                 with transaction.atomic():
                     bulk.rows_insert(model=model, rows=rows)

@@ -81,6 +81,7 @@ class CustomerResource(StagingResource):
     kind = "customers"
     required_columns = ("id",)
     record_column = "id"
+    keeps_row_number = True
 
     legacy_id = _text("id", "legacy_id", 255, required=True)
     name = _text("name", "name", 255)

@@ -56,7 +56,15 @@ def test_each_problem_names_its_file_and_whether_it_still_blocks(client, with_pr
     html = listing(client, with_problems)
 
     assert html.count('<span class="console-blocking">To fix</span>') == 2
-    assert '<td class="field-file">customers.csv</td>' in html
+    cells = re.findall(r'<td class="field-file">(.*?)</td>', html)
+    # The row of the customers file each customer came from (the header is row 1).
+    assert sorted(cells) == sorted(
+        f"customers.csv, row {row}"
+        for row in StagedCustomer.objects.filter(problems__batch=with_problems)
+        .values_list("source_row", flat=True)
+        .distinct()
+    )
+    assert all(re.fullmatch(r"customers\.csv, row \d+", cell) for cell in cells)
     # The customer's link is each row's only link (no link inside a link).
     body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     rows = re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)

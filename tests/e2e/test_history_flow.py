@@ -233,7 +233,7 @@ def test_a_batch_with_history_is_sent_in_three_phases_that_the_job_page_follows(
             "0",
         )
     assert ben.locator("[data-job=status]").inner_text() == "Succeeded"
-    assert ben.locator("[data-job-part=phases] .console-note").count() == 0
+    assert ben.locator("[data-job-part=phases] [data-note=phases-waiting]").count() == 0
     # What reached Masivo, in order: customers, then transactions, then events.
     assert sandbox_arrivals()["customers"] == in_files["customers"]
     assert sandbox_history_arrivals(kind=SandboxRequest.Kind.TRANSACTIONS)["items"] == 27
