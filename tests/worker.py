@@ -26,6 +26,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 
 from config.celery import app as celery_app
 from customers.models import StagedCustomer, StagingBatch
@@ -221,7 +222,17 @@ def validated_batch(
         batch_size=1000,
     )
     StagingBatch.objects.filter(pk=batch.pk).update(customer_count=size, valid_count=size)
-    batch_transition(pk=batch.pk, to=StagingBatch.Status.VALIDATED)
+    return mark_validated(batch)
+
+
+def mark_validated(batch: StagingBatch) -> StagingBatch:
+    """Move ``batch`` to validated as it stands, recording what validation records: the
+    version of the staged rows it judged (a batch whose rows then change is refused at
+    approval, as after a real validation)."""
+    batch_transition(
+        pk=batch.pk, to=StagingBatch.Status.VALIDATED, validated_version=F("content_version")
+    )
+    StagingBatch.objects.filter(pk=batch.pk).update(validated_version=F("content_version"))
     batch.refresh_from_db()
     return batch
 

@@ -136,7 +136,11 @@ class BatchStepsMixin(StepsMixin):
                 "No file can be imported and no row edited until the batch is reopened."
             )
             % {"valid": grouped(batch.valid_count), "excluded": grouped(batch.excluded_count)},
-            _("A fingerprint of the exact request bodies is recorded with your approval."),
+            _(
+                "Your approval records the version of the batch's data: if any row changes "
+                "afterwards, however it is changed, the batch cannot be submitted until it "
+                "is validated and approved again."
+            ),
             *overlap_lines(batch),
         ]
 

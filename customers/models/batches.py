@@ -93,7 +93,17 @@ class StagingBatch(models.Model):
         null=True,
         blank=True,
     )
-    approval_fingerprint = models.CharField(_("approval fingerprint"), max_length=64, blank=True)
+    # The version of the batch's staged data, kept by the database (customers.versioning):
+    # any change to a staged row moves it. Validation and approval record the one they saw.
+    content_version = models.PositiveBigIntegerField(
+        _("staged data version"), default=0, editable=False
+    )
+    validated_version = models.PositiveBigIntegerField(
+        _("version validated"), null=True, blank=True, editable=False
+    )
+    approved_version = models.PositiveBigIntegerField(
+        _("version approved"), null=True, blank=True, editable=False
+    )
 
     customer_count = models.PositiveIntegerField(_("customers"), default=0)
     balance_count = models.PositiveIntegerField(_("balances"), default=0)

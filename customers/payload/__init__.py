@@ -36,7 +36,6 @@ from customers.payload.batches import (
     batch_send_queryset,
 )
 from customers.payload.body import customer_payloads, customer_payloads_by_pk, customers_body
-from customers.payload.history import payload_fingerprint
 from customers.payload.rows import row_entry
 from customers.payload.writing import body_bytes, number_text
 
@@ -49,6 +48,5 @@ __all__ = [
     "customer_payloads_by_pk",
     "customers_body",
     "number_text",
-    "payload_fingerprint",
     "row_entry",
 ]

@@ -15,7 +15,6 @@ requests. A chunk of history is the list of the rows' pks it carries.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -212,14 +211,3 @@ def dry_run_lines(*, endpoint: str, batch: StagingBatch) -> Iterator[bytes]:
 def dry_run_label(endpoint: str) -> str:
     """What the customer-data log calls the dry run of ``endpoint``."""
     return "dry run" if endpoint == CUSTOMERS else f"dry run ({endpoint})"
-
-
-def payload_fingerprint(*, batch: StagingBatch) -> str:
-    """SHA-256 over every request body the batch would send, to each endpoint in the
-    order a job sends them (as ``dry_run_lines``): what approval records and submission
-    compares. A batch without history has the fingerprint of its customers' bodies."""
-    digest = hashlib.sha256()
-    for endpoint in ENDPOINTS:
-        for line in dry_run_lines(endpoint=endpoint, batch=batch):
-            digest.update(line)
-    return digest.hexdigest()

@@ -17,8 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from console.errors import NotPermitted
 from console.types import Operator
 from customers.models import StagingBatch
-from customers.payload import payload_fingerprint
-from customers.services.batches import batch_state_error, batch_transition
+from customers.services.batches import BatchStateError, batch_state_error, batch_transition
 
 Status = StagingBatch.Status
 APPROVE_PERMISSION = "customers.approve_stagingbatch"
@@ -29,6 +28,9 @@ ERR_APPROVE_PERMISSION = _("You do not have permission to approve batches.")
 ERR_APPROVE_OWN_BATCH = _(
     "Four-eyes rule: batch “%(batch)s” must be approved by someone other than the people "
     "who created it, imported into it or changed its rows."
+)
+ERR_APPROVE_CHANGED = _(
+    "Batch “%(batch)s” changed after it was validated: validate it again before approving it."
 )
 ERR_APPROVE_NOT_VALIDATED = _(
     "Batch “%(batch)s” is %(status)s: only a validated batch can be approved. Validate it first."
@@ -67,10 +69,13 @@ def batch_approvers(*, batch: StagingBatch, limit: int = APPROVERS_NAMED) -> lis
 
 
 def batch_approve(*, batch: StagingBatch, user: Operator) -> StagingBatch:
-    """Approve a validated batch, freezing it with a fingerprint of its exact payloads.
+    """Approve a validated batch, freezing the version of its staged data that validation
+    judged (``customers.versioning``): a job sends it only while that version holds.
 
     The approver needs the approve permission and, unless ``MIGRATION_FOUR_EYES`` is off,
-    must not be one of the batch's stagers (``batch_is_staged_by``).
+    must not be one of the batch's stagers (``batch_is_staged_by``). A batch whose rows
+    changed since validation by a door that does not move it back to draft (SQL, a shell)
+    is refused: approval never covers rows that no validation saw.
     """
     if not user.has_perm(APPROVE_PERMISSION):
         raise NotPermitted(ERR_APPROVE_PERMISSION)
@@ -81,13 +86,16 @@ def batch_approve(*, batch: StagingBatch, user: Operator) -> StagingBatch:
         locked = StagingBatch.objects.select_for_update().get(pk=batch.pk)
         if locked.status not in StagingBatch.APPROVABLE_STATUSES:
             raise batch_state_error(ERR_APPROVE_NOT_VALIDATED, batch=locked)
-        # The fingerprint is taken under the lock: no import can slip in between.
+        if locked.content_version != locked.validated_version:
+            raise BatchStateError(ERR_APPROVE_CHANGED % {"batch": locked.name}, code="changed")
+        # Under the lock: an import or edit takes the same lock, and any other write to
+        # the staged rows moves the version that submission compares.
         batch_transition(
             pk=locked.pk,
             to=Status.APPROVED,
             approved_by=user,
             approved_at=timezone.now(),
-            approval_fingerprint=payload_fingerprint(batch=locked),
+            approved_version=locked.content_version,
         )
     batch.refresh_from_db()
     return batch

@@ -123,7 +123,13 @@ def batch_lock_editable(*, batch: StagingBatch) -> StagingBatch:
     batch_edit_check(batch=locked)
     if locked.status == Status.VALIDATED:
         # Under the row lock: nothing can move it meanwhile.
-        batch_transition(pk=locked.pk, to=Status.DRAFT, validated_at=None, validated_by=None)
+        batch_transition(
+            pk=locked.pk,
+            to=Status.DRAFT,
+            validated_at=None,
+            validated_by=None,
+            validated_version=None,
+        )
         locked.refresh_from_db()
     return locked
 
@@ -213,9 +219,10 @@ def batch_reopen(*, batch: StagingBatch, user: Operator) -> StagingBatch:
         to=Status.DRAFT,
         approved_by=None,
         approved_at=None,
-        approval_fingerprint="",
+        approved_version=None,
         validated_by=None,
         validated_at=None,
+        validated_version=None,
     )
     batch.refresh_from_db()
     if not moved:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
@@ -181,6 +181,8 @@ def _validation_settle(*, batch: StagingBatch, is_ready: bool, user: Operator | 
     """Move the locked ``batch`` to where its validation leaves it: ``validated`` (again,
     with the new validator) when ready, else back to ``draft``."""
     now = timezone.now()
+    # The version the validation judged, with the validation's own writes counted.
+    judged = F("content_version")
     if is_ready and batch.status == Status.DRAFT:
         batch_transition(
             pk=batch.pk,
@@ -188,10 +190,11 @@ def _validation_settle(*, batch: StagingBatch, is_ready: bool, user: Operator | 
             expected=(Status.DRAFT,),
             validated_at=now,
             validated_by=user,
+            validated_version=judged,
         )
     elif is_ready:
         StagingBatch.objects.filter(pk=batch.pk).update(
-            validated_at=now, validated_by=user, updated_at=now
+            validated_at=now, validated_by=user, validated_version=judged, updated_at=now
         )
     elif batch.status == Status.VALIDATED:
         batch_transition(
@@ -200,6 +203,7 @@ def _validation_settle(*, batch: StagingBatch, is_ready: bool, user: Operator | 
             expected=(Status.VALIDATED,),
             validated_at=None,
             validated_by=None,
+            validated_version=None,
         )
 
 

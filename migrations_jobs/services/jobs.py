@@ -17,7 +17,7 @@ from django.utils import timezone
 from console.errors import NotPermitted
 from console.types import Operator
 from customers.models import StagingBatch
-from customers.payload import batch_chunks, payload_fingerprint
+from customers.payload import batch_chunks
 from customers.services import BatchStateError, batch_transition
 from migrations_jobs.client import MasivoClient, redact
 from migrations_jobs.models import Endpoint, JobChunk, MigrationJob
@@ -70,7 +70,7 @@ def job_start(*, batch: StagingBatch, user: Operator) -> MigrationJob:
     and enqueue the job's tasks once all of that is committed.
 
     Refused unless ``user`` may submit, the batch is approved, and what it would send is
-    exactly what was approved (its payload fingerprint).
+    exactly what was approved (the version of its staged data, ``customers.versioning``).
     """
     if not user.has_perm(SUBMIT_PERMISSION):
         raise NotPermitted(ERR_SUBMIT_PERMISSION)
@@ -83,7 +83,9 @@ def job_start(*, batch: StagingBatch, user: Operator) -> MigrationJob:
                 % {"batch": locked.name, "status": locked.get_status_display().lower()},
                 code="state",
             )
-        if payload_fingerprint(batch=locked) != locked.approval_fingerprint:
+        # The database moves the version on any change to the batch's staged rows
+        # (customers.versioning): equal, the rows are exactly those approved.
+        if locked.content_version != locked.approved_version:
             raise BatchStateError(
                 ERR_CHANGED_SINCE_APPROVAL % {"batch": locked.name}, code="changed"
             )

@@ -7,12 +7,13 @@ from django.utils import timezone
 
 from console.exports import spreadsheet_safe
 from customers.models import Outcome, StagedCustomer, StagingBatch
-from customers.services import batch_approve, batch_transition
+from customers.services import batch_approve
 from migrations_jobs.api.views.jobs import ERR_JOB_NOT_FOUND
 from migrations_jobs.exports import JOB_CUSTOMER_COLUMNS
 from migrations_jobs.models import JobChunk, MigrationJob
 from migrations_jobs.services.base import ERR_NOTHING_TO_RETRY
 from tests.factories import BatchFactory, CustomerFactory, UserFactory
+from tests.worker import mark_validated
 
 pytestmark = pytest.mark.django_db
 Status = MigrationJob.Status
@@ -51,7 +52,7 @@ def approved(importer, approver) -> StagingBatch:
     batch = BatchFactory(name="approved", created_by=importer)
     for number in range(3):
         CustomerFactory(batch=batch, legacy_id=f"c-{number}", is_valid=True)
-    batch_transition(pk=batch.pk, to=StagingBatch.Status.VALIDATED)
+    mark_validated(batch)
     return batch_approve(batch=batch, user=approver)
 
 

@@ -34,14 +34,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 
-from customers.models import StagingBatch
-from customers.services import batch_approve, batch_transition, batch_validate
+from customers.services import batch_approve, batch_validate
 from customers.services.mappings import profile_save
 from migrations_jobs.management.commands.operator_create import role_group
 from migrations_jobs.models import MigrationJob
 from migrations_jobs.services import job_start
 from tests.api.test_jobs import job_fail
 from tests.factories import BatchFactory, CustomerFactory, UserFactory
+from tests.worker import mark_validated
 
 ON_POSTGRESQL = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 NOT_HERE = "schema fuzzing runs on the PostgreSQL configuration"
@@ -150,7 +150,7 @@ def world(importer, approver):
     CustomerFactory(batch=batches["draft"], legacy_id="draft-bad", email="not an email")
     batch_validate(batch=batches["draft"], user=importer)  # stays a draft, with problems
     for status in ("validated", "approved", "submitted", "held"):
-        batch_transition(pk=batches[status].pk, to=StagingBatch.Status.VALIDATED)
+        mark_validated(batches[status])
     for status in ("approved", "submitted", "held"):
         batch_approve(batch=batches[status], user=other)
     failed = job_start(batch=batches["submitted"], user=other)

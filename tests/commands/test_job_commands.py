@@ -5,12 +5,13 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from customers.models import StagingBatch
-from customers.services import batch_approve, batch_transition
+from customers.services import batch_approve
 from migrations_jobs.management.commands import batch_submit
 from migrations_jobs.management.commands.job_status import progress_line
 from migrations_jobs.models import MigrationJob
 from migrations_jobs.services import SUBMIT_PERMISSION
 from tests.factories import BatchFactory, CustomerFactory, UserFactory
+from tests.worker import mark_validated
 
 pytestmark = pytest.mark.django_db
 Status = MigrationJob.Status
@@ -26,7 +27,7 @@ def approved(importer, approver) -> StagingBatch:
     batch = BatchFactory(name="approved", created_by=importer)
     for number in range(4):
         CustomerFactory(batch=batch, legacy_id=f"c-{number}", is_valid=True)
-    batch_transition(pk=batch.pk, to=StagingBatch.Status.VALIDATED)
+    mark_validated(batch)
     return batch_approve(batch=batch, user=approver)
 
 

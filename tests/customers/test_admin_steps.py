@@ -108,7 +108,7 @@ def test_second_person_approves_and_the_batch_freezes(client, approver, staged_b
     staged_batch.refresh_from_db()
     assert staged_batch.status == Status.APPROVED
     assert staged_batch.approved_by == approver
-    assert len(staged_batch.approval_fingerprint) == 64
+    assert staged_batch.approved_version == staged_batch.content_version
     assert "import_link" not in client.get(change_url(staged_batch)).content.decode()
 
 
@@ -123,7 +123,7 @@ def test_reopen_voids_the_approval(client, importer, approver, staged_batch):
     staged_batch.refresh_from_db()
     assert staged_batch.status == Status.DRAFT
     assert staged_batch.approved_by is None
-    assert staged_batch.approval_fingerprint == ""
+    assert staged_batch.approved_version is None
 
 
 def test_user_without_permission_cannot_run_a_step(client, staged_batch):

@@ -1,5 +1,4 @@
 import datetime as dt
-import hashlib
 import inspect
 import json
 import uuid
@@ -19,7 +18,6 @@ from customers.payload import (
     customer_payloads_by_pk,
     customers_body,
     number_text,
-    payload_fingerprint,
 )
 from tests.customers.contract_example import EXAMPLE_BODY
 from tests.factories import (
@@ -341,20 +339,3 @@ def test_dry_run_builds_one_body_at_a_time(batch, django_assert_num_queries):
     with django_assert_num_queries(1 + PAYLOAD_QUERIES):
         first = next(lines)
     assert len(json.loads(first)["customers"]) == 2
-
-
-def test_fingerprint_is_the_sha256_of_the_dry_run(batch):
-    stage_customers(batch, 3, is_valid=True)
-    expected = hashlib.sha256(b"".join(batch_dry_run_lines(batch=batch))).hexdigest()
-    assert payload_fingerprint(batch=batch) == expected
-
-
-def test_fingerprint_changes_when_a_sent_value_changes(batch):
-    ids = stage_customers(batch, 3, is_valid=True)
-    before = payload_fingerprint(batch=batch)
-    assert payload_fingerprint(batch=batch) == before
-    StagedBalance.objects.filter(customer_id=ids[1]).update(amount=Decimal("7.5"))
-    changed = payload_fingerprint(batch=batch)
-    assert changed != before
-    StagedCustomer.objects.filter(pk=ids[2]).update(is_excluded=True)
-    assert payload_fingerprint(batch=batch) not in (before, changed)

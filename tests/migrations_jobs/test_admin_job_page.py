@@ -33,7 +33,7 @@ from tests.migrations_jobs.test_admin_jobs import (
     progress_url,
 )
 from tests.migrations_jobs.test_jobs import run_to_end
-from tests.worker import validated_batch
+from tests.worker import mark_validated, validated_batch
 
 JobStatus = MigrationJob.Status
 ChunkStatus = JobChunk.Status
@@ -70,7 +70,7 @@ def engine_job(*, operator, settings, size: int, refuse: list[str] = (), scripte
     boss = UserFactory(username="boss", is_superuser=True)
     batch = validated_batch(creator=operator, size=size, name="spring")
     StagedCustomer.objects.filter(batch=batch).update(name="Ana Pérez")
-    batch = batch_approve(batch=batch, user=boss)
+    batch = batch_approve(batch=mark_validated(batch), user=boss)
     sandbox_configure(reject_ids=list(refuse))
     for status_code in scripted:
         sandbox_script(status_code=status_code)

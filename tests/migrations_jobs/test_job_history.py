@@ -41,7 +41,7 @@ from migrations_jobs.services.leases import lease_owner_name
 from migrations_jobs.services.sending import chunk_body
 from tests.factories import UserFactory
 from tests.migrations_jobs.test_jobs import expire_lease, run_to_end
-from tests.worker import validated_batch
+from tests.worker import mark_validated, validated_batch
 
 JobStatus = MigrationJob.Status
 ChunkStatus = JobChunk.Status
@@ -91,6 +91,8 @@ def with_history(batch: StagingBatch, *, transactions: int = 2, events: int = 1)
                 resolved_at=WHEN,
                 order={"purchase_id": f"{customer.legacy_id}-{number}", "value": 10},
             )
+    if batch.status == StagingBatch.Status.VALIDATED:
+        mark_validated(batch)  # as a validation of the batch with its history would
 
 
 def history_job(*, stager, operator, size: int, prefix: str = "legacy", **history) -> MigrationJob:
@@ -287,6 +289,7 @@ def test_transactions_sent_by_an_earlier_job_are_not_sent_again(sandboxed, stage
             amount=Decimal(5),
             issued_at=WHEN,
         )
+    again = mark_validated(again)
     job = job_start(batch=batch_approve(batch=again, user=operator), user=operator)
 
     job = run_to_end(job)

@@ -46,7 +46,7 @@ from migrations_jobs.services import (
 )
 from migrations_jobs.services.base import WAKE_EARLY_S
 from tests.factories import BatchFactory, UserFactory
-from tests.worker import approved_batch, broker_purge, validated_batch
+from tests.worker import approved_batch, broker_purge, mark_validated, validated_batch
 
 JobStatus = MigrationJob.Status
 ChunkStatus = JobChunk.Status
@@ -155,7 +155,7 @@ def test_start_chunks_the_valid_included_customers_in_pk_order_and_enqueues_afte
     StagedCustomer.objects.filter(pk=customers[4].pk).update(is_excluded=True)
     from customers.services import batch_approve
 
-    batch_approve(batch=batch, user=operator)
+    batch_approve(batch=mark_validated(batch), user=operator)
 
     with django_capture_on_commit_callbacks() as callbacks:
         job = job_start(batch=batch, user=operator)
@@ -172,6 +172,32 @@ def test_start_chunks_the_valid_included_customers_in_pk_order_and_enqueues_afte
     # One task per chunk allowed in flight, enqueued only once the job is committed.
     assert len(callbacks) == 2
     assert enqueued(callbacks) == [("migrations_jobs.tasks.job_run", (job.pk,), {})] * 2
+
+
+def test_every_sendable_customer_is_in_exactly_one_chunk_of_at_most_the_chunk_size(
+    stager, operator, settings
+):
+    settings.MIGRATION_CHUNK_SIZE = 1000
+    batch = validated_batch(creator=stager, size=2345)
+    pks = list(batch.customers.order_by("pk").values_list("pk", flat=True))
+    StagedCustomer.objects.filter(pk__in=pks[::7]).update(is_valid=False)
+    StagedCustomer.objects.filter(pk__in=pks[3::11]).update(is_excluded=True)
+    from customers.services import batch_approve
+
+    job = job_start(batch=batch_approve(batch=mark_validated(batch), user=operator), user=operator)
+
+    sendable = list(
+        batch.customers.filter(is_valid=True, is_excluded=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    chunks = list(job.chunks.order_by("sequence"))
+    sent = [pk for chunk in chunks for pk in chunk.customer_ids]
+    assert sent == sendable  # each once, in pk order, none left out, none added
+    assert [chunk.customer_count for chunk in chunks] == [len(c.customer_ids) for c in chunks]
+    assert [len(chunk.customer_ids) for chunk in chunks[:-1]] == [1000] * (len(chunks) - 1)
+    assert 0 < len(chunks[-1].customer_ids) <= 1000
+    assert job.total_customers == len(sendable) == sum(c.customer_count for c in chunks)
 
 
 def test_settings_used_are_recorded_without_secrets(stager, operator, settings):

@@ -1,0 +1,184 @@
+"""The version of a batch's staged data, kept by the database itself.
+
+``StagingBatch.content_version`` goes up whenever the staged rows of the batch change:
+every INSERT and DELETE of a staged row (a customer, a balance, a device, a metrics
+period, a transaction, an event) and every UPDATE that changes anything but the
+bookkeeping the console writes while sending (``BOOKKEEPING``: a customer's outcome and
+"send again" flag, a history row's ``sent_at``). Triggers do it, so the version moves
+whatever the door: the ORM, ``QuerySet.update``, raw SQL, a shell, psql.
+
+Validation records the version it judged (``validated_version``), approval the version it
+froze (``approved_version``), and submission compares: what a job sends was built from
+exactly the rows that were approved, proven in constant time whatever the size of the
+batch, rather than by rebuilding every request body to compare fingerprints.
+
+On PostgreSQL the triggers run once per statement, over the statement's transition
+tables: staging a file through ``bulk_create`` or COPY adds one small UPDATE of the batch
+row per statement, and an UPDATE compares each row's old and new values as JSON with the
+bookkeeping columns taken out. SQLite has only row triggers: one per staged row, which a
+local batch of thousands of rows does not notice; an UPDATE fires only when a watched
+column changes.
+
+The triggers are built from the staged models' columns when the migration that creates
+them runs (``install``); a migration that adds or alters a column of a staged model
+calls ``install`` again, so the SQLite trigger watches the new column (and exists at all:
+SQLite rebuilds a table to alter it, which drops its triggers).
+``tests/customers/test_versioning.py`` changes every column of every staged table and
+fails on one that is not watched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+BATCH_TABLE = "customers_stagingbatch"
+
+# Columns the console writes after approval, while and after sending: never what a
+# request body is made of, so a change to them is not a change to the batch's data.
+BOOKKEEPING: dict[str, frozenset[str]] = {
+    "StagedCustomer": frozenset(
+        {
+            "outcome",
+            "outcome_at",
+            "outcome_error",
+            "outcome_job_id",
+            "outcome_chunk_id",
+            "outcome_maybe_twice",
+            "outcome_other_job_id",
+            "resend",
+        }
+    ),
+    "StagedBalance": frozenset(),
+    "StagedDevice": frozenset(),
+    "StagedMetric": frozenset(),
+    "StagedTransaction": frozenset({"sent_at"}),
+    "StagedEvent": frozenset({"sent_at"}),
+}
+
+_FUNCTION = "customers_batch_version_bump"
+_TRUNCATE_FUNCTION = "customers_batch_version_bump_all"
+
+_PG_FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ignored text[] := COALESCE(TG_ARGV, '{{}}'::text[]);
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE {BATCH_TABLE} SET content_version = content_version + 1
+         WHERE id IN (SELECT DISTINCT batch_id FROM new_rows);
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE {BATCH_TABLE} SET content_version = content_version + 1
+         WHERE id IN (SELECT DISTINCT batch_id FROM old_rows);
+    ELSE
+        -- Per batch, stop at its first row that changed (validation changes them all).
+        UPDATE {BATCH_TABLE} AS b SET content_version = b.content_version + 1
+         WHERE b.id IN (SELECT batch_id FROM old_rows UNION SELECT batch_id FROM new_rows)
+           AND EXISTS (
+               SELECT 1 FROM old_rows o FULL JOIN new_rows n ON n.id = o.id
+                WHERE b.id IN (o.batch_id, n.batch_id)
+                  AND (o.id IS NULL OR n.id IS NULL
+                       OR (to_jsonb(o) - ignored) IS DISTINCT FROM (to_jsonb(n) - ignored))
+           );
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION {_TRUNCATE_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE {BATCH_TABLE} SET content_version = content_version + 1;
+    RETURN NULL;
+END
+$$;
+"""  # noqa: S608 - the names are the models' tables, never input
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _trigger_name(table: str, event: str) -> str:
+    return f"{table}_version_{event}"
+
+
+def _postgresql(table: str, ignored: Iterable[str]) -> list[str]:
+    arguments = ", ".join(_literal(column) for column in sorted(ignored))
+    quoted = _quoted(table)
+    return [
+        f"CREATE TRIGGER {_trigger_name(table, 'insert')} AFTER INSERT ON {quoted} "
+        f"REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {_FUNCTION}()",
+        f"CREATE TRIGGER {_trigger_name(table, 'delete')} AFTER DELETE ON {quoted} "
+        f"REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {_FUNCTION}()",
+        f"CREATE TRIGGER {_trigger_name(table, 'update')} AFTER UPDATE ON {quoted} "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+        f"EXECUTE FUNCTION {_FUNCTION}({arguments})",
+        f"CREATE TRIGGER {_trigger_name(table, 'truncate')} AFTER TRUNCATE ON {quoted} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {_TRUNCATE_FUNCTION}()",
+    ]
+
+
+def _sqlite(table: str, watched: list[str]) -> list[str]:
+    bump = f"UPDATE {BATCH_TABLE} SET content_version = content_version + 1"  # noqa: S608
+    quoted = _quoted(table)
+    changed = " OR ".join(
+        f"OLD.{_quoted(column)} IS NOT NEW.{_quoted(column)}" for column in watched
+    )
+    return [
+        f"CREATE TRIGGER {_trigger_name(table, 'insert')} AFTER INSERT ON {quoted} "
+        f"BEGIN {bump} WHERE id = NEW.batch_id; END",
+        f"CREATE TRIGGER {_trigger_name(table, 'delete')} AFTER DELETE ON {quoted} "
+        f"BEGIN {bump} WHERE id = OLD.batch_id; END",
+        f"CREATE TRIGGER {_trigger_name(table, 'update')} AFTER UPDATE ON {quoted} "
+        f"WHEN {changed} BEGIN {bump} WHERE id IN (OLD.batch_id, NEW.batch_id); END",
+    ]
+
+
+def _drop(vendor: str, table: str) -> list[str]:
+    events = ("insert", "delete", "update", "truncate") if vendor == "postgresql" else (
+        "insert", "delete", "update",
+    )  # fmt: skip
+    suffix = f" ON {_quoted(table)}" if vendor == "postgresql" else ""
+    return [f"DROP TRIGGER IF EXISTS {_trigger_name(table, event)}{suffix}" for event in events]
+
+
+def statements(apps, vendor: str) -> list[str]:
+    """The SQL that (re)creates every staged table's version triggers, from the columns the
+    staged models have in ``apps`` (a migration's historical models)."""
+    found = [] if vendor != "postgresql" else [_PG_FUNCTIONS]
+    for model_name, ignored in BOOKKEEPING.items():
+        model = apps.get_model("customers", model_name)
+        table = model._meta.db_table
+        columns = [field.column for field in model._meta.concrete_fields]
+        unknown = ignored - set(columns)
+        if unknown:
+            raise ValueError(f"{table} has no column {sorted(unknown)}")
+        found += _drop(vendor, table)
+        if vendor == "postgresql":
+            found += _postgresql(table, ignored)
+        else:
+            found += _sqlite(table, [column for column in columns if column not in ignored])
+    return found
+
+
+def install(apps, schema_editor) -> None:
+    """A migration's ``RunPython`` step: create (or recreate) the version triggers."""
+    vendor = schema_editor.connection.vendor
+    if vendor not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"no version triggers for {vendor}")
+    for statement in statements(apps, vendor):
+        schema_editor.execute(statement)
+
+
+def uninstall(apps, schema_editor) -> None:
+    """The reverse of ``install``: drop the triggers (and PostgreSQL's functions)."""
+    vendor = schema_editor.connection.vendor
+    for model_name in BOOKKEEPING:
+        table = apps.get_model("customers", model_name)._meta.db_table
+        for statement in _drop(vendor, table):
+            schema_editor.execute(statement)
+    if vendor == "postgresql":
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {_FUNCTION}()")
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {_TRUNCATE_FUNCTION}()")
