@@ -20,7 +20,7 @@ from migrations_jobs.sandbox.models import SandboxHistoryEntry, SandboxRequest
 from migrations_jobs.sandbox.services import sandbox_configure
 from migrations_jobs.services import job_held_mark_arrived, job_start
 from tests.reliability.conftest import figure
-from tests.worker import job_wait, validated_batch
+from tests.worker import job_wait, mark_validated, validated_batch
 
 pytestmark = pytest.mark.worker
 
@@ -60,7 +60,7 @@ def batch_with_history(*, stager, approver, size: int):
         )
         for pk, legacy_id in customers
     )
-    return batch_approve(batch=batch, user=approver)
+    return batch_approve(batch=mark_validated(batch), user=approver)
 
 
 def transactions_in_flight(job: MigrationJob) -> JobChunk | None:
