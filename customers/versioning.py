@@ -1,6 +1,6 @@
 """The version of a batch's staged data, kept by the database itself.
 
-``StagingBatch.content_version`` goes up whenever the staged rows of the batch change:
+``StagingBatch.content_version`` moves whenever the staged rows of the batch change:
 every INSERT and DELETE of a staged row (a customer, a balance, a device, a metrics
 period, a transaction, an event) and every UPDATE that changes anything but the
 bookkeeping the console writes while sending (``BOOKKEEPING``: a customer's outcome and
@@ -12,12 +12,23 @@ froze (``approved_version``), and submission compares: what a job sends was buil
 exactly the rows that were approved, proven in constant time whatever the size of the
 batch, rather than by rebuilding every request body to compare fingerprints.
 
+**What a change does to the version.** A change moves the version only while the version
+is one that a step recorded (``content_version`` equals ``validated_version`` or
+``approved_version``); otherwise it already differs from every recorded one, and a new
+number would tell nobody anything. So an import of a million rows in a thousand statements
+moves it once, not a thousand times: each move is a new version of the batch's row, and a
+long transaction cannot clean up the old ones, which every staged row's foreign-key check
+on the batch then walks past (a thousand moves made staging a million rows five times
+slower). Before deciding, the trigger locks the batch's row (``FOR NO KEY UPDATE``, as an
+import, a validation or an approval locks it ``FOR UPDATE``): a validation or approval
+under way finishes first, and the trigger then sees what it recorded.
+
 On PostgreSQL the triggers run once per statement, over the statement's transition
-tables: staging a file through ``bulk_create`` or COPY adds one small UPDATE of the batch
-row per statement, and an UPDATE compares each row's old and new values as JSON with the
-bookkeeping columns taken out. SQLite has only row triggers: one per staged row, which a
-local batch of thousands of rows does not notice; an UPDATE fires only when a watched
-column changes.
+tables (an UPDATE compares each row's old and new values as JSON, the bookkeeping columns
+taken out, and stops at the first row that changed). SQLite has only row triggers, whose
+UPDATE of the batch's row finds nothing to do once the version moved; an UPDATE of a
+staged row fires only when a watched column changes. SQLite writes one transaction at a
+time, so it needs no lock.
 
 The triggers are built from the staged models' columns when the migration that creates
 them runs (``install``); a migration that adds or alters a column of a staged model
@@ -62,24 +73,31 @@ _PG_FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     ignored text[] := COALESCE(TG_ARGV, '{{}}'::text[]);
+    changed bigint[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        UPDATE {BATCH_TABLE} SET content_version = content_version + 1
-         WHERE id IN (SELECT DISTINCT batch_id FROM new_rows);
+        SELECT array_agg(DISTINCT batch_id) INTO changed FROM new_rows;
     ELSIF TG_OP = 'DELETE' THEN
-        UPDATE {BATCH_TABLE} SET content_version = content_version + 1
-         WHERE id IN (SELECT DISTINCT batch_id FROM old_rows);
+        SELECT array_agg(DISTINCT batch_id) INTO changed FROM old_rows;
     ELSE
         -- Per batch, stop at its first row that changed (validation changes them all).
-        UPDATE {BATCH_TABLE} AS b SET content_version = b.content_version + 1
-         WHERE b.id IN (SELECT batch_id FROM old_rows UNION SELECT batch_id FROM new_rows)
-           AND EXISTS (
+        SELECT array_agg(touched.batch_id) INTO changed
+          FROM (SELECT batch_id FROM old_rows UNION SELECT batch_id FROM new_rows) touched
+         WHERE EXISTS (
                SELECT 1 FROM old_rows o FULL JOIN new_rows n ON n.id = o.id
-                WHERE b.id IN (o.batch_id, n.batch_id)
+                WHERE touched.batch_id IN (o.batch_id, n.batch_id)
                   AND (o.id IS NULL OR n.id IS NULL
                        OR (to_jsonb(o) - ignored) IS DISTINCT FROM (to_jsonb(n) - ignored))
            );
     END IF;
+    IF changed IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- Wait for a step that holds the batch (validation, approval) to record its version.
+    PERFORM 1 FROM {BATCH_TABLE} WHERE id = ANY(changed) ORDER BY id FOR NO KEY UPDATE;
+    UPDATE {BATCH_TABLE} SET content_version = content_version + 1
+     WHERE id = ANY(changed)
+       AND (content_version = validated_version OR content_version = approved_version);
     RETURN NULL;
 END
 $$;
@@ -120,6 +138,10 @@ def _postgresql(table: str, ignored: Iterable[str]) -> list[str]:
     ]
 
 
+# The version moves only while a step's record holds it (see the module's docstring).
+_RECORDED = "(content_version IS validated_version OR content_version IS approved_version)"
+
+
 def _sqlite(table: str, watched: list[str]) -> list[str]:
     bump = f"UPDATE {BATCH_TABLE} SET content_version = content_version + 1"  # noqa: S608
     quoted = _quoted(table)
@@ -128,11 +150,12 @@ def _sqlite(table: str, watched: list[str]) -> list[str]:
     )
     return [
         f"CREATE TRIGGER {_trigger_name(table, 'insert')} AFTER INSERT ON {quoted} "
-        f"BEGIN {bump} WHERE id = NEW.batch_id; END",
+        f"BEGIN {bump} WHERE id = NEW.batch_id AND {_RECORDED}; END",
         f"CREATE TRIGGER {_trigger_name(table, 'delete')} AFTER DELETE ON {quoted} "
-        f"BEGIN {bump} WHERE id = OLD.batch_id; END",
+        f"BEGIN {bump} WHERE id = OLD.batch_id AND {_RECORDED}; END",
         f"CREATE TRIGGER {_trigger_name(table, 'update')} AFTER UPDATE ON {quoted} "
-        f"WHEN {changed} BEGIN {bump} WHERE id IN (OLD.batch_id, NEW.batch_id); END",
+        f"WHEN {changed} BEGIN {bump} WHERE id IN (OLD.batch_id, NEW.batch_id) "
+        f"AND {_RECORDED}; END",
     ]
 
 
