@@ -35,7 +35,12 @@ from customers.payload.batches import (
     batch_dry_run_lines,
     batch_send_queryset,
 )
-from customers.payload.body import customer_payloads, customer_payloads_by_pk, customers_body
+from customers.payload.body import (
+    customer_payloads,
+    customer_payloads_by_pk,
+    customers_body,
+    payloads_meanwhile,
+)
 from customers.payload.rows import row_entry
 from customers.payload.writing import body_bytes, number_text
 
@@ -47,6 +52,7 @@ __all__ = [
     "customer_payloads",
     "customer_payloads_by_pk",
     "customers_body",
+    "payloads_meanwhile",
     "number_text",
     "row_entry",
 ]

@@ -16,8 +16,10 @@ constant and its parameters), so that each reader reads it in their own language
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
 from django.conf import settings
@@ -37,7 +39,7 @@ from customers.models import (
     StagedMetric,
     StagingBatch,
 )
-from customers.payload import customer_payloads_by_pk
+from customers.payload import customer_payloads_by_pk, payloads_meanwhile
 
 Code = CustomerProblem.Code
 
@@ -179,29 +181,43 @@ def _store_exclusions(exclude: dict[tuple[int, str], list[int]], include: list[i
         StagedCustomer.objects.filter(pk__in=include).update(is_excluded=False, exclusion_reason="")
 
 
-def _validate_chunk(
-    *, batch: StagingBatch, rows: list[tuple], checker: Checker, auto_excluded: set[int]
-) -> int:
-    """Check a chunk of customers against the contract and earlier batches; store what is
-    found. Returns how many problems."""
-    payloads = customer_payloads_by_pk([row[0] for row in rows])
-    sent = _sent_elsewhere(batch, rows)
-    problems: list[CustomerProblem] = []
-    invalid: list[int] = []
-    exclude: dict[tuple[int, str], list[int]] = defaultdict(list)
-    include: list[int] = []
+@dataclass
+class _ChunkVerdict:
+    """What validation found in a chunk of customers, to store."""
+
+    problems: list[CustomerProblem] = dataclasses.field(default_factory=list)
+    invalid: list[int] = dataclasses.field(default_factory=list)
+    exclude: dict[tuple[int, str], list[int]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list)
+    )
+    include: list[int] = dataclasses.field(default_factory=list)
+
+
+def _judge_chunk(
+    *,
+    batch: StagingBatch,
+    rows: list[tuple],
+    payloads: dict[int, dict],
+    sent: dict[str, tuple[int, str]],
+    checker: Checker,
+    auto_excluded: set[int],
+) -> _ChunkVerdict:
+    """Check a chunk of customers against the contract and earlier batches (``sent``), in
+    Python alone: no query, so the database can write the next chunk's payloads
+    meanwhile (``payloads_meanwhile``)."""
+    verdict = _ChunkVerdict()
     for pk, legacy_id, is_excluded, resend in rows:
         row = {"batch": batch, "customer_id": pk, "legacy_id": legacy_id}
         found = checker.check(payloads[pk])
-        problems += [
+        verdict.problems += [
             CustomerProblem.with_message(p.untranslated, **row, field=p.field, code=p.code)
             for p in found
         ]
         if found:
-            invalid.append(pk)
+            verdict.invalid.append(pk)
         other = sent.get(legacy_id)
         if other is not None and not resend:
-            problems.append(
+            verdict.problems.append(
                 CustomerProblem.with_message(
                     Message.of(ERR_ALREADY_SENT, batch=other[1]),
                     **row,
@@ -211,15 +227,50 @@ def _validate_chunk(
                 )
             )
             if not is_excluded:
-                exclude[other].append(pk)
+                verdict.exclude[other].append(pk)
         elif is_excluded and pk in auto_excluded:
             # Excluded by an earlier validation because another batch had sent it; that no
             # longer holds (send again is ticked, or the other batch is gone).
-            include.append(pk)
-    _store_exclusions(exclude, include)
-    _store_validity(batch, rows, invalid)
-    CustomerProblem.objects.bulk_create(problems, batch_size=CHUNK_SIZE)
-    return len(problems)
+            verdict.include.append(pk)
+    return verdict
+
+
+def _store_verdict(*, batch: StagingBatch, rows: list[tuple], verdict: _ChunkVerdict) -> int:
+    """Write what ``_judge_chunk`` found; returns how many problems."""
+    _store_exclusions(verdict.exclude, verdict.include)
+    _store_validity(batch, rows, verdict.invalid)
+    CustomerProblem.objects.bulk_create(verdict.problems, batch_size=CHUNK_SIZE)
+    return len(verdict.problems)
+
+
+def _check_customers(
+    *, batch: StagingBatch, checker: Checker, auto_excluded: set[int], progress=None
+) -> int:
+    """Check every customer of ``batch``, a chunk at a time, and store what is found;
+    returns how many problems. Each chunk is judged while the database writes the next
+    chunk's payloads."""
+    count = checked = 0
+    chunks = _customer_rows(batch)
+    rows = next(chunks, [])
+    payloads = customer_payloads_by_pk([row[0] for row in rows])
+    while rows:
+        sent = _sent_elsewhere(batch, rows)
+        upcoming = next(chunks, [])
+        with payloads_meanwhile([row[0] for row in upcoming]) as upcoming_payloads:
+            verdict = _judge_chunk(
+                batch=batch,
+                rows=rows,
+                payloads=payloads,
+                sent=sent,
+                checker=checker,
+                auto_excluded=auto_excluded,
+            )
+        count += _store_verdict(batch=batch, rows=rows, verdict=verdict)
+        checked += len(rows)
+        if progress is not None:
+            progress(checked)
+        rows, payloads = upcoming, upcoming_payloads()
+    return count
 
 
 def duplicate_email_message(
@@ -317,13 +368,8 @@ def batch_problems_record(
     CustomerProblem.objects.filter(batch=batch).delete()
     elsewhere = _flag_children_elsewhere(batch)
     count = elsewhere
-    checked = 0
-    for rows in _customer_rows(batch):
-        count += _validate_chunk(
-            batch=batch, rows=rows, checker=checker, auto_excluded=auto_excluded
-        )
-        checked += len(rows)
-        if progress is not None:
-            progress(checked)
+    count += _check_customers(
+        batch=batch, checker=checker, auto_excluded=auto_excluded, progress=progress
+    )
     count += _flag_duplicate_emails(batch)
     return count, elsewhere

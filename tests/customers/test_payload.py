@@ -18,6 +18,7 @@ from customers.payload import (
     customer_payloads_by_pk,
     customers_body,
     number_text,
+    payloads_meanwhile,
 )
 from tests.customers.contract_example import EXAMPLE_BODY
 from tests.factories import (
@@ -339,3 +340,29 @@ def test_dry_run_builds_one_body_at_a_time(batch, django_assert_num_queries):
     with django_assert_num_queries(1 + PAYLOAD_QUERIES):
         first = next(lines)
     assert len(json.loads(first)["customers"]) == 2
+
+
+def test_payloads_written_meanwhile_are_the_payloads(batch):
+    ids = stage_customers(batch, 6)
+    later = ids[3:]
+    expected = customer_payloads_by_pk(later)
+
+    with payloads_meanwhile(later) as upcoming:
+        busy = sum(range(10_000))  # Python's work, while the database writes
+    assert busy == 49_995_000
+    assert upcoming() == expected
+    assert list(upcoming()) == later  # in the order asked
+    # The connection is left as it was: the next query runs.
+    assert StagedCustomer.objects.filter(pk__in=ids).count() == 6
+
+
+def test_an_error_while_payloads_are_written_leaves_the_connection_usable(batch):
+    ids = stage_customers(batch, 2)
+
+    with pytest.raises(ZeroDivisionError), payloads_meanwhile(ids):
+        _ = 1 / 0
+
+    assert customer_payloads_by_pk(ids).keys() == set(ids)
+    with payloads_meanwhile([]) as nothing:
+        pass
+    assert nothing() == {}
