@@ -17,19 +17,29 @@ its customers' ``TransactionDelivery`` rows the same way (``phases`` books them)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 
+from customers.bulk import table_analyze
 from customers.models import Outcome, StagedCustomer
 from customers.services import customers_outcome_transition, customers_resend_consume
 from migrations_jobs.models import Delivery, JobChunk, MigrationJob, TransactionDelivery
 
 DeliveryStatus = Delivery.Status
 ACCOUNT_CHARS = 200
+
+
+# A job renews the statistics of the deliveries table at its first chunk and every this
+# many after: each claim looks its chunk's ids up there, and a planner that still sees the
+# table as it was (autovacuum may be off, or behind) reads every delivery instead of the
+# index, 22 ms at 100,000 deliveries against 1.7 ms, growing with every chunk.
+DELIVERIES_ANALYZE_EVERY = 50
 
 
 def masivo_account() -> str:
@@ -89,6 +99,8 @@ def chunk_book(*, job: MigrationJob, chunk: JobChunk, now: dt.datetime) -> Chunk
         ignore_conflicts=True,
         batch_size=1000,
     )
+    if chunk.sequence % DELIVERIES_ANALYZE_EVERY == 1:
+        transaction.on_commit(functools.partial(table_analyze, model=Delivery))
     holders = plan.holders([legacy_id for _pk, legacy_id, _resend in rows])
     booking = ChunkBooking()
     for pk, legacy_id, resend in rows:

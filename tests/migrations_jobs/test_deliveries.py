@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from customers.models import Outcome, StagedCustomer, StagingBatch
@@ -33,6 +34,7 @@ from migrations_jobs.services import (
     sending,
 )
 from migrations_jobs.services.base import job_transition
+from migrations_jobs.services.deliveries import DELIVERIES_ANALYZE_EVERY
 from migrations_jobs.services.leases import Fence, Lease
 from tests.factories import UserFactory
 from tests.migrations_jobs.test_jobs import OPERATOR_PERMS, run_to_end
@@ -410,3 +412,23 @@ def test_a_chunk_held_by_a_live_process_keeps_its_lease(transactional_db, stager
     finally:
         alive.kill()
         alive.wait()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statistics are PostgreSQL's")
+def test_a_job_renews_the_statistics_of_the_deliveries_as_it_books_them(
+    sandboxed, stager, operator, settings
+):
+    settings.MIGRATION_CHUNK_SIZE = 1
+    job = submitted(stager=stager, operator=operator, size=DELIVERIES_ANALYZE_EVERY + 5)
+
+    job = run_to_end(job)
+
+    assert job.status == JobStatus.SUCCEEDED
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE relname = %s", [Delivery._meta.db_table]
+        )
+        (estimate,) = cursor.fetchone()
+    # Renewed once the chunk numbered DELIVERIES_ANALYZE_EVERY + 1 had booked its customer:
+    # the planner counts the deliveries there were then, not the empty table it first saw.
+    assert estimate == DELIVERIES_ANALYZE_EVERY + 1
