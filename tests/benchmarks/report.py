@@ -352,6 +352,8 @@ def render(results: dict, *, runs: int, elapsed_s: float) -> str:
     rows += report_streaming.mapping_rows(results, "postgresql", labels["postgresql"])
     rows += report_streaming.history_rows(results, "postgresql", labels["postgresql"])
     rows += report_streaming.big_rows(results, "postgresql", labels["postgresql"])
+    for case in ("rehearsal", "rehearsal_big"):
+        rows += report_streaming.rehearsal_rows(results, "postgresql", labels["postgresql"], case)
     for key, label in labels.items():
         rows += _admin_rows(results, key, label)
     targets = [row for row in rows if row.result]

@@ -1,7 +1,8 @@
 """The table's rows for staging at scale: a million customers and a million transactions
 through ``stage_file`` (``bench_big``), a mapped file against the same data in the
-console's own headers (``bench_mapping``), and the customers' history against the
-customers (``bench_history``); PostgreSQL only, one pass each."""
+console's own headers (``bench_mapping``), the customers' history against the
+customers (``bench_history``), and the dress rehearsal from the files to the sandbox
+(``bench_rehearsal``); PostgreSQL only, one pass each."""
 
 from __future__ import annotations
 
@@ -191,6 +192,58 @@ def mapping_rows(results: dict, db: str, label: str) -> list[Row]:
         *_mapping_kind_rows(
             results, db, label, "balances", "comma decimals, day-first dates in Bogotá time"
         ),
+    ]  # fmt: skip
+
+
+def rehearsal_rows(results: dict, db: str, label: str, case: str = "rehearsal") -> list[Row]:
+    """The dress rehearsal (``bench_rehearsal``), one row a phase and one end to end:
+    seconds, with the phase's rate and peak memory in its description."""
+    found = results.get(db, {}).get(case, [])
+    if not found:
+        return []
+
+    def measured(key: str) -> list[float]:
+        return values(results, db, case, key)
+
+    def mb(key: str) -> str:
+        return fmt(median(measured(key)), "MB")
+
+    first = found[0]
+    head = f"{first['customers']:,} customers:"
+    peaks = ", ".join(f"{kind} {fmt(median(measured(f'stage_{kind}_peak_mb')))}" for kind in KINDS)
+    phases = [
+        (
+            "stage_s",
+            f"1. stage_file, the four files ({first['rows']:,} rows, one command each; "
+            f"{fmt(median(measured('stage_rows_per_s')))} rows/s; peak {peaks} MB), s",
+            1,
+        ),
+        ("validate_s", f"2. batch_validate (peak {mb('validate_peak_mb')}), s", 1),
+        ("approve_s", f"3. batch_approve, by the reviewer (peak {mb('approve_peak_mb')}), s", 1),
+        (
+            "submit_s",
+            f"4. batch_submit, to the job and its {first['chunks']:,} chunks committed "
+            f"(peak {mb('submit_peak_mb')}), s",
+            2,
+        ),
+        ("first_request_s", "5. job committed → first request at the sandbox, s", 2),
+        (
+            "send_s",
+            f"6. sending: first request → job finished, {first['requests']:,} requests "
+            f"({fmt(median(measured('send_customers_per_s')))} customers/s; a request "
+            f"{fmt(median(measured('attempt_s')), 's', 2)} for the worker, of which "
+            f"{fmt(median(measured('sandbox_request_s')), 's', 2)} in the sandbox's view, "
+            f"medians; CPU worker {fmt(median(measured('send_worker_cpu_s')), 's')}, web "
+            f"server {fmt(median(measured('send_web_cpu_s')), 's')}; peak worker "
+            f"{mb('worker_peak_mb')}, web server {mb('web_peak_mb')}), s",
+            1,
+        ),
+        ("total_s", "end to end: the first stage_file's start → job finished, s", 1),
+    ]
+    return [
+        Row("Rehearsal", label, f"{head} {what}", fmt(median(measured(key)), "s", digits),
+            runs(measured(key), digits))
+        for key, what, digits in phases
     ]  # fmt: skip
 
 
