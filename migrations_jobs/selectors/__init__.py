@@ -9,11 +9,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from customers.models import Outcome, StagedCustomer, StagingBatch
 from migrations_jobs.models import ChunkAttempt, Delivery, JobChunk, MigrationJob
+
+# The home page's, named here as the rest of the console's selectors are.
+from migrations_jobs.selectors.home import customers_sent_per_day as customers_sent_per_day
+from migrations_jobs.selectors.home import jobs_active_count as jobs_active_count
+from migrations_jobs.selectors.home import recent_batches as recent_batches
 from migrations_jobs.selectors.phases import chunks_by_endpoint, job_phases
 
 ChunkStatus = JobChunk.Status
@@ -362,41 +367,3 @@ def batch_outcome_counts(*, batch: StagingBatch) -> dict[str, int]:
 def batch_sendable_count(*, batch: StagingBatch) -> int:
     """Customers a job for the batch would send: valid and not excluded."""
     return StagedCustomer.objects.filter(batch=batch, is_valid=True, is_excluded=False).count()
-
-
-def jobs_active_count() -> int:
-    return MigrationJob.objects.filter(status__in=MigrationJob.ACTIVE_STATUSES).count()
-
-
-def recent_batches(*, limit: int = 6) -> list[StagingBatch]:
-    """The latest batches, each with ``latest_job`` (its newest job or None): two queries."""
-    batches = list(StagingBatch.objects.select_related("created_by").order_by("-pk")[:limit])
-    latest: dict[int, MigrationJob] = {}
-    for job in MigrationJob.objects.filter(batch__in=batches).order_by("batch_id", "-pk"):
-        latest.setdefault(job.batch_id, job)
-    for batch in batches:
-        batch.latest_job = latest.get(batch.pk)
-    return batches
-
-
-def customers_sent_per_day(
-    *, days: int = 30, now: dt.datetime | None = None
-) -> list[tuple[dt.date, int]]:
-    """Customers Masivo accepted on each of the last ``days`` days (today included, in the
-    current time zone), oldest first, days without any included as 0."""
-    zone = timezone.get_current_timezone()
-    today = timezone.localdate(now, timezone=zone)
-    first = today - dt.timedelta(days=days - 1)
-    start = dt.datetime.combine(first, dt.time.min, tzinfo=zone)
-    rows = (
-        JobChunk.objects.filter(status=ChunkStatus.SENT, finished_at__gte=start)
-        .annotate(day=TruncDate("finished_at", tzinfo=zone))
-        .values("day")
-        .annotate(n=Sum("customer_count"))
-        .order_by("day")
-    )
-    sent = {row["day"]: row["n"] for row in rows}
-    return [
-        (day, sent.get(day, 0))
-        for day in (first + dt.timedelta(days=offset) for offset in range(days))
-    ]
