@@ -229,9 +229,7 @@ def mark_validated(batch: StagingBatch) -> StagingBatch:
     """Move ``batch`` to validated as it stands, recording what validation records: the
     version of the staged rows it judged (a batch whose rows then change is refused at
     approval, as after a real validation)."""
-    batch_transition(
-        pk=batch.pk, to=StagingBatch.Status.VALIDATED, validated_version=F("content_version")
-    )
+    batch_transition(pk=batch.pk, to=StagingBatch.Status.VALIDATED)  # unless it already is
     StagingBatch.objects.filter(pk=batch.pk).update(validated_version=F("content_version"))
     batch.refresh_from_db()
     return batch

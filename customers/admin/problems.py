@@ -103,11 +103,9 @@ class CustomerProblemAdmin(IdLookupsMixin, admin.ModelAdmin):
             row = problem_row_number(problem)
             if row is None:
                 return names
-            return (
-                _("%(files)s, row %(row)s") % {"files": names, "row": row}
-                if names
-                else (_("row %(row)s") % {"row": row})
-            )
+            if not names:
+                return _("row %(row)s") % {"row": row}
+            return _("%(files)s, row %(row)s") % {"files": names, "row": row}
 
         return [*self.list_display[:5], file, *self.list_display[5:]]
 

@@ -70,7 +70,7 @@ def batch_approvers(*, batch: StagingBatch, limit: int = APPROVERS_NAMED) -> lis
 
 def batch_approve(*, batch: StagingBatch, user: Operator) -> StagingBatch:
     """Approve a validated batch, freezing the version of its staged data that validation
-    judged (``customers.versioning``): a job sends it only while that version holds.
+    judged (``customers.versioning``): submission refuses it unless that version holds.
 
     The approver needs the approve permission and, unless ``MIGRATION_FOUR_EYES`` is off,
     must not be one of the batch's stagers (``batch_is_staged_by``). A batch whose rows
