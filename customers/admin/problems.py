@@ -109,6 +109,26 @@ class CustomerProblemAdmin(IdLookupsMixin, admin.ModelAdmin):
 
         return [*self.list_display[:5], file, *self.list_display[5:]]
 
+    def get_search_results(self, request, queryset, search_term):
+        """The English text, and also each message in the reader's language: a problem
+        whose template, translated, holds every word searched for matches too (its values,
+        such as an email, are the same in every language and are in the English text)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        words = [word.casefold() for word in search_term.split()]
+        if not words:
+            return found, may_have_duplicates
+        templates = queryset.exclude(message_template="").values_list(
+            "message_template", flat=True
+        )
+        said = [
+            template
+            for template in templates.order_by().distinct()
+            if all(word in gettext(template).casefold() for word in words)
+        ]
+        if said:
+            found = found | queryset.filter(message_template__in=said)
+        return found, may_have_duplicates
+
     @admin.display(description=_("customer"), ordering="legacy_id")
     def customer_link(self, obj: CustomerProblem) -> str:
         if obj.customer_id is None:

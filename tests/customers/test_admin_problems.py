@@ -234,3 +234,35 @@ def test_a_problem_stored_before_templates_shows_its_own_words(client, importer,
     page = client.get(reverse(LIST), {"batch__id__exact": batch.pk}, HTTP_ACCEPT_LANGUAGE="es")
 
     assert "Stored before templates were." in page.content.decode()
+
+
+def listed_customers(client, batch, search: str, language: str) -> set[str]:
+    with translation.override(language):
+        client.cookies["django_language"] = language
+        html = listing(client, batch, q=search)
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in html else ""
+    return set(re.findall(r'stagedcustomer/\d+/change/[^>]*>([^<]+)</a>', body))
+
+
+@pytest.mark.parametrize(
+    ("language", "search"),
+    [
+        ("en", "not a valid email"),
+        ("en", "also-broken"),
+        ("es", "correo electrónico válida"),
+        ("es", "DIRECCIÓN de correo"),
+    ],
+)
+def test_the_search_finds_problems_by_the_words_the_reader_sees(
+    client, with_problems, language, search
+):
+    found = listed_customers(client, with_problems, search, language)
+
+    assert "legacy-000124" in found
+    if search != "also-broken":
+        assert found == {"000777", "legacy-000124"}
+
+
+def test_a_search_for_words_no_problem_says_finds_none(client, with_problems):
+    assert listed_customers(client, with_problems, "correo inexistente", "es") == set()
+    assert listed_customers(client, with_problems, "no such words", "en") == set()
