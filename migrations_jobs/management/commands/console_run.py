@@ -14,15 +14,20 @@ a Celery worker and Celery beat, all stopped by one Ctrl-C. Why each step is the
   web server and beat have nothing to drain: SIGTERM to their group.
 - Once a child's main process has exited, its group gets a SIGKILL: no pool process outlives it.
 - A child that stops on its own stops the others, and the command fails naming it.
+- Stopping prints one line per child. The worker's own "worker: Warm shutdown
+  (MainProcess)" (Celery writes it to standard output, and has no setting to keep it quiet)
+  is dropped on its way: the worker's standard output passes through the supervisor.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +52,8 @@ HOW = {
     signal.SIGQUIT: _("cold shutdown"),
     signal.SIGKILL: _("killed"),
 }
+# What Celery's worker prints when it is told to stop, which the supervisor's own line says.
+CELERY_SHUTDOWN_LINE = re.compile(rb"worker: (Warm|Cold) shutdown \(MainProcess\)\r?\n?")
 
 # A rung: the signal, the wait before the next rung, and whether to the whole group.
 Rung = tuple[signal.Signals, float, bool]
@@ -63,6 +70,8 @@ class Child:
     name: Promise
     command: list[str]
     ladder: tuple[Rung, ...]
+    # Lines of its standard output not passed on (its own words for what we also say).
+    dropped: re.Pattern[bytes] | None = None
     process: subprocess.Popen | None = None
     rung: int = -1
     stop_began: float = 0.0
@@ -70,8 +79,22 @@ class Child:
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603 (our interpreter, our arguments)
-            self.command, cwd=settings.BASE_DIR, start_new_session=True
+            self.command,
+            cwd=settings.BASE_DIR,
+            start_new_session=True,
+            stdout=subprocess.PIPE if self.dropped else None,
         )
+        if self.dropped:
+            threading.Thread(target=self._pass_on, daemon=True).start()
+
+    def _pass_on(self) -> None:
+        """Copy the child's standard output to ours, line by line, but the dropped lines."""
+        out = sys.stdout.buffer
+        with contextlib.suppress(OSError, ValueError):  # our output closed: nothing to do
+            for line in iter(self.process.stdout.readline, b""):
+                if not self.dropped.fullmatch(line):
+                    out.write(line)
+                    out.flush()
 
     def climb(self, now: float) -> None:
         """Send the next rung's signal (the top one again once there)."""
@@ -110,7 +133,12 @@ def console_children(*, host: str, port: int) -> list[Child]:
     schedule = f"--schedule={settings.VAR_DIR / 'celerybeat-schedule'}"
     return [
         Child(_("web server"), [*manage, "runserver", f"{host}:{port}", "--noreload"], QUICK),
-        Child(_("worker"), [*celery, "worker", "--loglevel=INFO", "--concurrency=2"], WORKER),
+        Child(
+            _("worker"),
+            [*celery, "worker", "--loglevel=INFO", "--concurrency=2"],
+            WORKER,
+            dropped=CELERY_SHUTDOWN_LINE,
+        ),
         Child(_("beat"), [*celery, "beat", schedule, "--loglevel=INFO"], QUICK),
     ]
 
