@@ -122,6 +122,26 @@ def _value_read(value: Any) -> Any:
     return value
 
 
+def as_message(value: Any) -> Message:
+    """What a producer of problems gave, kept for a later reader: a ``Message`` as it is;
+    a message constant without parameters; whatever carries one as ``untranslated`` (a
+    ``ContractError``, a ``FieldProblem``, a ``FileReadError``); an exception raised with
+    one of these as its argument (``ValueError(Message.of(...))``); anything else as the
+    words it already says (``Message.verbatim``)."""
+    if isinstance(value, Message):
+        return value
+    if isinstance(value, Promise):
+        return Message.of(value)
+    untranslated = getattr(value, "untranslated", None)
+    if isinstance(untranslated, Message):
+        return untranslated
+    if isinstance(value, BaseException) and len(value.args) == 1:
+        value = value.args[0]
+        if isinstance(value, Message | Promise):
+            return as_message(value)
+    return Message.verbatim(str(value))
+
+
 def message_from_json(template: str, params: Mapping[str, Any] | None) -> Message:
     """A ``Message`` as stored: its template and its ``params_json()``."""
     return Message(template, {name: _value_read(value) for name, value in (params or {}).items()})

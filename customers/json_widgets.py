@@ -13,16 +13,27 @@ import math
 import re
 from decimal import Decimal
 
-from django.template.defaultfilters import filesizeformat
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from import_export.widgets import Widget
 
+from console.messages import FileSize
 from customers.contract.bounds import (
     METADATA_MAX_BYTES,
     METADATA_MAX_DEPTH,
     METADATA_MAX_TEXT_BYTES,
     json_depth,
 )
+from customers.contract.messages import ContractError
+
+# Raised as ``ContractError``: the message is kept untranslated for a later reader.
+ERR_NOT_JSON = _("is not valid JSON; write an array such as [] or an object such as {}")
+ERR_NOT_ARRAY = _('must be a JSON array such as [{"sku": "SKU-1", "amount": 2}]')
+ERR_NOT_OBJECT = _('must be a JSON object such as {"source": "legacy-crm"}')
+ERR_NOT_ARRAY_OR_OBJECT = _('must be a JSON array or object, such as ["gift"] or {"a": 1}')
+ERR_TOO_BIG = _("takes %(size)s written as JSON; at most %(max)s are accepted")
+ERR_NOT_FINITE = _("holds a number that is not finite, such as NaN or 1e400")
+ERR_UNSTORABLE = _("holds text that cannot be stored: a NUL character or half of a surrogate pair")
+ERR_TOO_DEEP = _("is nested more than %(max)d levels deep")
 
 
 def json_number(number: Decimal | None) -> int | float | None:
@@ -111,9 +122,7 @@ class JSONValueWidget(Widget):
         except _NotFinite:
             raise self._not_finite() from None
         except (ValueError, RecursionError):
-            raise ValueError(
-                _("is not valid JSON; write an array such as [] or an object such as {}")
-            ) from None
+            raise ContractError(ERR_NOT_JSON) from None
         shaped = self._shaped(parsed)
         if (
             size * _JSON_GROWTH <= METADATA_MAX_BYTES
@@ -127,24 +136,19 @@ class JSONValueWidget(Widget):
         if isinstance(value, self.expected):
             return value
         if self.shape == "array":
-            raise ValueError(_('must be a JSON array such as [{"sku": "SKU-1", "amount": 2}]'))
+            raise ContractError(ERR_NOT_ARRAY)
         if self.shape == "object":
-            raise ValueError(_('must be a JSON object such as {"source": "legacy-crm"}'))
-        raise ValueError(_('must be a JSON array or object, such as ["gift"] or {"a": 1}'))
+            raise ContractError(ERR_NOT_OBJECT)
+        raise ContractError(ERR_NOT_ARRAY_OR_OBJECT)
 
     def _size_error(self, size: int) -> ValueError:
-        return ValueError(
-            _("takes %(size)s written as JSON; at most %(max)s are accepted")
-            % {"size": filesizeformat(size), "max": filesizeformat(METADATA_MAX_BYTES)}
-        )
+        return ContractError(ERR_TOO_BIG, size=FileSize(size), max=FileSize(METADATA_MAX_BYTES))
 
     def _not_finite(self) -> ValueError:
-        return ValueError(_("holds a number that is not finite, such as NaN or 1e400"))
+        return ContractError(ERR_NOT_FINITE)
 
     def _unstorable(self) -> ValueError:
-        return ValueError(
-            _("holds text that cannot be stored: a NUL character or half of a surrogate pair")
-        )
+        return ContractError(ERR_UNSTORABLE)
 
     def _bounded(self, value: list | dict) -> list | dict:
         try:
@@ -166,7 +170,5 @@ class JSONValueWidget(Widget):
             text.count("{") + text.count("[") > METADATA_MAX_DEPTH
             and json_depth(value, stop_after=METADATA_MAX_DEPTH) > METADATA_MAX_DEPTH
         ):
-            raise ValueError(
-                _("is nested more than %(max)d levels deep") % {"max": METADATA_MAX_DEPTH}
-            )
+            raise ContractError(ERR_TOO_DEEP, max=METADATA_MAX_DEPTH)
         return value

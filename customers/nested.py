@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from console.messages import Message
 from customers.formats import NestedDocument
 from customers.models import (
     StagedBalance,
@@ -80,7 +81,7 @@ def nested_parse(*, batch: StagingBatch, document: NestedDocument, result) -> Ne
         if not serializer.is_valid():
             record = item.get("id") if isinstance(item.get("id"), str) else ""
             for problem in problems_from_errors(serializer.errors):
-                result.add_problem(number, problem.field, problem.message, record=record)
+                result.add_problem(number, problem.field, problem.untranslated, record=record)
             continue
         data = dict(serializer.validated_data)
         legacy_id = data["id"]
@@ -88,7 +89,7 @@ def nested_parse(*, batch: StagingBatch, document: NestedDocument, result) -> Ne
             result.add_problem(
                 number,
                 "id",
-                ERR_DUPLICATE_ID % {"value": legacy_id, "first": first_seen[legacy_id]},
+                Message.of(ERR_DUPLICATE_ID, value=legacy_id, first=first_seen[legacy_id]),
                 record=legacy_id,
             )
             continue
@@ -108,7 +109,7 @@ def nested_parse(*, batch: StagingBatch, document: NestedDocument, result) -> Ne
             result.add_problem(
                 first_seen[legacy_id],
                 "id",
-                ERR_ALREADY_STAGED % {"value": legacy_id},
+                Message.of(ERR_ALREADY_STAGED, value=legacy_id),
                 record=legacy_id,
             )
     return staging

@@ -14,6 +14,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from console.messages import Message
 from console.types import Operator
 from customers.formats import STAGING_FORMATS, FileReadError, SourceTable
 from customers.mapping import MAPPING_KINDS, HeadersNotMatched, MappingError, table_mapped
@@ -73,18 +74,18 @@ def batch_stage_file(
     fmt = format_for(file_name)
     if fmt is None:
         result = StagingResult(kind=kind, file_name=file_name, batch=batch)
-        result.add_problem(None, "", ERR_UNKNOWN_FORMAT % {"name": file_name})
+        result.add_problem(None, "", Message.of(ERR_UNKNOWN_FORMAT, name=file_name))
         return result
     refused = StagingResult(kind=kind, file_name=file_name, batch=batch)
     try:
         dataset = fmt().create_dataset(content)
     except FileReadError as exc:
-        refused.add_problem(None, "", str(exc))
+        refused.add_problem(None, "", exc)
         return refused
     profile = mapping if isinstance(mapping, MappingProfile) else None
     document = profile.document if profile is not None else mapping
     if document is not None and kind not in MAPPING_KINDS:
-        refused.add_problem(None, "", ERR_MAPPING_KIND % {"kinds": ", ".join(MAPPING_KINDS)})
+        refused.add_problem(None, "", Message.of(ERR_MAPPING_KIND, kinds=", ".join(MAPPING_KINDS)))
         return refused
     source_headers = getattr(dataset, "raw_headers", [])
     if isinstance(dataset, SourceTable) and kind in MAPPING_KINDS:
@@ -93,7 +94,7 @@ def batch_stage_file(
                 table=dataset, kind=kind, document=document, time_zone=batch.time_zone
             )
         except MappingError as exc:
-            for message in exc.messages:
+            for message in exc.untranslated:
                 refused.add_problem(None, "", message)
             if isinstance(exc, HeadersNotMatched):
                 refused.suggested_mapping = exc.suggestion.document()

@@ -2,7 +2,9 @@
 
 Each ``clean`` turns one cell (text from CSV, a typed value from XLSX or JSON) into the
 value a staging column stores, or raises ``ValueError`` with a message that says what is
-wrong and what would be right. Empty cells are ``None`` (or ``""`` for text columns).
+wrong and what would be right: a ``ContractError``, which keeps the message untranslated
+for a background upload's later readers. Empty cells are ``None`` (or ``""`` for text
+columns).
 The JSON arrays and objects of the history's files are read by ``customers.json_widgets``.
 """
 
@@ -16,13 +18,35 @@ import zoneinfo
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from import_export.widgets import Widget
 
 from customers.contract.bounds import metadata_check, metadata_text_check
+from customers.contract.messages import ContractError
 
 UTC = dt.UTC
 _PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+ERR_VALUE_REQUIRED = _("a value is required")
+ERR_TEXT_GOT_BOOLEAN = _("expected text, got a true/false value")
+ERR_TEXT_GOT_JSON = _("expected text, got a JSON %(type)s")
+ERR_TEXT_TOO_LONG = _("is %(length)s characters long; at most %(max)s are allowed")
+ERR_NOT_ONE_OF = _("“%(value)s” is not one of %(allowed)s")
+ERR_NOT_A_NUMBER = _(
+    "“%(value)s” is not a number; use a point for decimals and no thousands separator, e.g. 1234.56"
+)
+ERR_NUMBER_UNREADABLE = _("“%(value)s” is not a number")
+ERR_NUMBER_GOT_BOOLEAN = _("expected a number, got a true/false value")
+ERR_NOT_FINITE = _("must be a finite number")
+ERR_TOO_MANY_DECIMALS = _("has more than %(n)s decimal places")
+ERR_TOO_LARGE = _("is too large")
+ERR_WHOLE_GOT_BOOLEAN = _("expected a whole number, got a true/false value")
+ERR_NOT_WHOLE = _("“%(value)s” is not a whole number")
+ERR_NEGATIVE = _("must be zero or more")
+ERR_NOT_UUID = _("“%(value)s” is not a UUID such as 3c90c3cc-0d44-4b50-8888-8dd25736052a")
+ERR_NOT_JSON_OBJECT_TEXT = _('is not valid JSON; write an object such as {"source": "legacy-crm"}')
+ERR_NOT_JSON_OBJECT = _('must be a JSON object such as {"source": "legacy-crm"}')
+ERR_NOT_BOOLEAN = _("“%(value)s” is not true or false (also 1 or 0, yes or no, sí or no)")
 
 
 def is_blank(value) -> bool:
@@ -33,9 +57,9 @@ def _as_text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, bool):
-        raise ValueError(_("expected text, got a true/false value"))
+        raise ContractError(ERR_TEXT_GOT_BOOLEAN)
     if isinstance(value, dict | list):
-        raise ValueError(_("expected text, got a JSON %s") % type(value).__name__)
+        raise ContractError(ERR_TEXT_GOT_JSON, type=type(value).__name__)
     return str(value).strip()
 
 
@@ -56,13 +80,10 @@ class TextWidget(Widget):
             text = _as_text(value)
         if not text:
             if self.required:
-                raise ValueError(_("a value is required"))
+                raise ContractError(ERR_VALUE_REQUIRED)
             return ""
         if len(text) > self.max_length:
-            raise ValueError(
-                _("is %(length)s characters long; at most %(max)s are allowed")
-                % {"length": len(text), "max": self.max_length}
-            )
+            raise ContractError(ERR_TEXT_TOO_LONG, length=len(text), max=self.max_length)
         return text
 
 
@@ -81,10 +102,7 @@ class ChoiceWidget(Widget):
         allowed = list(getattr(settings, self.setting))
         wanted = text.upper() if self.upper else text.lower()
         if wanted not in allowed:
-            raise ValueError(
-                _("“%(value)s” is not one of %(allowed)s")
-                % {"value": text, "allowed": ", ".join(allowed)}
-            )
+            raise ContractError(ERR_NOT_ONE_OF, value=text, allowed=", ".join(allowed))
         return wanted
 
 
@@ -96,13 +114,10 @@ class PeriodWidget(Widget):
         from customers.models import Period
 
         if is_blank(value):
-            raise ValueError(_("a value is required"))
+            raise ContractError(ERR_VALUE_REQUIRED)
         text = _as_text(value).lower()
         if text not in Period.values:
-            raise ValueError(
-                _("“%(value)s” is not one of %(allowed)s")
-                % {"value": text, "allowed": ", ".join(Period.values)}
-            )
+            raise ContractError(ERR_NOT_ONE_OF, value=text, allowed=", ".join(Period.values))
         return text
 
 
@@ -130,17 +145,11 @@ class DateTimeWidget(Widget):
 
 def _decimal_text(text: str) -> Decimal:
     if not _PLAIN_DECIMAL.match(text):
-        raise ValueError(
-            _(
-                "“%s” is not a number; use a point for decimals and no thousands "
-                "separator, e.g. 1234.56"
-            )
-            % text
-        )
+        raise ContractError(ERR_NOT_A_NUMBER, value=text)
     try:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern already checked it
-        raise ValueError(_("“%s” is not a number") % text) from None
+        raise ContractError(ERR_NUMBER_UNREADABLE, value=text) from None
 
 
 class DecimalWidget(Widget):
@@ -161,7 +170,7 @@ class DecimalWidget(Widget):
         elif value is None:
             return self._blank()
         elif isinstance(value, bool):
-            raise ValueError(_("expected a number, got a true/false value"))
+            raise ContractError(ERR_NUMBER_GOT_BOOLEAN)
         elif isinstance(value, Decimal | int):
             number = Decimal(value)
         elif isinstance(value, float):
@@ -169,7 +178,7 @@ class DecimalWidget(Widget):
         else:
             number = _decimal_text(str(value).strip())
         if not number.is_finite():
-            raise ValueError(_("must be a finite number"))
+            raise ContractError(ERR_NOT_FINITE)
         _sign, digits, exponent = number.as_tuple()
         if -exponent <= self.decimal_places and (
             len(digits) + exponent <= self.max_digits - self.decimal_places
@@ -179,14 +188,14 @@ class DecimalWidget(Widget):
         decimals = max(0, -exponent)
         whole_digits = max(0, len(digits) + exponent)
         if decimals > self.decimal_places:
-            raise ValueError(_("has more than %(n)s decimal places") % {"n": self.decimal_places})
+            raise ContractError(ERR_TOO_MANY_DECIMALS, n=self.decimal_places)
         if whole_digits > self.max_digits - self.decimal_places:
-            raise ValueError(_("is too large"))
+            raise ContractError(ERR_TOO_LARGE)
         return number
 
     def _blank(self) -> None:
         if self.required:
-            raise ValueError(_("a value is required"))
+            raise ContractError(ERR_VALUE_REQUIRED)
         return None
 
 
@@ -198,17 +207,17 @@ class NonNegativeIntegerWidget(Widget):
         if is_blank(value):
             return None
         if isinstance(value, bool):
-            raise ValueError(_("expected a whole number, got a true/false value"))
+            raise ContractError(ERR_WHOLE_GOT_BOOLEAN)
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
-            raise ValueError(_("“%s” is not a whole number") % value) from None
+            raise ContractError(ERR_NOT_WHOLE, value=str(value)) from None
         if number != number.to_integral_value():
-            raise ValueError(_("“%s” is not a whole number") % value)
+            raise ContractError(ERR_NOT_WHOLE, value=str(value))
         if number < 0:
-            raise ValueError(_("must be zero or more"))
+            raise ContractError(ERR_NEGATIVE)
         if number > 2_147_483_647:
-            raise ValueError(_("is too large"))
+            raise ContractError(ERR_TOO_LARGE)
         return int(number)
 
 
@@ -220,15 +229,13 @@ class UUIDWidget(Widget):
     def clean(self, value, row=None, **kwargs) -> uuid.UUID | None:
         if is_blank(value):
             if self.required:
-                raise ValueError(_("a value is required"))
+                raise ContractError(ERR_VALUE_REQUIRED)
             return None
         text = _as_text(value)
         try:
             return uuid.UUID(text)
         except ValueError:
-            raise ValueError(
-                _("“%s” is not a UUID such as 3c90c3cc-0d44-4b50-8888-8dd25736052a") % text
-            ) from None
+            raise ContractError(ERR_NOT_UUID, value=text) from None
 
 
 class JSONObjectWidget(Widget):
@@ -247,11 +254,9 @@ class JSONObjectWidget(Widget):
             parsed = json.loads(str(value))
         except (ValueError, RecursionError):
             # JSONDecodeError, an integer too long to convert, or nesting too deep to parse.
-            raise ValueError(
-                _('is not valid JSON; write an object such as {"source": "legacy-crm"}')
-            ) from None
+            raise ContractError(ERR_NOT_JSON_OBJECT_TEXT) from None
         if not isinstance(parsed, dict):
-            raise ValueError(_('must be a JSON object such as {"source": "legacy-crm"}'))
+            raise ContractError(ERR_NOT_JSON_OBJECT)
         return metadata_check(parsed)
 
 
@@ -303,6 +308,4 @@ class BooleanWidget(Widget):
             return True
         if text in FALSE_TEXTS:
             return False
-        raise ValueError(
-            _("“%s” is not true or false (also 1 or 0, yes or no, sí or no)") % str(value).strip()
-        )
+        raise ContractError(ERR_NOT_BOOLEAN, value=str(value).strip())

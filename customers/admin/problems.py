@@ -117,9 +117,7 @@ class CustomerProblemAdmin(IdLookupsMixin, admin.ModelAdmin):
         words = [word.casefold() for word in search_term.split()]
         if not words:
             return found, may_have_duplicates
-        templates = queryset.exclude(message_template="").values_list(
-            "message_template", flat=True
-        )
+        templates = queryset.exclude(message_template="").values_list("message_template", flat=True)
         said = [
             template
             for template in templates.order_by().distinct()

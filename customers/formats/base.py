@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 from import_export.formats.base_formats import Format
+
+from console.messages import Message, as_message
 
 XLSX_MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 XLSX_MAX_COMPRESSION_RATIO = 200
@@ -139,10 +142,15 @@ ANNOTATION_COLUMN = "errors"
 
 class FileReadError(ValueError):
     """The file cannot be read as the chosen format; the message says why, and ``row``
-    names the row where reading stopped, when it stopped at one."""
+    names the row where reading stopped, when it stopped at one.
 
-    def __init__(self, message, *, row: int | None = None) -> None:
-        super().__init__(str(message))
+    Given a ``Message`` or a message constant, the message is also kept untranslated
+    (``untranslated``), for a background upload's later readers; other words are kept as
+    they are."""
+
+    def __init__(self, message: Message | Promise | str, *, row: int | None = None) -> None:
+        self.untranslated = as_message(message)
+        super().__init__(str(self.untranslated))
         self.row = row
 
 
@@ -187,7 +195,7 @@ class SourceTable:
     def __post_init__(self) -> None:
         if len(self.headers) > MAX_COLUMNS:
             raise FileReadError(
-                ERR_TOO_MANY_COLUMNS % {"count": f"{len(self.headers):,}", "max": MAX_COLUMNS}
+                Message.of(ERR_TOO_MANY_COLUMNS, count=f"{len(self.headers):,}", max=MAX_COLUMNS)
             )
 
     def label(self, header: str) -> str:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from console.messages import Message
 from customers.formats.base import (
     ERR_EMPTY,
     ERR_JSON_INVALID,
@@ -83,13 +84,13 @@ def _json_errors() -> Iterator[None]:
         raise
     except json.JSONDecodeError as exc:
         raise FileReadError(
-            ERR_JSON_INVALID % {"error": exc.msg, "line": exc.lineno, "col": exc.colno}
+            Message.of(ERR_JSON_INVALID, error=exc.msg, line=exc.lineno, col=exc.colno)
         ) from exc
     except RecursionError as exc:
         raise FileReadError(ERR_JSON_TOO_DEEP) from exc
     except ValueError as exc:
         # e.g. an integer of more digits than Python converts
-        raise FileReadError(ERR_JSON_UNREADABLE % {"error": exc}) from exc
+        raise FileReadError(Message.of(ERR_JSON_UNREADABLE, error=str(exc))) from exc
 
 
 def _nested(document: object, encoding: str) -> NestedDocument:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from console.messages import Message
 from customers.formats.base import (
     CSV_DELIMITERS,
     ERR_EMPTY,
@@ -136,7 +137,7 @@ class _TextTableFormat(StagingFormat):
             try:
                 header = next(csv.reader(text, delimiter=delimiter, strict=True))
             except (csv.Error, StopIteration) as exc:
-                raise FileReadError(ERR_HEADER_UNREADABLE % {"error": exc}) from exc
+                raise FileReadError(Message.of(ERR_HEADER_UNREADABLE, error=str(exc))) from exc
         raw_headers = [header_text(h) for h in header]
         return SourceTable(
             headers=[header_key(h) for h in raw_headers],
@@ -159,7 +160,9 @@ def _csv_rows(source: FileSource, codec: str, delimiter: str) -> Iterator[tuple[
                     continue
                 yield row_number, values
         except csv.Error as exc:
-            raise FileReadError(ERR_ROW_UNREADABLE % {"error": exc}, row=row_number + 1) from exc
+            raise FileReadError(
+                Message.of(ERR_ROW_UNREADABLE, error=str(exc)), row=row_number + 1
+            ) from exc
 
 
 class CSV(_TextTableFormat):

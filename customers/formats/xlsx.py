@@ -18,6 +18,7 @@ from openpyxl.cell.read_only import EMPTY_CELL
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.xml.constants import SHARED_STRINGS
 
+from console.messages import Message
 from customers.formats.base import (
     ERR_EMPTY,
     ERR_XLSX_ENTITIES,
@@ -55,11 +56,11 @@ def _xml_problem(exc: BaseException, *, message) -> FileReadError:
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, FileReadError):
-            return FileReadError(str(seen), row=seen.row)
+            return FileReadError(seen.untranslated, row=seen.row)
         if isinstance(seen, DefusedXmlException):
             return FileReadError(ERR_XLSX_ENTITIES)
         seen = seen.__cause__ or seen.__context__
-    return FileReadError(message % {"error": type(exc).__name__})
+    return FileReadError(Message.of(message, error=type(exc).__name__))
 
 
 def _cell_value(cell):
@@ -150,8 +151,11 @@ def _sheet_rows(book, *, width: int, max_rows: int) -> Iterator[tuple[int, list]
         for row_number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):  # noqa: B007
             if row_number > max_rows:
                 raise FileReadError(
-                    ERR_XLSX_TOO_MANY_ROWS
-                    % {"part": sheet.title, "max": number_format(max_rows, force_grouping=True)},
+                    Message.of(
+                        ERR_XLSX_TOO_MANY_ROWS,
+                        part=sheet.title,
+                        max=number_format(max_rows, force_grouping=True),
+                    ),
                     row=row_number,
                 )
             if len(cells) > width and all(map(is_, cells[width:], repeat(EMPTY_CELL))):

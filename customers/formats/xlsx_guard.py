@@ -24,9 +24,9 @@ import zipfile
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.template.defaultfilters import filesizeformat
 from django.utils.formats import number_format
 
+from console.messages import FileSize, Message
 from customers.formats.base import (
     ERR_XLSX_CELL_TOO_LONG,
     ERR_XLSX_ENTITIES,
@@ -104,14 +104,14 @@ def check_xlsx_archive(data: bytes | FileSource) -> None:
     for member in members:
         size = {"part": member.filename, "size": member.file_size // MB}
         if member.file_size > XLSX_MAX_UNCOMPRESSED_BYTES:
-            raise FileReadError(ERR_XLSX_PART_TOO_BIG % size)
+            raise FileReadError(Message.of(ERR_XLSX_PART_TOO_BIG, **size))
         ratio = member.file_size / (member.compress_size or 1)
         if member.file_size > XLSX_RATIO_CHECKED_FROM_BYTES and ratio > XLSX_MAX_COMPRESSION_RATIO:
-            raise FileReadError(ERR_XLSX_PART_RATIO % {**size, "ratio": grouped(int(ratio))})
+            raise FileReadError(Message.of(ERR_XLSX_PART_RATIO, **size, ratio=grouped(int(ratio))))
     total = sum(m.file_size for m in members)
     compressed = sum(m.compress_size for m in members) or 1
     if total > XLSX_MAX_UNCOMPRESSED_BYTES or total / compressed > XLSX_MAX_COMPRESSION_RATIO:
-        raise FileReadError(ERR_XLSX_TOO_BIG % {"size": total // MB})
+        raise FileReadError(Message.of(ERR_XLSX_TOO_BIG, size=total // MB))
 
 
 class PartScan:
@@ -157,7 +157,7 @@ class PartScan:
             self._tally(data, len(data))
 
     def _refuse(self, message, **params) -> FileReadError:
-        return FileReadError(message % {"part": self.part, **params})
+        return FileReadError(Message.of(message, part=self.part, **params))
 
     def _check_runs(self, block: bytes) -> None:
         """No run of bytes without "<" longer than a cell may be, across blocks too: every
@@ -168,10 +168,10 @@ class PartScan:
         if first < 0:
             self._run += len(block)
             if self._run > cap:
-                raise self._refuse(ERR_XLSX_CELL_TOO_LONG, max=filesizeformat(cap))
+                raise self._refuse(ERR_XLSX_CELL_TOO_LONG, max=FileSize(cap))
             return
         if self._run + first > cap:
-            raise self._refuse(ERR_XLSX_CELL_TOO_LONG, max=filesizeformat(cap))
+            raise self._refuse(ERR_XLSX_CELL_TOO_LONG, max=FileSize(cap))
         last = block.rfind(b"<")
         step = max(1, (cap + 1) // 2)
         for start in range(first + 1, last - step + 1, step):
@@ -179,7 +179,7 @@ class PartScan:
                 left = block.rfind(b"<", 0, start)
                 right = block.find(b"<", start + step)
                 if right - left - 1 > cap:
-                    raise self._refuse(ERR_XLSX_CELL_TOO_LONG, max=filesizeformat(cap))
+                    raise self._refuse(ERR_XLSX_CELL_TOO_LONG, max=FileSize(cap))
         self._run = len(block) - last - 1
 
     def _check_markup(self, block: bytes) -> None:
@@ -271,7 +271,7 @@ class PartScan:
             raise self._refuse(
                 message,
                 elements=grouped(self.limits.entry_elements),
-                size=filesizeformat(self.limits.entry_bytes),
+                size=FileSize(self.limits.entry_bytes),
             )
 
 

@@ -16,10 +16,10 @@ import tempfile
 from array import array
 from collections.abc import Sequence
 
-from django.template.defaultfilters import filesizeformat
 from openpyxl.xml.constants import SHEET_MAIN_NS
 from openpyxl.xml.functions import iterparse  # defusedxml's, when it is installed
 
+from console.messages import FileSize, Message
 from customers.formats.base import (
     ERR_XLSX_CELL_TOO_LONG,
     ERR_XLSX_TEXT_TOO_BIG,
@@ -128,12 +128,12 @@ def shared_strings_read(source, *, part: str, limits: WorkbookLimits) -> SharedS
                     source.tell() - emptied_at > limits.entry_bytes
                 ):
                     raise FileReadError(
-                        ERR_XLSX_TEXT_TOO_BIG
-                        % {
-                            "part": part,
-                            "elements": grouped(limits.entry_elements),
-                            "size": filesizeformat(limits.entry_bytes),
-                        }
+                        Message.of(
+                            ERR_XLSX_TEXT_TOO_BIG,
+                            part=part,
+                            elements=grouped(limits.entry_elements),
+                            size=FileSize(limits.entry_bytes),
+                        )
                     )
                 continue
             depth -= 1
@@ -142,7 +142,7 @@ def shared_strings_read(source, *, part: str, limits: WorkbookLimits) -> SharedS
             strings.append(_text_of(node, part=part, cell_bytes=limits.cell_bytes))
             if len(strings) > limits.texts:
                 raise FileReadError(
-                    ERR_XLSX_TOO_MANY_TEXTS % {"part": part, "max": grouped(limits.texts)}
+                    Message.of(ERR_XLSX_TOO_MANY_TEXTS, part=part, max=grouped(limits.texts))
                 )
             if depth == 1:  # a text right under the root: nothing else is held now
                 root.clear()
@@ -158,7 +158,5 @@ def shared_strings_read(source, *, part: str, limits: WorkbookLimits) -> SharedS
 def _text_of(node, *, part: str, cell_bytes: int) -> str:
     text = _text(node).replace("x005F_", "")
     if len(text) * 4 > cell_bytes and len(text.encode()) > cell_bytes:
-        raise FileReadError(
-            ERR_XLSX_CELL_TOO_LONG % {"part": part, "max": filesizeformat(cell_bytes)}
-        )
+        raise FileReadError(Message.of(ERR_XLSX_CELL_TOO_LONG, part=part, max=FileSize(cell_bytes)))
     return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from console.messages import Message
 from customers.formats import SourceTable
 from customers.mapping.compiler import mapping_compile
 from customers.mapping.spec import MappingError, mapping_parse
@@ -28,16 +29,16 @@ class HeadersNotMatched(MappingError):
         unsure = [m.column for m in suggestion.matches.values() if m.certainty != "certain"]
         if suggestion.unmatched or unsure:
             messages.append(
-                ERR_NOT_MATCHED
-                % {
-                    "kind": suggestion.kind,
-                    "columns": ", ".join(f"“{c}”" for c in [*suggestion.unmatched, *unsure]),
-                    "expected": ", ".join(targets),
-                }
+                Message.of(
+                    ERR_NOT_MATCHED,
+                    kind=suggestion.kind,
+                    columns=", ".join(f"“{c}”" for c in [*suggestion.unmatched, *unsure]),
+                    expected=", ".join(targets),
+                )
             )
         missing = [n for n, t in targets.items() if t.required and n not in suggestion.matches]
         if missing:
-            messages.append(ERR_REQUIRED_NOT_FOUND % {"fields": ", ".join(missing)})
+            messages.append(Message.of(ERR_REQUIRED_NOT_FOUND, fields=", ".join(missing)))
         super().__init__(messages)
         self.suggestion = suggestion
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from console.messages import Message
 from customers.formats import (
     ANNOTATION_COLUMN,
     CellError,
@@ -213,15 +214,15 @@ def _header_problems(mapping: Mapping, table: SourceTable) -> list:
     seen: set[str] = set()
     for key, text in zip(table.headers, raw, strict=True):
         if key in seen and key:
-            problems.append(ERR_TWICE % {"column": column_shown(text)})
+            problems.append(Message.of(ERR_TWICE, column=column_shown(text)))
         seen.add(key)
     used = set()
     for name, rule in mapping.rules.items():
         for column in rule.columns:
             if header_key(column) not in seen:
+                listed = columns_listed(raw)
                 problems.append(
-                    ERR_NO_COLUMN
-                    % {"field": name, "column": column, "columns": columns_listed(raw)}
+                    Message.of(ERR_NO_COLUMN, field=name, column=column, columns=listed)
                 )
             used.add(header_key(column))
     left = [
@@ -230,7 +231,7 @@ def _header_problems(mapping: Mapping, table: SourceTable) -> list:
         if key and key not in used and key != ANNOTATION_COLUMN
     ]
     if left and mapping.unmapped == "refuse":
-        problems.append(ERR_LEFT_OVER % {"columns": columns_listed(left)})
+        problems.append(Message.of(ERR_LEFT_OVER, columns=columns_listed(left)))
     return problems
 
 

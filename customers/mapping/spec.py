@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext_lazy as _
 
 from console.errors import InvalidInput
+from console.messages import as_message
 from customers.mapping.targets import MAPPING_KINDS, Target, kind_targets
 
 TOP_KEYS = ("kind", "fields", "unmapped", "timezone")
@@ -72,10 +73,13 @@ ERR_UNMAPPED = _("“unmapped” is “refuse” or “ignore”.")
 
 
 class MappingError(InvalidInput):
-    """A mapping that cannot be used, with every reason (``messages``)."""
+    """A mapping that cannot be used, with every reason (``messages``), each also kept
+    untranslated where it was given as a ``Message`` or a message constant
+    (``untranslated``), for a background upload's later readers."""
 
     def __init__(self, messages: list) -> None:
-        super().__init__([str(m) for m in messages], code="mapping")
+        self.untranslated = [as_message(message) for message in messages]
+        super().__init__([str(message) for message in self.untranslated], code="mapping")
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,9 @@ class StagingUpload(models.Model):
     )
     row_estimate = models.PositiveIntegerField(_("rows (estimate)"), default=0)
     row_count = models.PositiveIntegerField(_("rows read"), default=0)
-    # The first problems, as lines (``PROBLEMS_SHOWN``), and how many there were in all.
+    # The first problems (``PROBLEMS_SHOWN``), each where it is and its message kept
+    # untranslated (``RowProblem.as_json``; read with ``problem_lines``), and how many
+    # there were in all. A file checked before messages were kept has lines of text.
     problems = models.JSONField(_("problems"), default=list, blank=True)
     problem_count = models.PositiveIntegerField(_("problems found"), default=0)
     staged = models.JSONField(_("staged"), default=dict, blank=True)
@@ -97,3 +99,16 @@ class StagingUpload(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    def problem_lines(self) -> list[str]:
+        """The problems kept, one line each naming the file, row and column, in the active
+        language (as ``StagingResult.messages`` says them); a line of text kept before
+        messages were kept untranslated is shown as it was written."""
+        # The resources import the models: read here, once both are loaded.
+        from customers.resources.results import RowProblem
+
+        prefix = f"{self.file_name}: " if self.file_name else ""
+        return [
+            prefix + str(RowProblem.from_json(kept)) if isinstance(kept, dict) else str(kept)
+            for kept in self.problems
+        ]

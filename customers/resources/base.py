@@ -15,6 +15,7 @@ from import_export import resources
 from import_export.fields import Field
 
 from console.errors import error_text
+from console.messages import Message
 from customers import bulk
 from customers.contract import format_datetime
 from customers.formats import (
@@ -67,6 +68,9 @@ ERR_NESTED_EXPECTED = gettext_lazy(
 )
 ERR_FLAT_EXPECTED = gettext_lazy(
     'A nested import takes one JSON document shaped like the request body: {"customers": [...]}.'
+)
+ERR_CONCURRENT_IMPORT = gettext_lazy(
+    "Another import changed this batch at the same time; try again."
 )
 
 # Rows are written in blocks of this many inside the import's transaction.
@@ -173,7 +177,7 @@ class StagingResource(resources.ModelResource):
         except FileReadError as exc:
             # Rows are read lazily: the file may turn out unreadable halfway (an unclosed
             # quote, a broken sheet). Whatever was written is rolled back with it.
-            result.add_problem(exc.row, "", str(exc))
+            result.add_problem(exc.row, "", exc)
             result.staged = {}
         return result
 
@@ -186,25 +190,24 @@ class StagingResource(resources.ModelResource):
             result.add_problem(
                 None,
                 "",
-                ERR_UNKNOWN_COLUMNS
-                % {
-                    "columns": columns_listed(unknown),
-                    "kind": self.kind,
-                    "expected": ", ".join(by_column),
-                },
+                Message.of(
+                    ERR_UNKNOWN_COLUMNS,
+                    columns=columns_listed(unknown),
+                    kind=self.kind,
+                    expected=", ".join(by_column),
+                ),
             )
         seen = set()
         for header in headers:
             if header in seen:
                 result.add_problem(
-                    None, header, ERR_DUPLICATE_COLUMN % {"column": column_shown(header)}
+                    None, header, Message.of(ERR_DUPLICATE_COLUMN, column=column_shown(header))
                 )
             seen.add(header)
         missing = [c for c in self.required_columns if c not in headers]
         if missing:
-            result.add_problem(
-                None, "", ERR_MISSING_COLUMNS % {"columns": ", ".join(f"“{c}”" for c in missing)}
-            )
+            listed = ", ".join(f"“{c}”" for c in missing)
+            result.add_problem(None, "", Message.of(ERR_MISSING_COLUMNS, columns=listed))
         return [(i, by_column[h]) for i, h in enumerate(headers) if h in by_column]
 
     def _parsed_rows(
@@ -220,7 +223,7 @@ class StagingResource(resources.ModelResource):
                 self.progress(result.row_count)
             if len(values) != width:
                 result.add_problem(
-                    row_number, "", ERR_RAGGED % {"cells": len(values), "columns": width}
+                    row_number, "", Message.of(ERR_RAGGED, cells=len(values), columns=width)
                 )
                 continue
             parsed = {}
@@ -237,9 +240,7 @@ class StagingResource(resources.ModelResource):
                 try:
                     parsed[field.attribute] = field.widget.clean(value)
                 except ValueError as exc:
-                    result.add_problem(
-                        row_number, field.column_name, exc.args[0] if exc.args else exc
-                    )
+                    result.add_problem(row_number, field.column_name, exc)
                     ok = False
             if len(result.sample_rows) < preview_rows:
                 result.sample_rows.append([_shown(v) for v in values])
@@ -304,9 +305,7 @@ class StagingResource(resources.ModelResource):
                 with transaction.atomic():
                     bulk.rows_insert(model=model, rows=rows)
             except IntegrityError:
-                result.add_problem(
-                    None, "", _("Another import changed this batch at the same time; try again.")
-                )
+                result.add_problem(None, "", ERR_CONCURRENT_IMPORT)
                 raise Rollback from None
             written += len(rows)
         self.finish(context, result)

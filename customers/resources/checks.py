@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from django.db.models import F, QuerySet
 from import_export.fields import Field
 
+from console.messages import Message
 from customers.bulk import AnyOf
 from customers.contract import Checker, customer_checker
 from customers.contract.serializers import (
@@ -107,7 +108,7 @@ class EntryCheck:
             result.add_problem(
                 row_number,
                 self.columns.get(problem.field, problem.field),
-                problem.message,
+                problem.untranslated,
                 record=record,
                 is_flaggable=True,
             )
@@ -195,7 +196,7 @@ class CustomerChecks:
             result.add_problem(
                 row_number,
                 "id",
-                ERR_ALREADY_SENT % {"batch": other[1]},
+                Message.of(ERR_ALREADY_SENT, batch=other[1]),
                 record=legacy_id,
                 is_flaggable=True,
             )

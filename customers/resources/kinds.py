@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
 from console.errors import error_text
+from console.messages import Message
 from customers import bulk, nested
 from customers.bulk import AnyOf
 from customers.formats import NestedDocument
@@ -134,7 +135,7 @@ class CustomerResource(StagingResource):
                 result.add_problem(
                     row_number,
                     "id",
-                    ERR_DUPLICATE_IN_FILE % {"value": legacy_id, "first": first},
+                    Message.of(ERR_DUPLICATE_IN_FILE, value=legacy_id, first=first),
                     record=legacy_id,
                 )
         staged = set(
@@ -147,7 +148,7 @@ class CustomerResource(StagingResource):
                 result.add_problem(
                     row_number,
                     "id",
-                    ERR_ALREADY_STAGED % {"value": row["legacy_id"]},
+                    Message.of(ERR_ALREADY_STAGED, value=row["legacy_id"]),
                     record=row["legacy_id"],
                 )
         context["checks"].block_check(block, result, repeated=repeated)
@@ -180,7 +181,7 @@ class ChildResource(StagingResource):
                 result.add_problem(
                     row_number,
                     "customer_id",
-                    ERR_UNKNOWN_CUSTOMER % {"value": legacy_id, "batch": self.batch.name},
+                    Message.of(ERR_UNKNOWN_CUSTOMER, value=legacy_id, batch=self.batch.name),
                     record=legacy_id,
                 )
             entries.row_check(row_number, row, legacy_id, result)
@@ -297,7 +298,7 @@ class MetricResource(ChildResource):
             result.add_problem(
                 row_number,
                 "period",
-                ERR_DUPLICATE_IN_FILE % {"value": row["period"], "first": first},
+                Message.of(ERR_DUPLICATE_IN_FILE, value=row["period"], first=first),
                 record=legacy_id,
             )
         for (row_number, row), legacy_id in zip(block, legacy_ids, strict=True):
@@ -305,7 +306,7 @@ class MetricResource(ChildResource):
                 result.add_problem(
                     row_number,
                     "period",
-                    ERR_PERIOD_STAGED % {"customer": legacy_id, "period": row["period"]},
+                    Message.of(ERR_PERIOD_STAGED, customer=legacy_id, period=row["period"]),
                     record=legacy_id,
                 )
 

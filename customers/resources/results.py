@@ -3,13 +3,15 @@ counts and preview rows of what it read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext_lazy
 from import_export.results import Result
 
+from console.messages import Message, as_message, message_from_json
 from customers.models import OnProblems, StagingBatch
 
 # A list of problems shown on a page, printed by a command or returned by the API holds
@@ -28,23 +30,36 @@ def more_problems_text(hidden: int) -> str:
     return MORE_PROBLEMS % {"count": hidden}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowProblem:
     """One problem with a file: its row and column where it has them, and the row's id
     (``record``: a customer's legacy id, a child row's ``customer_id``) where known.
     ``is_flaggable``: one validation would flag on the staged customer, which the operator
-    may stage and fix later (``OnProblems.FLAG``); any other always refuses the file."""
+    may stage and fix later (``OnProblems.FLAG``); any other always refuses the file.
+
+    What it says is kept untranslated (``untranslated``), since a background upload's
+    problems are read later, by others, in their language; ``message`` says it in the
+    active language."""
 
     row: int | None
     column: str
-    message: str
+    untranslated: Message
     record: str = ""
     is_flaggable: bool = False
+
+    @property
+    def message(self) -> str:
+        return str(self.untranslated)
 
     def __str__(self) -> str:
         if self.row is None:
             return self.message
-        values = vars(self)
+        values = {
+            "row": self.row,
+            "record": self.record,
+            "column": self.column,
+            "message": self.message,
+        }
         if self.record and self.column:
             return _("row %(row)s (id “%(record)s”), column “%(column)s”: %(message)s") % values
         if self.record:
@@ -52,6 +67,24 @@ class RowProblem:
         if self.column:
             return _("row %(row)s, column “%(column)s”: %(message)s") % values
         return _("row %(row)s: %(message)s") % values
+
+    def as_json(self) -> dict[str, Any]:
+        """The problem as a background upload keeps it (``from_json`` reads it back): where
+        it is, and its message's template and parameters, or its words kept as they are."""
+        where = {"row": self.row, "column": self.column, "record": self.record}
+        message = self.untranslated
+        if message.is_verbatim:
+            return {**where, "text": message.template}
+        return {**where, "template": message.template, "params": message.params_json()}
+
+    @classmethod
+    def from_json(cls, kept: Mapping[str, Any]) -> RowProblem:
+        """A problem as ``as_json`` kept it."""
+        if "template" in kept:
+            message = message_from_json(kept["template"], kept.get("params"))
+        else:
+            message = Message.verbatim(kept.get("text", ""))
+        return cls(kept.get("row"), kept.get("column", ""), message, kept.get("record", ""))
 
 
 class StagingResult(Result):
@@ -82,10 +115,13 @@ class StagingResult(Result):
         self.suggested_mapping: dict | None = None
 
     def add_problem(
-        self, row: int | None, column: str, message, *, record=None, is_flaggable=False
+        self, row: int | None, column: str, message: object, *, record=None, is_flaggable=False
     ) -> None:
-        """``record``: the row's id (by default read from the row being read, if it is
-        this one); ``is_flaggable``: see ``RowProblem``."""
+        """``message``: a ``Message``, a message constant, what carries one (a
+        ``ContractError``, a ``FieldProblem``, an exception raised with one), or words kept
+        as they are (``console.messages.as_message``). ``record``: the row's id (by default
+        read from the row being read, if it is this one); ``is_flaggable``: see
+        ``RowProblem``."""
         # A mapped file's problems name the file's own columns.
         column = self.labels.get(column, column)
         if record is None:
@@ -93,7 +129,7 @@ class StagingResult(Result):
             is_read = reading is not None and row == reading[0] and self.record_of is not None
             record = self.record_of(reading[1]) if is_read else ""
         self.flaggable_count += is_flaggable
-        self.problems.append(RowProblem(row, column, str(message), record, is_flaggable))
+        self.problems.append(RowProblem(row, column, as_message(message), record, is_flaggable))
 
     def problems_sort(self) -> None:
         """The problems in the order of the rows (the file's own first): checks across rows

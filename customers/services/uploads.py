@@ -177,8 +177,9 @@ def _run(upload: StagingUpload, *, dry_run: bool, on_problems: str) -> StagingRe
 
 
 def _finish(upload: StagingUpload, result: StagingResult, *, success: str) -> StagingUpload:
-    """Record what the worker found: ``success``, or ``refused``; with every problem."""
-    problems = result.shown_lines
+    """Record what the worker found: ``success``, or ``refused``; with the first problems,
+    kept untranslated for whoever reads them later (``StagingUpload.problem_lines``)."""
+    problems = [problem.as_json() for problem in result.shown_problems]
     to = Status.REFUSED if result.has_errors() else success
     upload_transition(
         pk=upload.pk,

@@ -241,7 +241,7 @@ def listed_customers(client, batch, search: str, language: str) -> set[str]:
         client.cookies["django_language"] = language
         html = listing(client, batch, q=search)
     body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in html else ""
-    return set(re.findall(r'stagedcustomer/\d+/change/[^>]*>([^<]+)</a>', body))
+    return set(re.findall(r"stagedcustomer/\d+/change/[^>]*>([^<]+)</a>", body))
 
 
 @pytest.mark.parametrize(

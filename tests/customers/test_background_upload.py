@@ -72,7 +72,7 @@ def test_big_file_with_a_bad_row_is_refused_with_its_problems(
 
     upload = StagingUpload.objects.get()
     assert upload.status == StagingUpload.Status.REFUSED
-    assert upload.problems == [
+    assert upload.problem_lines() == [
         "big.csv: row 18 (id “c016”), column “registration_date”: “soon” is not a date-time "
         "such as 2023-11-07T05:31:56Z or 2023-11-07T00:31:56-05:00, nor a date such as "
         "2023-11-07."
