@@ -52,7 +52,8 @@ def _mapping_label(upload: StagingUpload) -> str:
     return ""
 
 
-KIND_LABELS = dict(KIND_CHOICES)
+# What each kind of file is called (a nested file is named as the import form names it).
+KIND_LABELS = {**dict(KIND_CHOICES), "nested": _("nested request body (JSON)")}
 
 
 def upload_row(batch: StagingBatch, upload: StagingUpload) -> dict:
@@ -131,6 +132,10 @@ class BatchUploadsMixin:
                 else ""
             ),
             "change_url": change_url,
+            "kind_label": KIND_LABELS.get(upload.kind, upload.kind),
+            "staged_rows": [
+                (KIND_LABELS.get(kind, kind), n) for kind, n in (upload.staged or {}).items()
+            ],
             # Problems quote customers' values: their lines only for those who may see them.
             "can_see_problems": user_may_see_customers(user=request.user),
             "can_confirm": upload.status == StagingUpload.Status.READY

@@ -5,6 +5,8 @@ was kept with."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import translation
@@ -153,6 +155,8 @@ def test_the_upload_page_lists_the_problems_in_the_readers_language(client, batc
 
     assert "“bob-at-example” no es una dirección de correo electrónico válida." in page
     assert "is not a valid email address" not in page
+    # The kind of file is named in the reader's language too.
+    assert re.search(r"<th>Tipo</th><td>clientes</td>", page)
 
 
 def test_an_upload_kept_as_lines_shows_them_as_they_were(batch, importer):
