@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from console.errors import StateConflict, error_text
 from customers.models import OnProblems, StagingBatch, StagingUpload
 from customers.models.mappings import KIND_CHOICES
-from customers.resources.results import more_problems_text
+from customers.row_problems import more_problems_text
 from customers.services import upload_confirm, upload_progress, user_may_see_customers
 
 UPLOAD_TEMPLATE = "admin/customers/stagingbatch/upload.html"

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from customers.models.batches import StagingBatch
+from customers.row_problems import RowProblem
 
 
 class OnProblems(models.TextChoices):
@@ -104,9 +105,6 @@ class StagingUpload(models.Model):
         """The problems kept, one line each naming the file, row and column, in the active
         language (as ``StagingResult.messages`` says them); a line of text kept before
         messages were kept untranslated is shown as it was written."""
-        # The resources import the models: read here, once both are loaded.
-        from customers.resources.results import RowProblem
-
         prefix = f"{self.file_name}: " if self.file_name else ""
         return [
             prefix + str(RowProblem.from_json(kept)) if isinstance(kept, dict) else str(kept)
