@@ -1,6 +1,7 @@
-"""A migrate request's body: parsing, the contract (the console's own serializer, strict),
-and the account's rules (``id`` and ``email`` unique, rejected ids) before acceptance.
-Parsing and the contract serve the history's endpoints too (``history``)."""
+"""A migrate request's body: parsing, the contract (the console's own, strict: compiled for
+a customers request, the serializer to word a refusal), and the account's rules (``id``
+and ``email`` unique, rejected ids) before acceptance. Parsing and the contract serve the
+history's endpoints too (``history``)."""
 
 from __future__ import annotations
 
