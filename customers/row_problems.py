@@ -50,6 +50,11 @@ class RowProblem:
     def message(self) -> str:
         return str(self.untranslated)
 
+    def line(self, file_name: str) -> str:
+        """The problem as one line that names its file (when it has a name), row and
+        column, in the active language."""
+        return f"{file_name}: {self}" if file_name else str(self)
+
     def __str__(self) -> str:
         if self.row is None:
             return self.message

@@ -105,8 +105,7 @@ class StagingUpload(models.Model):
         """The problems kept, one line each naming the file, row and column, in the active
         language (as ``StagingResult.messages`` says them); a line of text kept before
         messages were kept untranslated is shown as it was written."""
-        prefix = f"{self.file_name}: " if self.file_name else ""
         return [
-            prefix + str(RowProblem.from_json(kept)) if isinstance(kept, dict) else str(kept)
+            RowProblem.from_json(kept).line(self.file_name) if isinstance(kept, dict) else kept
             for kept in self.problems
         ]

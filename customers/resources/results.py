@@ -78,8 +78,7 @@ class StagingResult(Result):
     def messages(self, limit: int | None = None) -> list[str]:
         """Every problem (or the first ``limit``) as one line that names the file, row and
         column."""
-        prefix = f"{self.file_name}: " if self.file_name else ""
-        return [prefix + str(p) for p in self.problems[:limit]]
+        return [problem.line(self.file_name) for problem in self.problems[:limit]]
 
     @property
     def shown_problems(self) -> list[RowProblem]:
