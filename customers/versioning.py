@@ -24,23 +24,22 @@ import, a validation or an approval locks it ``FOR UPDATE``): a validation or ap
 under way finishes first, and the trigger then sees what it recorded.
 
 On PostgreSQL the triggers run once per statement, over the statement's transition
-tables (an UPDATE compares each row's old and new values as JSON, the bookkeeping columns
-taken out, and stops at the first row that changed). SQLite has only row triggers, whose
+tables (an UPDATE compares each row's old and new values column by column, the bookkeeping
+columns left out, and stops at the first row that changed; each staged table has its own
+UPDATE function, written from its columns). SQLite has only row triggers, whose
 UPDATE of the batch's row finds nothing to do once the version moved; an UPDATE of a
 staged row fires only when a watched column changes. SQLite writes one transaction at a
 time, so it needs no lock.
 
 The triggers are built from the staged models' columns when the migration that creates
 them runs (``install``); a migration that adds or alters a column of a staged model
-calls ``install`` again, so the SQLite trigger watches the new column (and exists at all:
+calls ``install`` again, so the triggers watch the new column (and, on SQLite, exist at all:
 SQLite rebuilds a table to alter it, which drops its triggers).
 ``tests/customers/test_versioning.py`` changes every column of every staged table and
 fails on one that is not watched.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 BATCH_TABLE = "customers_stagingbatch"
 
@@ -66,38 +65,33 @@ BOOKKEEPING: dict[str, frozenset[str]] = {
     "StagedEvent": frozenset({"sent_at"}),
 }
 
+_MOVE_FUNCTION = "customers_batch_version_move"
 _FUNCTION = "customers_batch_version_bump"
 _TRUNCATE_FUNCTION = "customers_batch_version_bump_all"
 
 _PG_FUNCTIONS = f"""
-CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    ignored text[] := COALESCE(TG_ARGV, '{{}}'::text[]);
-    changed bigint[];
+CREATE OR REPLACE FUNCTION {_MOVE_FUNCTION}(changed bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(DISTINCT batch_id) INTO changed FROM new_rows;
-    ELSIF TG_OP = 'DELETE' THEN
-        SELECT array_agg(DISTINCT batch_id) INTO changed FROM old_rows;
-    ELSE
-        -- Per batch, stop at its first row that changed (validation changes them all).
-        SELECT array_agg(touched.batch_id) INTO changed
-          FROM (SELECT batch_id FROM old_rows UNION SELECT batch_id FROM new_rows) touched
-         WHERE EXISTS (
-               SELECT 1 FROM old_rows o FULL JOIN new_rows n ON n.id = o.id
-                WHERE touched.batch_id IN (o.batch_id, n.batch_id)
-                  AND (o.id IS NULL OR n.id IS NULL
-                       OR (to_jsonb(o) - ignored) IS DISTINCT FROM (to_jsonb(n) - ignored))
-           );
-    END IF;
     IF changed IS NULL THEN
-        RETURN NULL;
+        RETURN;
     END IF;
     -- Wait for a step that holds the batch (validation, approval) to record its version.
     PERFORM 1 FROM {BATCH_TABLE} WHERE id = ANY(changed) ORDER BY id FOR NO KEY UPDATE;
     UPDATE {BATCH_TABLE} SET content_version = content_version + 1
      WHERE id = ANY(changed)
        AND (content_version = validated_version OR content_version = approved_version);
+END
+$$;
+CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changed bigint[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(DISTINCT batch_id) INTO changed FROM new_rows;
+    ELSE
+        SELECT array_agg(DISTINCT batch_id) INTO changed FROM old_rows;
+    END IF;
+    PERFORM {_MOVE_FUNCTION}(changed);
     RETURN NULL;
 END
 $$;
@@ -108,6 +102,36 @@ BEGIN
 END
 $$;
 """  # noqa: S608 - the names are the models' tables, never input
+
+
+def _update_function_name(table: str) -> str:
+    return f"{table}_version_changed"
+
+
+def _pg_update_function(table: str, watched: list[str]) -> str:
+    """The function of ``table``'s UPDATE trigger: the batches with a row whose watched
+    columns changed, compared column by column (a bookkeeping-only statement, such as a
+    chunk's outcomes, compares every row and finds none)."""
+    old = ", ".join(f"o.{_quoted(column)}" for column in watched)
+    new = ", ".join(f"n.{_quoted(column)}" for column in watched)
+    return f"""
+CREATE OR REPLACE FUNCTION {_update_function_name(table)}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    changed bigint[];
+BEGIN
+    -- Per batch, stop at its first row that changed (validation changes them all).
+    SELECT array_agg(touched.batch_id) INTO changed
+      FROM (SELECT batch_id FROM old_rows UNION SELECT batch_id FROM new_rows) touched
+     WHERE EXISTS (
+           SELECT 1 FROM old_rows o FULL JOIN new_rows n ON n.id = o.id
+            WHERE touched.batch_id IN (o.batch_id, n.batch_id)
+              AND (o.id IS NULL OR n.id IS NULL OR ({old}) IS DISTINCT FROM ({new}))
+       );
+    PERFORM {_MOVE_FUNCTION}(changed);
+    RETURN NULL;
+END
+$$;"""  # noqa: S608 - the names are the models' columns, never input
 
 
 def _quoted(name: str) -> str:
@@ -122,17 +146,17 @@ def _trigger_name(table: str, event: str) -> str:
     return f"{table}_version_{event}"
 
 
-def _postgresql(table: str, ignored: Iterable[str]) -> list[str]:
-    arguments = ", ".join(_literal(column) for column in sorted(ignored))
+def _postgresql(table: str, watched: list[str]) -> list[str]:
     quoted = _quoted(table)
     return [
+        _pg_update_function(table, watched),
         f"CREATE TRIGGER {_trigger_name(table, 'insert')} AFTER INSERT ON {quoted} "
         f"REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {_FUNCTION}()",
         f"CREATE TRIGGER {_trigger_name(table, 'delete')} AFTER DELETE ON {quoted} "
         f"REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {_FUNCTION}()",
         f"CREATE TRIGGER {_trigger_name(table, 'update')} AFTER UPDATE ON {quoted} "
         "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
-        f"EXECUTE FUNCTION {_FUNCTION}({arguments})",
+        f"EXECUTE FUNCTION {_update_function_name(table)}()",
         f"CREATE TRIGGER {_trigger_name(table, 'truncate')} AFTER TRUNCATE ON {quoted} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {_TRUNCATE_FUNCTION}()",
     ]
@@ -178,11 +202,12 @@ def statements(apps, vendor: str) -> list[str]:
         unknown = ignored - set(columns)
         if unknown:
             raise ValueError(f"{table} has no column {sorted(unknown)}")
+        watched = [column for column in columns if column not in ignored]
         found += _drop(vendor, table)
         if vendor == "postgresql":
-            found += _postgresql(table, ignored)
+            found += _postgresql(table, watched)
         else:
-            found += _sqlite(table, [column for column in columns if column not in ignored])
+            found += _sqlite(table, watched)
     return found
 
 
@@ -202,6 +227,9 @@ def uninstall(apps, schema_editor) -> None:
         table = apps.get_model("customers", model_name)._meta.db_table
         for statement in _drop(vendor, table):
             schema_editor.execute(statement)
+        if vendor == "postgresql":
+            schema_editor.execute(f"DROP FUNCTION IF EXISTS {_update_function_name(table)}()")
     if vendor == "postgresql":
         schema_editor.execute(f"DROP FUNCTION IF EXISTS {_FUNCTION}()")
         schema_editor.execute(f"DROP FUNCTION IF EXISTS {_TRUNCATE_FUNCTION}()")
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {_MOVE_FUNCTION}(bigint[])")
