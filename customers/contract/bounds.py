@@ -6,7 +6,7 @@ thousand levels deep (which no page can render: Python's JSON reader gives up wi
 RecursionError) or megabytes per customer (refused only at send time, with a 413). The
 same bound holds at preview, at staging, at validation and in the admin's edit form.
 
-Cheap for the usual small object: one compact ``json.dumps`` gives the size, and the
+Cheap for the usual small object: writing it once as compact JSON gives the size, and the
 depth is walked (without recursion) only when the text holds more brackets than the
 deepest allowed object could need.
 """
@@ -65,10 +65,14 @@ def json_depth(value: Any, *, stop_after: int) -> int:
     return deepest
 
 
+# Writes metadata as compact JSON; built once (``json.dumps`` with options builds one per call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def metadata_check(value: dict) -> dict:
     """``value`` itself when within the bounds; raises ``ContractError`` otherwise."""
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        text = _COMPACT.encode(value)
     except RecursionError:
         raise _depth_error() from None
     size = len(text.encode())
