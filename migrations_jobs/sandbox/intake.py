@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework.serializers import Serializer
 
+from customers.bulk import AnyOf, rows_insert
 from customers.contract import MigrateRequestSerializer, request_checker
 from migrations_jobs.sandbox.answers import RateState, Refusal, SandboxAnswer
 from migrations_jobs.sandbox.models import (
@@ -233,21 +234,22 @@ def _blocks(values: list[str]) -> Iterator[list[str]]:
         yield values[start : start + LOOKUP_BLOCK]
 
 
-def _known_customers(ids: list[str]) -> dict[str, SandboxCustomer]:
-    """The account's customers among ``ids``, by legacy id."""
-    known: dict[str, SandboxCustomer] = {}
+def _known_customers(ids: list[str]) -> dict[str, tuple[int, str | None]]:
+    """The account's customers among ``ids``: legacy id -> (pk, email)."""
+    known: dict[str, tuple[int, str | None]] = {}
     for block in _blocks(ids):
-        for customer in SandboxCustomer.objects.filter(legacy_id__in=block).only(
-            "pk", "legacy_id", "email"
-        ):
-            known[customer.legacy_id] = customer
+        found = SandboxCustomer.objects.filter(AnyOf(F("legacy_id"), block))
+        for pk, legacy_id, email in found.values_list("pk", "legacy_id", "email"):
+            known[legacy_id] = (pk, email)
     return known
 
 
 def _emails_check(owners: dict[str, str]) -> None:
     """Refuse the request when one of its emails belongs to another id of the account."""
     for block in _blocks(list(owners)):
-        found = SandboxCustomer.objects.filter(email__in=block).values_list("legacy_id", "email")
+        found = SandboxCustomer.objects.filter(AnyOf(F("email"), block)).values_list(
+            "legacy_id", "email"
+        )
         for legacy_id, email in found:
             if owners[email] != legacy_id:
                 raise _conflict(DETAIL_EMAIL_TAKEN)
@@ -256,41 +258,42 @@ def _emails_check(owners: dict[str, str]) -> None:
 def _customers_create(
     *, new_ids: list[str], who: _Identities, request: SandboxRequest, now: dt.datetime
 ) -> None:
-    SandboxCustomer.objects.bulk_create(
-        [
-            SandboxCustomer(
-                legacy_id=legacy_id,
-                email=who.emails[legacy_id],
-                request=request,
-                last_request=request,
-                times_received=who.receipts[legacy_id],
-                first_received_at=now,
-                last_received_at=now,
-            )
+    """Keep the customers the account does not hold yet (PostgreSQL: one ``COPY``)."""
+    rows_insert(
+        model=SandboxCustomer,
+        rows=[
+            {
+                "legacy_id": legacy_id,
+                "email": who.emails[legacy_id],
+                "request_id": request.pk,
+                "last_request_id": request.pk,
+                "times_received": who.receipts[legacy_id],
+                "first_received_at": now,
+                "last_received_at": now,
+            }
             for legacy_id in new_ids
         ],
-        batch_size=LOOKUP_BLOCK,
     )
 
 
 def _customers_receive_again(
     *,
-    known: dict[str, SandboxCustomer],
+    known: dict[str, tuple[int, str | None]],
     who: _Identities,
     request: SandboxRequest,
     now: dt.datetime,
 ) -> None:
     """Count another receipt of customers the account holds; a new email replaces theirs."""
     by_times: dict[int, list[str]] = {}
-    for legacy_id, customer in known.items():
+    for legacy_id, (pk, held_email) in known.items():
         by_times.setdefault(who.receipts[legacy_id], []).append(legacy_id)
         email = who.emails[legacy_id]
-        if email and email != customer.email:
+        if email and email != held_email:
             # Migrating an id again with a new email updates it.
-            SandboxCustomer.objects.filter(pk=customer.pk).update(email=email)
+            SandboxCustomer.objects.filter(pk=pk).update(email=email)
     for times, group in by_times.items():
         for block in _blocks(group):
-            SandboxCustomer.objects.filter(legacy_id__in=block).update(
+            SandboxCustomer.objects.filter(AnyOf(F("legacy_id"), block)).update(
                 times_received=F("times_received") + times,
                 last_request=request,
                 last_received_at=now,
