@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 
+from django.db.models import F
 from django.utils import timezone
 
 from console.states import rows_transition
+from customers.bulk import AnyOf
 from customers.models import (
     OUTCOME_TRANSITIONS,
     Outcome,
@@ -66,7 +68,7 @@ def customers_outcome_transition(
         }
     return sum(
         rows_transition(
-            StagedCustomer.objects.filter(pk__in=part),
+            StagedCustomer.objects.filter(AnyOf(F("pk"), part)),
             transitions=OUTCOME_TRANSITIONS,
             to=to,
             field="outcome",

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
-from customers.bulk import table_analyze
+from customers.bulk import AnyOf, table_analyze
 from customers.models import Outcome, StagedCustomer
 from customers.services import customers_outcome_transition, customers_resend_consume
 from migrations_jobs.models import Delivery, JobChunk, MigrationJob, TransactionDelivery
@@ -94,11 +94,7 @@ def chunk_book(*, job: MigrationJob, chunk: JobChunk, now: dt.datetime) -> Chunk
     the customers it keeps. The chunk's own status is the caller's to change."""
     plan = _BookingPlan(job=job, chunk=chunk, now=now)
     rows = plan.customers()
-    Delivery.objects.bulk_create(
-        [plan.delivery(pk=pk, legacy_id=legacy_id) for pk, legacy_id, _resend in rows],
-        ignore_conflicts=True,
-        batch_size=1000,
-    )
+    plan.book([pk for pk, _legacy_id, _resend in rows])
     if chunk.sequence % DELIVERIES_ANALYZE_EVERY == 1:
         transaction.on_commit(functools.partial(table_analyze, model=Delivery))
     holders = plan.holders([legacy_id for _pk, legacy_id, _resend in rows])
@@ -122,6 +118,28 @@ def chunk_book(*, job: MigrationJob, chunk: JobChunk, now: dt.datetime) -> Chunk
     return booking
 
 
+def _book_sql(among: str) -> str:
+    """One ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` booking the staged customers
+    whose id is ``among`` (an SQL condition on it): no model object per customer, and the
+    unique constraint decides between two jobs booking an id at once. Parameters: the
+    account, job, chunk, status, booking time, then ``among``'s."""
+    quote = connection.ops.quote_name
+
+    def column(model, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    written = ("account", "legacy_id", "customer", "job", "chunk", "status", "booked_at")
+    return (
+        f"INSERT INTO {quote(Delivery._meta.db_table)} "  # noqa: S608 - names, not input
+        f"({', '.join(column(Delivery, name) for name in written)}, "
+        f"{column(Delivery, 'times_sent')}) "
+        f"SELECT %s, {column(StagedCustomer, 'legacy_id')}, {column(StagedCustomer, 'id')}, "
+        f"%s, %s, %s, %s, 0 FROM {quote(StagedCustomer._meta.db_table)} "
+        f"WHERE {column(StagedCustomer, 'id')} {among} "
+        f"ON CONFLICT ({column(Delivery, 'account')}, {column(Delivery, 'legacy_id')}) DO NOTHING"
+    )
+
+
 @dataclass
 class _BookingPlan:
     """The queries of one chunk's booking, for ``chunk_book``."""
@@ -138,25 +156,28 @@ class _BookingPlan:
     def customers(self) -> list[tuple[int, str, bool]]:
         """``(pk, legacy id, send again)`` of the chunk's customers, in the chunk's order."""
         order = self.order
-        rows = StagedCustomer.objects.filter(pk__in=self.chunk.customer_ids).values_list(
-            "pk", "legacy_id", "resend"
-        )
-        return sorted(rows, key=lambda row: order[row[0]])
+        rows = StagedCustomer.objects.filter(AnyOf(F("pk"), self.chunk.customer_ids))
+        return sorted(rows.values_list("pk", "legacy_id", "resend"), key=lambda row: order[row[0]])
 
-    def delivery(self, *, pk: int, legacy_id: str) -> Delivery:
-        return Delivery(
-            account=self.account,
-            legacy_id=legacy_id,
-            customer_id=pk,
-            job_id=self.job.pk,
-            chunk_id=self.chunk.pk,
-            status=DeliveryStatus.BOOKED,
-            booked_at=self.now,
-        )
+    def book(self, customer_ids: list[int]) -> None:
+        """A booked delivery for each of these staged customers whose id the account has
+        no delivery for, written by the database from the staged rows (``_BOOK_SQL``)."""
+        if not customer_ids:
+            return
+        if connection.vendor == "postgresql":
+            among, ids = "= ANY(%s)", [list(customer_ids)]
+        else:
+            among, ids = f"IN ({', '.join(['%s'] * len(customer_ids))})", list(customer_ids)
+        booked_at = connection.ops.adapt_datetimefield_value(self.now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _book_sql(among),
+                [self.account, self.job.pk, self.chunk.pk, DeliveryStatus.BOOKED, booked_at, *ids],
+            )
 
     def holders(self, legacy_ids: list[str]) -> dict[str, tuple[int, int, int, str]]:
         """Who holds each id now: the delivery's pk, staged customer, job and status."""
-        rows = Delivery.objects.filter(account=self.account, legacy_id__in=legacy_ids)
+        rows = Delivery.objects.filter(AnyOf(F("legacy_id"), legacy_ids), account=self.account)
         return {
             legacy_id: (delivery_pk, customer_pk, job_pk, status)
             for legacy_id, delivery_pk, customer_pk, job_pk, status in rows.values_list(
@@ -186,7 +207,7 @@ class _BookingPlan:
     def point_at_chunk(self, kept: list[int]) -> None:
         """The kept customers' deliveries belong to this chunk now (a retried or split
         chunk's customers were booked by an earlier one)."""
-        Delivery.objects.filter(customer_id__in=kept, account=self.account).exclude(
+        Delivery.objects.filter(AnyOf(F("customer_id"), kept), account=self.account).exclude(
             chunk_id=self.chunk.pk, job_id=self.job.pk, status=DeliveryStatus.BOOKED
         ).update(chunk_id=self.chunk.pk, job_id=self.job.pk, status=DeliveryStatus.BOOKED)
 
