@@ -31,7 +31,8 @@ from customers.models import (
     OnProblems,
     StagingBatch,
 )
-from customers.resources.checks import record_reader
+from customers.resources.ahead import RowChecksAhead
+from customers.resources.checks import EntryCheck, record_reader
 from customers.resources.results import (  # noqa: F401 - importable here too
     RowProblem,
     StagingResult,
@@ -282,8 +283,11 @@ class StagingResource(resources.ModelResource):
     def _check(self, dataset, columns, result: StagingResult) -> None:
         """Parse and check every row; count what would be staged."""
         context = self.prepare(result, self._rows_again(dataset, columns))
-        for block in self._blocks(self._parsed_rows(dataset, columns, result)):
-            self.check_block(block, context, result)
+        with self._checked_ahead(dataset, columns, context) as ahead:
+            for block in self._blocks(self._parsed_rows(dataset, columns, result)):
+                if ahead is not None:
+                    ahead.prepare(block)
+                self.check_block(block, context, result)
         self.finish(context, result)
         result.problems_sort()
         if not result.has_errors():
@@ -293,30 +297,44 @@ class StagingResource(resources.ModelResource):
         context = self.prepare(result, self._rows_again(dataset, columns))
         model = self._meta.model
         written = 0
-        for block in self._blocks(self._parsed_rows(dataset, columns, result)):
-            self.check_block(block, context, result)
-            if result.has_errors():
-                continue  # keep reading to report every problem; nothing more is written
-            rows = [self.build(row, batch, context) for _row_number, row in block]
-            if self.keeps_row_number:
-                for (row_number, _parsed), row in zip(block, rows, strict=True):
-                    row["source_row"] = row_number
-            try:
-                with transaction.atomic():
-                    bulk.rows_insert(model=model, rows=rows)
-            except IntegrityError:
-                result.add_problem(None, "", ERR_CONCURRENT_IMPORT)
-                raise Rollback from None
-            written += len(rows)
+        with self._checked_ahead(dataset, columns, context) as ahead:
+            for block in self._blocks(self._parsed_rows(dataset, columns, result)):
+                if ahead is not None:
+                    ahead.prepare(block)
+                self.check_block(block, context, result)
+                if result.has_errors():
+                    continue  # keep reading to report every problem; nothing more is written
+                rows = [self.build(row, batch, context) for _row_number, row in block]
+                if self.keeps_row_number:
+                    for (row_number, _parsed), row in zip(block, rows, strict=True):
+                        row["source_row"] = row_number
+                try:
+                    with transaction.atomic():
+                        bulk.rows_insert(model=model, rows=rows)
+                except IntegrityError:
+                    result.add_problem(None, "", ERR_CONCURRENT_IMPORT)
+                    raise Rollback from None
+                written += len(rows)
         self.finish(context, result)
         result.problems_sort()
         result.staged = {self.kind: written}
 
     # --- what each kind provides ------------------------------------------------------------
 
+    def _checked_ahead(self, dataset, columns, context: dict):
+        """The rows' contract checks run ahead in a second process, for a large file
+        (``resources.ahead``); a context giving None otherwise."""
+        return RowChecksAhead.running(
+            resource=self, dataset=dataset, columns=columns, entries=self.entry_check(context)
+        )
+
     def prepare(self, result: StagingResult, rows_again: RowsAgain) -> dict:
         """What the checks of every block need (``rows_again``: to read rows back)."""
         return {}
+
+    def entry_check(self, context: dict) -> EntryCheck | None:
+        """The contract's check of each row's entry, among the checks ``prepare`` made."""
+        return None
 
     def check_block(
         self, block: list[tuple[int, dict]], context: dict, result: StagingResult

@@ -27,7 +27,7 @@ from import_export.fields import Field
 
 from console.messages import Message
 from customers.bulk import AnyOf
-from customers.contract import Checker, customer_checker
+from customers.contract import Checker, FieldProblem, customer_checker
 from customers.contract.serializers import (
     BalanceSerializer,
     DeviceSerializer,
@@ -101,10 +101,22 @@ class EntryCheck:
         self.columns = {
             path: file_column.get(column, column) for path, column in ENTRY_COLUMNS[kind].items()
         }
+        # Answers found ahead for the block being checked (``resources.ahead``): the rows
+        # checked, and the problems of those that have any.
+        self.ahead: tuple[frozenset[int], dict[int, list[FieldProblem]]] | None = None
+
+    def found(self, row: dict) -> list[FieldProblem]:
+        """What the contract finds wrong with one parsed row's entry."""
+        return self.checker.check(row_entry(self.kind, row))
 
     def row_check(self, row_number: int, row: dict, record: str, result) -> None:
         """Report what the contract finds wrong with one parsed row's entry."""
-        for problem in self.checker.check(row_entry(self.kind, row)):
+        ahead = self.ahead
+        if ahead is not None and row_number in ahead[0]:
+            found = ahead[1].get(row_number, ())
+        else:
+            found = self.found(row)
+        for problem in found:
             result.add_problem(
                 row_number,
                 self.columns.get(problem.field, problem.field),

@@ -156,6 +156,9 @@ class CustomerResource(StagingResource):
     def finish(self, context, result) -> None:
         context["checks"].finish(result)
 
+    def entry_check(self, context: dict) -> EntryCheck | None:
+        return context["checks"].entries
+
 
 class ChildResource(StagingResource):
     """A file whose rows belong to a customer of the batch, named by ``customer_id``;
@@ -166,6 +169,9 @@ class ChildResource(StagingResource):
 
     def prepare(self, result: StagingResult, rows_again: RowsAgain) -> dict:
         return {"entries": EntryCheck(self.kind, self.fields.values())}
+
+    def entry_check(self, context: dict) -> EntryCheck | None:
+        return context["entries"]
 
     def check_block(self, block, context, result) -> None:
         legacy_ids = [row.pop("customer_legacy_id") for _n, row in block]
