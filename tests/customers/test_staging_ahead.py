@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from customers.formats.text import CSV
 from customers.models import OnProblems, StagedBalance, StagedCustomer, StagedDevice, StagedMetric
 from customers.resources import ahead
 from customers.staging import batch_stage_file
@@ -124,22 +125,30 @@ def test_checked_ahead_or_not_a_file_says_and_stages_the_same(
     assert MODELS[kind].objects.filter(batch=batch).count() == ROWS
 
 
+def _alone_then_ahead(batch, user, path, settings, monkeypatch, answers) -> object:
+    """What staging ``path`` at dry run says without a forked process; then the forked
+    process of the next import answers with ``answers(block, entries, own)`` (``own``: its
+    own answers' function)."""
+    settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = 0
+    alone = _stage(batch, user, path, "customers", dry_run=True)
+    own = ahead._answers
+    monkeypatch.setattr(ahead, "_answers", lambda block, entries: answers(block, entries, own))
+    settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = 1
+    return alone
+
+
 def test_a_forked_process_that_dies_midway_changes_nothing_but_the_time(
     batch, importer, tmp_path, settings, monkeypatch, blocks_taken
 ):
     path = _file(tmp_path, "customers")
-    settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = 0
-    alone = _stage(batch, importer, path, "customers", dry_run=True)
-    answers = ahead._answers
     count = itertools.count()
 
-    def dies_after_one_block(block, entries):
+    def dies_after_one_block(block, entries, own):
         if next(count) >= 1:
             raise MemoryError  # runs in the forked process, which ends
-        return answers(block, entries)
+        return own(block, entries)
 
-    monkeypatch.setattr(ahead, "_answers", dies_after_one_block)
-    settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = 1
+    alone = _alone_then_ahead(batch, importer, path, settings, monkeypatch, dies_after_one_block)
     backend = _backend_pid()
     staged = _stage(batch, importer, path, "customers", on_problems=OnProblems.FLAG)
 
@@ -154,16 +163,12 @@ def test_answers_for_other_rows_are_not_taken(
     batch, importer, tmp_path, settings, monkeypatch, blocks_taken
 ):
     path = _file(tmp_path, "customers")
-    settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = 0
-    alone = _stage(batch, importer, path, "customers", dry_run=True)
-    answers = ahead._answers
 
-    def one_row_off(block, entries):
-        numbers, problems = answers(block, entries)
+    def one_row_off(block, entries, own):
+        numbers, _problems = own(block, entries)
         return tuple(n + 1 for n in numbers), {}
 
-    monkeypatch.setattr(ahead, "_answers", one_row_off)
-    settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = 1
+    alone = _alone_then_ahead(batch, importer, path, settings, monkeypatch, one_row_off)
     checked = _stage(batch, importer, path, "customers", dry_run=True)
 
     assert blocks_taken == [False, False, False]
@@ -173,8 +178,6 @@ def test_answers_for_other_rows_are_not_taken(
 def test_small_files_and_open_files_are_checked_here(batch, importer, tmp_path, settings):
     path = _file(tmp_path, "customers", rows=50)
     settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = path.stat().st_size + 1
-    from customers.formats.text import CSV
-
     assert not ahead.wanted(CSV().create_dataset(path))
     settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = path.stat().st_size
     assert ahead.wanted(CSV().create_dataset(path))
@@ -198,19 +201,15 @@ def test_a_forked_process_that_stops_answering_is_given_up_on(
     batch, importer, tmp_path, settings, monkeypatch, blocks_taken
 ):
     path = _file(tmp_path, "customers")
-    settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = 0
-    alone = _stage(batch, importer, path, "customers", dry_run=True)
-    answers = ahead._answers
     count = itertools.count()
 
-    def stuck_after_one_block(block, entries):
+    def stuck_after_one_block(block, entries, own):
         if next(count) >= 1:
             time.sleep(3600)  # in the forked process, which the import ends
-        return answers(block, entries)
+        return own(block, entries)
 
-    monkeypatch.setattr(ahead, "_answers", stuck_after_one_block)
+    alone = _alone_then_ahead(batch, importer, path, settings, monkeypatch, stuck_after_one_block)
     monkeypatch.setattr(ahead, "ANSWER_WAIT_S", 0.5)
-    settings.MIGRATION_STAGING_CHECK_AHEAD_BYTES = 1
     started = time.monotonic()
     checked = _stage(batch, importer, path, "customers", dry_run=True)
 
