@@ -37,6 +37,8 @@ from tests.factories import BatchFactory
 BASE_DIR = Path(settings.BASE_DIR)
 READY_TIMEOUT_S = 60.0
 POLL_S = 0.05
+# What ``celery worker`` logs once it consumes.
+WORKER_READY_LINE = " ready."
 REGISTERED = dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=dt.UTC)
 
 ERR_MEMORY_DB = (
@@ -88,6 +90,9 @@ class WorkerProcess:
     log_path: Path
     # The node name a worker answers remote control under ("" for beat).
     hostname: str = ""
+    # What the process is, for messages, and what it logs once it is ready.
+    role: str = "worker"
+    ready_line: str = WORKER_READY_LINE
 
     @property
     def is_running(self) -> bool:
@@ -95,6 +100,19 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_ready(self) -> WorkerProcess:
+        """Wait until the process logs ``ready_line``; fail with its log if it exits first
+        or takes longer than ``READY_TIMEOUT_S``."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while self.ready_line not in self.log():
+            if not self.is_running:
+                pytest.fail(f"The {self.role} exited before it was ready:\n{self.log()[-5000:]}")
+            if time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"The {self.role} was not ready in time:\n{self.log()[-5000:]}")
+            time.sleep(POLL_S)
+        return self
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes at once, as a machine that dies."""
@@ -134,11 +152,12 @@ def worker_run_dir() -> Path:
     return folder
 
 
-def worker_start(
+def worker_launch(
     *, base_url: str, concurrency: int = 1, loglevel: str = "INFO", **env: object
 ) -> WorkerProcess:
-    """Start ``celery worker`` on the test database and broker; wait until it is ready.
-    Remote control reaches it under ``WorkerProcess.hostname``."""
+    """Start ``celery worker`` on the test database and broker, without waiting for it
+    (``WorkerProcess.wait_ready``). Remote control reaches it under
+    ``WorkerProcess.hostname``."""
     name = uuid.uuid4().hex[:10]
     hostname = f"test-{name}@{socket.gethostname()}"
     log_path = worker_run_dir() / f"{name}.log"
@@ -167,30 +186,25 @@ def worker_start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    worker = WorkerProcess(process=process, log_path=log_path, hostname=hostname)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while " ready." not in worker.log():
-        if not worker.is_running:
-            pytest.fail(f"The worker exited before it was ready:\n{worker.log()[-5000:]}")
-        if time.monotonic() > deadline:
-            worker.kill()
-            pytest.fail(f"The worker was not ready in time:\n{worker.log()[-5000:]}")
-        time.sleep(POLL_S)
-    return worker
+    return WorkerProcess(process=process, log_path=log_path, hostname=hostname)
 
 
 @pytest.fixture(name="start_worker")
 def start_worker_fixture(masivo: str) -> Iterator[Callable[..., WorkerProcess]]:
     """``start_worker(concurrency=1, loglevel="INFO", MIGRATION_MIN_INTERVAL_S=0.5, ...)``
-    starts a worker against the sandbox of ``masivo``; every worker started is killed at
+    starts a worker against the sandbox of ``masivo`` and waits until it is ready; with
+    ``ready=False`` it returns at once, so that several processes start side by side
+    (``WorkerProcess.wait_ready`` each before use). Every worker started is killed at
     teardown, before the test database is flushed."""
     broker_purge()
     started: list[WorkerProcess] = []
 
-    def start(*, concurrency: int = 1, loglevel: str = "INFO", **env: object) -> WorkerProcess:
-        worker = worker_start(base_url=masivo, concurrency=concurrency, loglevel=loglevel, **env)
+    def start(
+        *, concurrency: int = 1, loglevel: str = "INFO", ready: bool = True, **env: object
+    ) -> WorkerProcess:
+        worker = worker_launch(base_url=masivo, concurrency=concurrency, loglevel=loglevel, **env)
         started.append(worker)
-        return worker
+        return worker.wait_ready() if ready else worker
 
     yield start
     for worker in started:

@@ -161,7 +161,8 @@ def test_worker_killed_mid_job_a_new_worker_finishes_it_with_nothing_lost(
 ):
     settings.MIGRATION_CHUNK_SIZE = 100
     batch = approved_batch(creator=stager, approver=submitter, size=1200)
-    # Every answer takes 0.4 s after the customers are kept: a kill lands mid-request.
+    # Until the kill, every answer takes 0.4 s after the customers are kept: the kill lands
+    # mid-request.
     sandbox_configure(slow_rate=1.0, slow_s=0.4)
     first = start_worker(MIGRATION_LEASE_S=2)
     job = job_start(batch=batch, user=submitter)
@@ -180,6 +181,8 @@ def test_worker_killed_mid_job_a_new_worker_finishes_it_with_nothing_lost(
     job_wait(job=job, until=request_in_flight, worker=first)
     first.kill()
     assert job_wait(job=job, until=lambda job: True).status == Status.RUNNING
+    # The kill has landed: from here on the sandbox answers at once.
+    sandbox_configure(slow_rate=0.0, slow_s=0.0)
     second = start_worker(MIGRATION_LEASE_S=2)
     job = job_wait(job=job, worker=second, timeout_s=60)
 

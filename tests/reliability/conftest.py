@@ -30,8 +30,6 @@ from migrations_jobs.sandbox.services import sandbox_arrivals, sandbox_received_
 from tests.api.conftest import api, as_user, upload  # noqa: F401 (fixtures)
 from tests.factories import UserFactory
 from tests.worker import (  # noqa: F401 (start_worker_fixture is a fixture)
-    POLL_S,
-    READY_TIMEOUT_S,
     WorkerProcess,
     start_worker_fixture,
     worker_environment,
@@ -80,10 +78,13 @@ from config.celery import app
 app.conf.beat_schedule["migration-jobs-sweep"]["schedule"] = float(sys.argv[1])
 app.start(["beat", "--loglevel=INFO", "--schedule", sys.argv[2]])
 """
+# What beat logs once it runs.
+BEAT_READY_LINE = "beat: Starting"
 
 
 def beat_launch(*, base_url: str, interval_s: float) -> WorkerProcess:
-    """Start ``celery beat`` publishing the jobs sweep every ``interval_s`` seconds."""
+    """Start ``celery beat`` publishing the jobs sweep every ``interval_s`` seconds, without
+    waiting for it (``WorkerProcess.wait_ready``)."""
     name = uuid.uuid4().hex[:10]
     log_path = worker_run_dir() / f"beat-{name}.log"
     schedule = worker_run_dir() / f"beat-{name}.schedule"
@@ -96,24 +97,22 @@ def beat_launch(*, base_url: str, interval_s: float) -> WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    beat = WorkerProcess(process=process, log_path=log_path)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while "beat: Starting" not in beat.log():
-        if not beat.is_running or time.monotonic() > deadline:
-            beat.kill()
-            pytest.fail(f"Beat did not start:\n{beat.log()[-5000:]}")
-        time.sleep(POLL_S)
-    return beat
+    return WorkerProcess(
+        process=process, log_path=log_path, role="beat", ready_line=BEAT_READY_LINE
+    )
 
 
 @pytest.fixture
 def start_beat(masivo: str) -> Iterator[Callable[..., WorkerProcess]]:
+    """``start_beat(interval_s=1.0)`` starts beat and waits until it runs; with
+    ``ready=False`` it returns at once (``WorkerProcess.wait_ready`` before relying on it).
+    Every beat started is killed at teardown."""
     started: list[WorkerProcess] = []
 
-    def start(*, interval_s: float) -> WorkerProcess:
+    def start(*, interval_s: float, ready: bool = True) -> WorkerProcess:
         beat = beat_launch(base_url=masivo, interval_s=interval_s)
         started.append(beat)
-        return beat
+        return beat.wait_ready() if ready else beat
 
     yield start
     for process in started:

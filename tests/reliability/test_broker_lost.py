@@ -125,10 +125,13 @@ def test_job_finishes_after_the_broker_lost_its_messages(
     sandbox_script(status_code=201)
     sandbox_script(status_code=201)
     sandbox_script(status_code=429, retry_after_s=RETRY_AFTER_S, delay_s=ANSWER_DELAY_S)
+    # The worker and beat start side by side; the job starts once both run.
     worker = start_worker(
-        MIGRATION_LEASE_S=LEASE_S, MASIVO_READ_TIMEOUT_S=5, MASIVO_TOTAL_TIMEOUT_S=6
+        MIGRATION_LEASE_S=LEASE_S, MASIVO_READ_TIMEOUT_S=5, MASIVO_TOTAL_TIMEOUT_S=6, ready=False
     )
-    start_beat(interval_s=1.0)
+    beat = start_beat(interval_s=1.0, ready=False)
+    for process in (worker, beat):
+        process.wait_ready()
 
     with timed() as took:
         job = job_start(batch=batch, user=submitter)

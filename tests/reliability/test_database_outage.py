@@ -89,7 +89,8 @@ def test_worker_recovers_after_a_database_outage_and_marks_nothing_unsent(
     start_worker, stager, submitter, settings
 ):
     settings.MIGRATION_CHUNK_SIZE = CHUNK_SIZE
-    batch = approved_batch(creator=stager, approver=submitter, size=1000, prefix="dbout")
+    # 24 chunks: five sent before the outage, the rest after it.
+    batch = approved_batch(creator=stager, approver=submitter, size=600, prefix="dbout")
     sandbox_configure(slow_rate=1.0, slow_s=0.15)
     application_name = f"reliab-worker-{uuid.uuid4().hex[:6]}"
     extra = {}

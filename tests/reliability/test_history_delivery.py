@@ -87,6 +87,8 @@ def test_a_worker_killed_after_transactions_left_never_sends_them_again(
     cut = transactions_in_flight(job)
     worker.kill()
     killed_at = time.monotonic()
+    # The kill has landed: from here on the sandbox answers at once.
+    sandbox_configure(slow_rate=0.0, slow_s=0.0)
     replacement = start_worker(**pace)
     job = job_wait(
         job=job, until=lambda j: j.status == JobStatus.HELD, worker=replacement, timeout_s=60

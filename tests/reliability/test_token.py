@@ -52,7 +52,10 @@ def test_two_workers_share_one_token_request_per_expiry(start_worker, stager, su
     batch = approved_batch(creator=stager, approver=submitter, size=1000, prefix="token")
     sandbox_configure(token_lifetime_s=TOKEN_LIFETIME_S, slow_rate=1.0, slow_s=0.08)
     MasivoClient().clear_cached_token()
-    workers = [start_worker(MIGRATION_MAX_IN_FLIGHT=2) for _ in range(2)]
+    # Both workers start side by side; the job starts once both run.
+    workers = [start_worker(MIGRATION_MAX_IN_FLIGHT=2, ready=False) for _ in range(2)]
+    for worker in workers:
+        worker.wait_ready()
 
     with timed() as took:
         job = job_wait(job=job_start(batch=batch, user=submitter), worker=workers[0], timeout_s=90)

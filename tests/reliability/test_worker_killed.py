@@ -31,7 +31,7 @@ pytestmark = pytest.mark.worker
 ChunkStatus = JobChunk.Status
 CUSTOMERS = 1500
 CHUNK_SIZE = 30
-# Every answer comes this long after Masivo kept the customers.
+# Until the last kill, every answer comes this long after Masivo kept the customers.
 ANSWER_DELAY_S = 0.5
 LEASE_S = 3
 ACCEPTED_LINE = "Masivo migrate answered 201"
@@ -182,6 +182,10 @@ def test_worker_killed_five_times_the_job_ends_with_nothing_lost(
             worker.kill()
             kills.append(f"random, {pause} s after the worker's first chunk")
 
+        # The kills are over: the last worker sends the rest of the job, answered at once.
+        job.refresh_from_db()
+        assert not job.is_terminal, "the job ended before the last kill"
+        sandbox_configure(slow_rate=0.0, slow_s=0.0)
         worker = start_worker(MIGRATION_LEASE_S=LEASE_S)
         job = job_wait(job=job, worker=worker, timeout_s=90)
 
