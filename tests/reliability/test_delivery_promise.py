@@ -10,9 +10,11 @@ import datetime as dt
 import os
 import signal
 import time
+import uuid
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from customers.models import Outcome, StagedCustomer
@@ -21,7 +23,7 @@ from migrations_jobs.sandbox.models import SandboxCustomer, SandboxRequest
 from migrations_jobs.sandbox.services import sandbox_configure
 from migrations_jobs.services import job_start
 from tests.reliability.conftest import figure, timed
-from tests.worker import approved_batch, job_wait
+from tests.worker import approved_batch, database_url_for_worker, job_wait
 
 pytestmark = pytest.mark.worker
 
@@ -116,10 +118,13 @@ def test_a_worker_on_a_lost_host_costs_one_lease_at_default_settings(
     settings.MIGRATION_CHUNK_SIZE = 30
     batch = approved_batch(creator=stager, approver=submitter, size=600, prefix="lost")
     sandbox_configure(slow_rate=1.0, slow_s=0.5)
-    start_beat(interval_s=settings.MIGRATION_SWEEP_S)
     lease = {"MIGRATION_LEASE_S": DEFAULT_LEASE_S, "MIGRATION_MAX_IN_FLIGHT": 2}
-    lost = start_worker(MIGRATION_WORKER_HOST=LOST_HOST, **lease)
-    survivor = start_worker(**lease)
+    # Beat and both workers start side by side; the job starts once all three run.
+    beat = start_beat(interval_s=settings.MIGRATION_SWEEP_S, ready=False)
+    lost = start_worker(MIGRATION_WORKER_HOST=LOST_HOST, ready=False, **lease)
+    survivor = start_worker(ready=False, **lease)
+    for process in (beat, lost, survivor):
+        process.wait_ready()
     job = job_start(batch=batch, user=submitter)
 
     job_wait(
@@ -158,7 +163,8 @@ def test_a_worker_killed_on_this_host_is_replaced_without_waiting_for_its_lease(
     start_worker, stager, submitter, settings, moment
 ):
     settings.MIGRATION_CHUNK_SIZE = 30
-    batch = approved_batch(creator=stager, approver=submitter, size=300, prefix="here")
+    # Six chunks: at least one sent before the kill, the one cut, and the rest after it.
+    batch = approved_batch(creator=stager, approver=submitter, size=180, prefix="here")
     sandbox_configure(slow_rate=1.0, slow_s=1.0)
     pace = {
         "MIGRATION_LEASE_S": DEFAULT_LEASE_S,
@@ -176,6 +182,8 @@ def test_a_worker_killed_on_this_host_is_replaced_without_waiting_for_its_lease(
     cut = found(job)
     worker.kill()
     killed_at = time.monotonic()
+    # The kill has landed: from here on the sandbox answers at once.
+    sandbox_configure(slow_rate=0.0, slow_s=0.0)
     replacement = start_worker(**pace)
     job_wait(
         job=job,
@@ -212,10 +220,15 @@ def test_a_stalled_worker_that_lost_its_lease_never_sends(
     start_worker, stager, submitter, settings
 ):
     settings.MIGRATION_CHUNK_SIZE = 20
-    batch = approved_batch(creator=stager, approver=submitter, size=400, prefix="stall")
+    # Ten chunks at one a second: about half are left when the stalled worker wakes up.
+    batch = approved_batch(creator=stager, approver=submitter, size=200, prefix="stall")
     sandbox_configure(slow_rate=1.0, slow_s=0.2)
     pace = {"MIGRATION_LEASE_S": 3, "MIGRATION_MIN_INTERVAL_S": 1.0}
-    stalled = start_worker(MIGRATION_WORKER_HOST=LOST_HOST, **pace)
+    application_name = f"stalled-{uuid.uuid4().hex[:6]}"
+    named = {}
+    if connection.vendor == "postgresql":
+        named["DATABASE_URL"] = f"{database_url_for_worker()}?application_name={application_name}"
+    stalled = start_worker(MIGRATION_WORKER_HOST=LOST_HOST, **pace, **named)
     job = job_start(batch=batch, user=submitter)
     job_wait(
         job=job,
@@ -223,7 +236,7 @@ def test_a_stalled_worker_that_lost_its_lease_never_sends(
         worker=stalled,
     )
     cut = waiting_for_its_slot(job, owner_prefix=LOST_HOST)
-    os.killpg(stalled.process.pid, signal.SIGSTOP)
+    _stop_outside_transactions(stalled, application_name=application_name)
     try:
         healthy = start_worker(**pace)
         job_wait(
@@ -256,7 +269,8 @@ def test_a_warm_shutdown_gives_back_a_chunk_waiting_for_its_slot_at_once(
     start_worker, stager, submitter, settings
 ):
     settings.MIGRATION_CHUNK_SIZE = 20
-    batch = approved_batch(creator=stager, approver=submitter, size=200, prefix="warm")
+    # Five chunks: at least one sent before the shutdown, the one given back, the rest after.
+    batch = approved_batch(creator=stager, approver=submitter, size=100, prefix="warm")
     sandbox_configure(slow_rate=1.0, slow_s=0.2)
     pace = {"MIGRATION_LEASE_S": DEFAULT_LEASE_S, "MIGRATION_MIN_INTERVAL_S": 1.4}
     worker = start_worker(**pace)
@@ -325,3 +339,25 @@ def test_the_pace_causes_no_429_against_a_server_counting_arrivals_with_jitter(
     assert rate_limited == 0, figures
     assert min(gaps) >= interval, figures
     assert efficiency >= 90, figures
+
+
+def _stop_outside_transactions(worker, *, application_name: str) -> None:
+    """SIGSTOP ``worker`` at a moment none of its database sessions (PostgreSQL, named
+    ``application_name``) is in a statement or a transaction. The scenario is a worker
+    stalled while it waits for its slot; one stopped inside a transaction would hold its
+    rows (the pacing state's, the job's) against every other worker until it woke up."""
+    for _attempt in range(100):
+        os.killpg(worker.process.pid, signal.SIGSTOP)
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                "AND state <> 'idle'",
+                [application_name],
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        os.killpg(worker.process.pid, signal.SIGCONT)
+        time.sleep(0.02)
+    pytest.fail("the worker never stood outside a transaction")
