@@ -95,9 +95,6 @@ class RowChecksAhead:
         self.pid: int | None = None
         # The pipe's end this process reads, a file descriptor.
         self.pipe: int | None = None
-        # Blocks answered by the forked process, and blocks this process checked itself.
-        self.taken = 0
-        self.missed = 0
 
     @classmethod
     @contextlib.contextmanager
@@ -139,9 +136,7 @@ class RowChecksAhead:
         answer = self._next()
         if answer is not None and answer[0] == rows:
             self.entries.ahead = (frozenset(rows), answer[1])
-            self.taken += 1
             return
-        self.missed += 1
         if answer is not None:
             self._stop()  # out of step: the rest is checked here
 

@@ -137,18 +137,27 @@ def _alone_then_ahead(batch, user, path, settings, monkeypatch, answers) -> obje
     return alone
 
 
+def _after_one_block(fault):
+    """Answers as the forked process's own, but ``fault()`` first from the second block on."""
+    count = itertools.count()
+
+    def answers(block, entries, own):
+        if next(count) >= 1:
+            fault()
+        return own(block, entries)
+
+    return answers
+
+
 def test_a_forked_process_that_dies_midway_changes_nothing_but_the_time(
     batch, importer, tmp_path, settings, monkeypatch, blocks_taken
 ):
     path = _file(tmp_path, "customers")
-    count = itertools.count()
 
-    def dies_after_one_block(block, entries, own):
-        if next(count) >= 1:
-            raise MemoryError  # runs in the forked process, which ends
-        return own(block, entries)
+    def dies():
+        raise MemoryError  # runs in the forked process, which ends
 
-    alone = _alone_then_ahead(batch, importer, path, settings, monkeypatch, dies_after_one_block)
+    alone = _alone_then_ahead(batch, importer, path, settings, monkeypatch, _after_one_block(dies))
     backend = _backend_pid()
     staged = _stage(batch, importer, path, "customers", on_problems=OnProblems.FLAG)
 
@@ -201,14 +210,11 @@ def test_a_forked_process_that_stops_answering_is_given_up_on(
     batch, importer, tmp_path, settings, monkeypatch, blocks_taken
 ):
     path = _file(tmp_path, "customers")
-    count = itertools.count()
 
-    def stuck_after_one_block(block, entries, own):
-        if next(count) >= 1:
-            time.sleep(3600)  # in the forked process, which the import ends
-        return own(block, entries)
+    def stuck():
+        time.sleep(3600)  # in the forked process, which the import ends
 
-    alone = _alone_then_ahead(batch, importer, path, settings, monkeypatch, stuck_after_one_block)
+    alone = _alone_then_ahead(batch, importer, path, settings, monkeypatch, _after_one_block(stuck))
     monkeypatch.setattr(ahead, "ANSWER_WAIT_S", 0.5)
     started = time.monotonic()
     checked = _stage(batch, importer, path, "customers", dry_run=True)
