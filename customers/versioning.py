@@ -10,18 +10,22 @@ whatever the door: the ORM, ``QuerySet.update``, raw SQL, a shell, psql.
 Validation records the version it judged (``validated_version``), approval the version it
 froze (``approved_version``), and submission compares: what a job sends was built from
 exactly the rows that were approved, proven in constant time whatever the size of the
-batch, rather than by rebuilding every request body to compare fingerprints.
+batch, rather than by rebuilding every request body to compare fingerprints. Imports and
+validation record the version at which every staged row's own entry is known to pass the
+contract (``entries_checked_version``, see ``customers.services.entries``), so validation
+need not check those entries again.
 
 **What a change does to the version.** A change moves the version only while the version
-is one that a step recorded (``content_version`` equals ``validated_version`` or
-``approved_version``); otherwise it already differs from every recorded one, and a new
-number would tell nobody anything. So an import of a million rows in a thousand statements
-moves it once, not a thousand times: each move is a new version of the batch's row, and a
-long transaction cannot clean up the old ones, which every staged row's foreign-key check
-on the batch then walks past (a thousand moves made staging a million rows five times
-slower). Before deciding, the trigger locks the batch's row (``FOR NO KEY UPDATE``, as an
-import, a validation or an approval locks it ``FOR UPDATE``): a validation or approval
-under way finishes first, and the trigger then sees what it recorded.
+is one that a step recorded (``content_version`` equals ``validated_version``,
+``approved_version`` or ``entries_checked_version``); otherwise it already differs from
+every recorded one, and a new number would tell nobody anything. So an import of a million
+rows in a thousand statements moves it once, not a thousand times: each move is a new
+version of the batch's row, and a long transaction cannot clean up the old ones, which
+every staged row's foreign-key check on the batch then walks past (a thousand moves made
+staging a million rows five times slower). Before deciding, the trigger locks the batch's
+row (``FOR NO KEY UPDATE``, as an import, a validation or an approval locks it ``FOR
+UPDATE``): a validation or approval under way finishes first, and the trigger then sees
+what it recorded.
 
 On PostgreSQL the triggers run once per statement, over the statement's transition
 tables (an UPDATE compares each row's old and new values column by column, the bookkeeping
@@ -69,7 +73,24 @@ _MOVE_FUNCTION = "customers_batch_version_move"
 _FUNCTION = "customers_batch_version_bump"
 _TRUNCATE_FUNCTION = "customers_batch_version_bump_all"
 
-_PG_FUNCTIONS = f"""
+# The batch's columns where a step records the version it saw (``_recorded``).
+RECORDED_VERSIONS = ("validated_version", "approved_version", "entries_checked_version")
+
+
+def _recorded(batch_columns: set[str], compare: str) -> str:
+    """The condition "the version is one a step recorded", over the recording columns the
+    batch table has when the triggers are made (a migration's historical model)."""
+    compared = [
+        f"content_version {compare} {column}"
+        for column in RECORDED_VERSIONS
+        if column in batch_columns
+    ]
+    return "(" + " OR ".join(compared) + ")"
+
+
+def _pg_functions(batch_columns: set[str]) -> str:
+    recorded = _recorded(batch_columns, "=")
+    return f"""
 CREATE OR REPLACE FUNCTION {_MOVE_FUNCTION}(changed bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF changed IS NULL THEN
@@ -79,7 +100,7 @@ BEGIN
     PERFORM 1 FROM {BATCH_TABLE} WHERE id = ANY(changed) ORDER BY id FOR NO KEY UPDATE;
     UPDATE {BATCH_TABLE} SET content_version = content_version + 1
      WHERE id = ANY(changed)
-       AND (content_version = validated_version OR content_version = approved_version);
+       AND {recorded};
 END
 $$;
 CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -101,7 +122,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-"""  # noqa: S608 - the names are the models' tables, never input
+"""  # noqa: S608 - the names are the models' tables and columns, never input
 
 
 def _update_function_name(table: str) -> str:
@@ -162,11 +183,7 @@ def _postgresql(table: str, watched: list[str]) -> list[str]:
     ]
 
 
-# The version moves only while a step's record holds it (see the module's docstring).
-_RECORDED = "(content_version IS validated_version OR content_version IS approved_version)"
-
-
-def _sqlite(table: str, watched: list[str]) -> list[str]:
+def _sqlite(table: str, watched: list[str], recorded: str) -> list[str]:
     bump = f"UPDATE {BATCH_TABLE} SET content_version = content_version + 1"  # noqa: S608
     quoted = _quoted(table)
     changed = " OR ".join(
@@ -174,12 +191,12 @@ def _sqlite(table: str, watched: list[str]) -> list[str]:
     )
     return [
         f"CREATE TRIGGER {_trigger_name(table, 'insert')} AFTER INSERT ON {quoted} "
-        f"BEGIN {bump} WHERE id = NEW.batch_id AND {_RECORDED}; END",
+        f"BEGIN {bump} WHERE id = NEW.batch_id AND {recorded}; END",
         f"CREATE TRIGGER {_trigger_name(table, 'delete')} AFTER DELETE ON {quoted} "
-        f"BEGIN {bump} WHERE id = OLD.batch_id AND {_RECORDED}; END",
+        f"BEGIN {bump} WHERE id = OLD.batch_id AND {recorded}; END",
         f"CREATE TRIGGER {_trigger_name(table, 'update')} AFTER UPDATE ON {quoted} "
         f"WHEN {changed} BEGIN {bump} WHERE id IN (OLD.batch_id, NEW.batch_id) "
-        f"AND {_RECORDED}; END",
+        f"AND {recorded}; END",
     ]
 
 
@@ -194,7 +211,11 @@ def _drop(vendor: str, table: str) -> list[str]:
 def statements(apps, vendor: str) -> list[str]:
     """The SQL that (re)creates every staged table's version triggers, from the columns the
     staged models have in ``apps`` (a migration's historical models)."""
-    found = [] if vendor != "postgresql" else [_PG_FUNCTIONS]
+    batch = apps.get_model("customers", "StagingBatch")
+    batch_columns = {field.column for field in batch._meta.concrete_fields}
+    found = [] if vendor != "postgresql" else [_pg_functions(batch_columns)]
+    # The version moves only while a step's record holds it (see the module's docstring).
+    recorded = _recorded(batch_columns, "IS")
     for model_name, ignored in BOOKKEEPING.items():
         model = apps.get_model("customers", model_name)
         table = model._meta.db_table
@@ -207,7 +228,7 @@ def statements(apps, vendor: str) -> list[str]:
         if vendor == "postgresql":
             found += _postgresql(table, watched)
         else:
-            found += _sqlite(table, watched)
+            found += _sqlite(table, watched, recorded)
     return found
 
 

@@ -104,6 +104,15 @@ class StagingBatch(models.Model):
     approved_version = models.PositiveBigIntegerField(
         _("version approved"), null=True, blank=True, editable=False
     )
+    # The version at which every staged row's own entry was known to pass the contract, and
+    # the contract it passed (customers.services.entries): validation checks them again
+    # only when either differs.
+    entries_checked_version = models.PositiveBigIntegerField(
+        _("version whose entries were checked"), null=True, blank=True, editable=False
+    )
+    entries_checked_contract = models.CharField(
+        _("contract the entries were checked with"), max_length=64, blank=True, editable=False
+    )
 
     customer_count = models.PositiveIntegerField(_("customers"), default=0)
     balance_count = models.PositiveIntegerField(_("balances"), default=0)

@@ -18,6 +18,7 @@ from console.errors import error_text
 from console.messages import Message
 from customers import bulk
 from customers.contract import format_datetime
+from customers.contract.revision import contract_revision
 from customers.formats import (
     ANNOTATION_COLUMN,
     CellError,
@@ -42,6 +43,7 @@ from customers.services.batches import (
     batch_add_counts,
     batch_lock_for_import,
 )
+from customers.services.entries import entries_record, import_entries_known
 from customers.widgets import (
     DateTimeWidget,
 )
@@ -106,6 +108,8 @@ class StagingResource(resources.ModelResource):
     record_column: ClassVar[str] = ""
     # Whether the staged rows keep their number in the file (``source_row``).
     keeps_row_number: ClassVar[bool] = False
+    # Whether the rows are part of a customer's entry (history rows are not).
+    writes_entries: ClassVar[bool] = True
 
     # How often (in rows) a long import reports its progress.
     PROGRESS_EVERY = 5000
@@ -166,10 +170,13 @@ class StagingResource(resources.ModelResource):
                 return result
             with transaction.atomic():
                 batch = batch_lock_for_import(batch=self.batch, user=self.user)
-                self._write(dataset, columns, result, batch)
+                revision = contract_revision()
+                known = import_entries_known(batch, revision)
+                passed = self._write(dataset, columns, result, batch)
                 if result.has_errors():
                     raise Rollback
                 batch_add_counts(batch=batch, counts=result.staged)
+                entries_record(batch=batch, revision=revision if known and passed else None)
                 bulk.tables_analyze_after_commit(written={self._meta.model: result.staged_total})
         except Rollback:
             result.staged = {}
@@ -293,7 +300,9 @@ class StagingResource(resources.ModelResource):
         if not result.has_errors():
             result.staged = {self.kind: result.row_count}
 
-    def _write(self, dataset, columns, result: StagingResult, batch: StagingBatch) -> None:
+    def _write(self, dataset, columns, result: StagingResult, batch: StagingBatch) -> bool:
+        """Check and write every row; returns whether each row written is known to have
+        passed the contract's check of its entry (``services.entries``)."""
         context = self.prepare(result, self._rows_again(dataset, columns))
         model = self._meta.model
         written = 0
@@ -318,6 +327,10 @@ class StagingResource(resources.ModelResource):
         self.finish(context, result)
         result.problems_sort()
         result.staged = {self.kind: written}
+        if not self.writes_entries:
+            return True
+        entries = self.entry_check(context)
+        return entries is not None and entries.passed == written
 
     # --- what each kind provides ------------------------------------------------------------
 

@@ -104,6 +104,9 @@ class EntryCheck:
         # Answers found ahead for the block being checked (``resources.ahead``): the rows
         # checked, and the problems of those that have any.
         self.ahead: tuple[frozenset[int], dict[int, list[FieldProblem]]] | None = None
+        # Rows whose entry passed (services.entries: an import of only such rows keeps the
+        # batch's entries known to pass).
+        self.passed = 0
 
     def found(self, row: dict) -> list[FieldProblem]:
         """What the contract finds wrong with one parsed row's entry."""
@@ -116,6 +119,8 @@ class EntryCheck:
             found = ahead[1].get(row_number, ())
         else:
             found = self.found(row)
+        if not found:
+            self.passed += 1
         for problem in found:
             result.add_problem(
                 row_number,

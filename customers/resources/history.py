@@ -164,6 +164,7 @@ class HistoryResource(StagingResource):
 
     required_columns = ("customer_id",)
     record_column = "customer_id"
+    writes_entries = False
     document = ""
     document_prefix = ""
 

@@ -40,6 +40,7 @@ from customers.services.batches import (
     batch_add_counts,
     batch_lock_for_import,
 )
+from customers.services.entries import entries_record
 from customers.widgets import (
     ChoiceWidget,
     DateTimeWidget,
@@ -354,6 +355,7 @@ class NestedResource(StagingResource):
                     raise Rollback
                 result.staged = staged.counts()
                 batch_add_counts(batch=batch, counts=result.staged)
+                entries_record(batch=batch, revision=None)  # not checked as rows are
                 bulk.tables_analyze_after_commit(
                     written={model: result.staged[kind] for kind, model in NESTED_TABLES.items()}
                 )

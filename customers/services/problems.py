@@ -181,6 +181,10 @@ def _store_exclusions(exclude: dict[tuple[int, str], list[int]], include: list[i
         StagedCustomer.objects.filter(pk__in=include).update(is_excluded=False, exclusion_reason="")
 
 
+# What ``_judge_chunk`` finds for a customer whose entry is known to pass.
+_PASSED = object()
+
+
 @dataclass
 class _ChunkVerdict:
     """What validation found in a chunk of customers, to store."""
@@ -202,13 +206,15 @@ def _judge_chunk(
     checker: Checker,
     auto_excluded: set[int],
 ) -> _ChunkVerdict:
-    """Check a chunk of customers against the contract and earlier batches (``sent``), in
-    Python alone: no query, so the database can write the next chunk's payloads
-    meanwhile (``payloads_meanwhile``)."""
+    """Check a chunk of customers against the contract (those in ``payloads``: the others'
+    entries are known to pass) and earlier batches (``sent``), in Python alone: no query,
+    so the database can write the next chunk's payloads meanwhile
+    (``payloads_meanwhile``)."""
     verdict = _ChunkVerdict()
     for pk, legacy_id, is_excluded, resend in rows:
         row = {"batch": batch, "customer_id": pk, "legacy_id": legacy_id}
-        found = checker.check(payloads[pk])
+        payload = payloads.get(pk, _PASSED)
+        found = [] if payload is _PASSED else checker.check(payload)
         verdict.problems += [
             CustomerProblem.with_message(p.untranslated, **row, field=p.field, code=p.code)
             for p in found
@@ -244,19 +250,30 @@ def _store_verdict(*, batch: StagingBatch, rows: list[tuple], verdict: _ChunkVer
 
 
 def _check_customers(
-    *, batch: StagingBatch, checker: Checker, auto_excluded: set[int], progress=None
-) -> int:
+    *,
+    batch: StagingBatch,
+    checker: Checker,
+    auto_excluded: set[int],
+    progress=None,
+    only: set[int] | None = None,
+) -> tuple[int, int]:
     """Check every customer of ``batch``, a chunk at a time, and store what is found;
-    returns how many problems. Each chunk is judged while the database writes the next
+    returns how many problems, and how many customers the contract refused. ``only``: the
+    customers whose entries are checked, when the others' are known to pass
+    (``services.entries``). Each chunk is judged while the database writes the next
     chunk's payloads."""
-    count = checked = 0
+    count = checked = refused = 0
+
+    def entry_ids(rows: list[tuple]) -> list[int]:
+        return [row[0] for row in rows if only is None or row[0] in only]
+
     chunks = _customer_rows(batch)
     rows = next(chunks, [])
-    payloads = customer_payloads_by_pk([row[0] for row in rows])
+    payloads = customer_payloads_by_pk(entry_ids(rows))
     while rows:
         sent = _sent_elsewhere(batch, rows)
         upcoming = next(chunks, [])
-        with payloads_meanwhile([row[0] for row in upcoming]) as upcoming_payloads:
+        with payloads_meanwhile(entry_ids(upcoming)) as upcoming_payloads:
             verdict = _judge_chunk(
                 batch=batch,
                 rows=rows,
@@ -266,11 +283,12 @@ def _check_customers(
                 auto_excluded=auto_excluded,
             )
         count += _store_verdict(batch=batch, rows=rows, verdict=verdict)
+        refused += len(verdict.invalid)
         checked += len(rows)
         if progress is not None:
             progress(checked)
         rows, payloads = upcoming, upcoming_payloads()
-    return count
+    return count, refused
 
 
 def duplicate_email_message(
@@ -357,19 +375,27 @@ def _flag_children_elsewhere(batch: StagingBatch) -> int:
     return len(problems)
 
 
+@dataclass(frozen=True)
+class ProblemsFound:
+    """What ``batch_problems_record`` found: problems in all, those of rows whose customer
+    is in another batch, and customers whose entry the contract refused."""
+
+    count: int
+    elsewhere: int
+    refused: int
+
+
 def batch_problems_record(
-    *, batch: StagingBatch, checker: Checker, progress=None
-) -> tuple[int, int]:
+    *, batch: StagingBatch, checker: Checker, progress=None, only: set[int] | None = None
+) -> ProblemsFound:
     """Replace the problems of ``batch`` (locked by the caller) with what is found now, and
-    set each customer's ``is_valid``. Returns how many problems in all, and how many of
-    them are rows whose customer is in another batch. ``progress`` is called with the
-    customers checked so far."""
+    set each customer's ``is_valid``. ``progress`` is called with the customers checked so
+    far; ``only``: see ``_check_customers``."""
     auto_excluded = customers_auto_excluded(batch)
     CustomerProblem.objects.filter(batch=batch).delete()
     elsewhere = _flag_children_elsewhere(batch)
-    count = elsewhere
-    count += _check_customers(
-        batch=batch, checker=checker, auto_excluded=auto_excluded, progress=progress
+    count, refused = _check_customers(
+        batch=batch, checker=checker, auto_excluded=auto_excluded, progress=progress, only=only
     )
-    count += _flag_duplicate_emails(batch)
-    return count, elsewhere
+    count += elsewhere + _flag_duplicate_emails(batch)
+    return ProblemsFound(count=count, elsewhere=elsewhere, refused=refused)

@@ -21,9 +21,15 @@ from django.utils.translation import ngettext, ngettext_lazy
 from console.errors import InvalidInput
 from console.types import Operator
 from customers.contract import customer_checker
+from customers.contract.revision import contract_revision
 from customers.models import CustomerProblem, StagedCustomer, StagingBatch
 from customers.payload.history import HISTORY_KINDS
 from customers.services.batches import batch_frozen_error, batch_mark_edited, batch_transition
+from customers.services.entries import (
+    entries_rechecked,
+    entries_record,
+    validation_entries_known,
+)
 from customers.services.history import history_problems_record
 from customers.services.problems import (
     REASON_MAX,
@@ -218,15 +224,21 @@ def batch_validate(
     import or edit (which takes the same lock) waits rather than interleaves.
     """
     checker = customer_checker(strict=True)
+    revision = contract_revision()
     with transaction.atomic():
         locked = StagingBatch.objects.select_for_update().get(pk=batch.pk)
         if not locked.is_editable:
             raise batch_frozen_error(
                 batch=locked, reopenable=ERR_VALIDATE_STATE, final=ERR_VALIDATE_SUBMITTED
             )
-        problem_count, elsewhere = batch_problems_record(
-            batch=locked, checker=checker, progress=progress
+        known = validation_entries_known(locked, revision)
+        found = batch_problems_record(
+            batch=locked,
+            checker=checker,
+            progress=progress,
+            only=entries_rechecked(locked) if known else None,
         )
+        problem_count, elsewhere = found.count, found.elsewhere
         history_count, history_unattached = history_problems_record(batch=locked)
         problem_count += history_count
         counts = _store_counts(locked)
@@ -237,6 +249,7 @@ def batch_validate(
             and history_unattached == 0
         )
         _validation_settle(batch=locked, is_ready=is_ready, user=user)
+        entries_record(batch=locked, revision=revision if found.refused == 0 else None)
         sent_elsewhere = batch_sent_elsewhere(locked)
     batch.refresh_from_db()
     logger.info(
