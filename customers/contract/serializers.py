@@ -365,3 +365,11 @@ def serializer_problems(serializer: serializers.Serializer) -> list[FieldProblem
     """The problems of a contract serializer that ran ``is_valid()``, with their messages
     untranslated (as the tree noted them)."""
     return problems_from_errors(serializer.errors, messages=_messages(serializer))
+
+
+def serializer_messages(serializer: serializers.Serializer, *, fresh: bool) -> dict:
+    """Where ``serializer``'s tree notes the untranslated messages of its errors; with
+    ``fresh``, emptied of what an earlier run noted (a tree run on many values)."""
+    if fresh:
+        serializer.root.__dict__.pop("_contract_messages", None)
+    return _messages(serializer)

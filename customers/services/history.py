@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 
 from console.messages import Message
 from console.sums import decimal_sums
-from customers.contract.history_check import history_entry_problems
+from customers.contract.history_check import HistoryEntryCheck
 from customers.models import (
     CustomerProblem,
     StagedBalance,
@@ -131,6 +131,7 @@ def _orphans(batch: StagingBatch) -> list[CustomerProblem]:
 def _row_problems(batch: StagingBatch) -> list[CustomerProblem]:
     """Each row's entry against the contract, named by its file row and field."""
     problems = []
+    check = HistoryEntryCheck()
     for kind in HISTORY_KINDS:
         columns, build = ENTRIES[kind]
         rows = (
@@ -141,7 +142,7 @@ def _row_problems(batch: StagingBatch) -> list[CustomerProblem]:
             .values(*columns, "customer_id", "source_row")
         )
         for row in rows.iterator(chunk_size=CHUNK_SIZE):
-            for found in history_entry_problems(kind, build(row)):
+            for found in check.problems(kind, build(row)):
                 where = row["source_row"] if row["source_row"] is not None else "?"
                 message = Message.of(
                     ERR_ROW_PROBLEM,

@@ -17,14 +17,17 @@ from django.test import override_settings
 from customers.contract import (
     EventsCustomerSerializer,
     EventSerializer,
+    FieldProblem,
     MigrateEventsRequestSerializer,
     MigrateTransactionsRequestSerializer,
     TransactionsCustomerSerializer,
     TransactionSerializer,
     messages,
     problems_from_errors,
+    serializer_problems,
 )
 from customers.contract import history_rules as rules
+from customers.contract.history_check import SERIALIZERS, HistoryEntryCheck
 
 REWARD = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 
@@ -509,3 +512,26 @@ def test_every_history_message_is_produced_by_these_tests():
         return any(re.fullmatch(pattern, found, re.DOTALL) for found in produced)
 
     assert sorted(name for name, message in constants.items() if not matches(message)) == []
+
+
+def test_one_tree_checking_many_entries_finds_what_a_tree_per_entry_finds():
+    """Validation runs every row of a kind through one serializer tree: each entry gets the
+    problems, codes and untranslated messages a fresh serializer gives it, whatever the
+    entries before it."""
+    entries = [("transactions", transaction())]
+    entries += [("transactions", transaction(**change)) for change, _p, _m in TRANSACTION_CASES]
+    entries += [("events", event(**change)) for change, _p, _m in EVENT_CASES]
+    entries += [("events", event()), ("transactions", transaction(type="GIFT", amount=0))]
+    entries += entries[::-1]
+
+    def said(found: list[FieldProblem]) -> list[tuple]:
+        return [(p.field, p.code, p.message, str(p.untranslated)) for p in found]
+
+    def alone(kind: str, entry: dict) -> list[FieldProblem]:
+        serializer = SERIALIZERS[kind](data=entry, context={"strict": True})
+        return [] if serializer.is_valid() else serializer_problems(serializer)
+
+    check = HistoryEntryCheck()
+    reused = [said(check.problems(kind, entry)) for kind, entry in entries]
+    assert reused == [said(alone(kind, entry)) for kind, entry in entries]
+    assert sum(1 for found in reused if found) == 2 * (len(entries) // 2 - 2)
