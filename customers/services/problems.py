@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Count, F, QuerySet
@@ -375,10 +376,8 @@ def _flag_children_elsewhere(batch: StagingBatch) -> int:
     return len(problems)
 
 
-@dataclass(frozen=True)
-class ProblemsFound:
-    """What ``batch_problems_record`` found: problems in all, those of rows whose customer
-    is in another batch, and customers whose entry the contract refused."""
+class ProblemsFound(NamedTuple):
+    """Problems in all, those of rows of other batches' customers, customers refused."""
 
     count: int
     elsewhere: int
