@@ -76,9 +76,19 @@ def test_two_operators_migrate_a_batch_in_the_browser(
     from migrations_jobs.sandbox.services import sandbox_reset
 
     sandbox_reset()
-    worker = start_worker(MIGRATION_MIN_INTERVAL_S=1.0, MIGRATION_CHUNK_SIZE=3)
+    # The worker starts, and sends a job with failures (downloaded at the end), while A
+    # stages and validates in the browser; both are done before A submits.
+    worker = start_worker(ready=False, MIGRATION_MIN_INTERVAL_S=1.0, MIGRATION_CHUNK_SIZE=3)
     _user("ana", STAGER_PERMS)
     _user("ben", REVIEWER_PERMS)
+    sandbox_configure(reject_ids=["broken-000001"])
+    failing = approved_batch(
+        creator=UserFactory(username="carla"),
+        approver=UserFactory(username="dan", is_superuser=True),
+        size=6,
+        prefix="broken",
+    )
+    failed_job = job_start(batch=failing, user=UserFactory(username="eve", is_superuser=True))
 
     # --- A stages the four sample files into a new batch ---------------------------------
     ana = _log_in(browser, base, "ana")
@@ -120,6 +130,11 @@ def test_two_operators_migrate_a_batch_in_the_browser(
     assert ben.locator("div.breadcrumbs a").first.evaluate(underline) == "underline"
 
     # --- A submits and watches the progress reach 100% without a reload ------------------
+    worker.wait_ready()
+    failed_job = job_wait(job=failed_job, worker=worker)
+    assert failed_job.status == MigrationJob.Status.PARTIALLY_FAILED
+    arrived_before = sandbox_arrivals()["customers"]
+    assert arrived_before == 5  # the failing job's, but its rejected customer
     ana.reload()
     ana.click("a.step-submit")
     assert "12 customers in 4 requests" in ana.content()
@@ -138,22 +153,10 @@ def test_two_operators_migrate_a_batch_in_the_browser(
     job = job_wait(job=MigrationJob.objects.get(batch=batch), worker=worker)
     assert job.status == MigrationJob.Status.SUCCEEDED, worker.log()[-4000:]
     assert ana.locator("[data-job=sent]").inner_text().strip() == "12"
-    assert sandbox_arrivals()["customers"] == 12
+    assert sandbox_arrivals()["customers"] - arrived_before == 12
     ana.screenshot(path=str(screens / "job-succeeded.png"), full_page=True)
 
-    # --- A job with failures: its failed customers download as CSV -------------------------
-    sandbox_configure(reject_ids=["broken-000001"])
-    failing = approved_batch(
-        creator=UserFactory(username="carla"),
-        approver=UserFactory(username="dan", is_superuser=True),
-        size=6,
-        prefix="broken",
-    )
-    failed_job = job_wait(
-        job=job_start(batch=failing, user=UserFactory(username="eve", is_superuser=True)),
-        worker=worker,
-    )
-    assert failed_job.status == MigrationJob.Status.PARTIALLY_FAILED
+    # --- A job with failures (sent above): its failed customers download as CSV ----------
     ana.goto(f"{base}/admin/migrations_jobs/migrationjob/")
     ana.screenshot(path=str(screens / "job-history.png"), full_page=True)
     ana.goto(f"{base}/admin/migrations_jobs/migrationjob/{failed_job.pk}/change/")
