@@ -13,29 +13,25 @@ from rest_framework import serializers
 
 from customers.contract.history import EventSerializer, TransactionSerializer
 from customers.contract.messages import FieldProblem
-from customers.contract.serializers import problems_from_errors, serializer_messages
+from customers.contract.serializers import problems_from_errors, serializer_messages_fresh
 
 SERIALIZERS = {"transactions": TransactionSerializer, "events": EventSerializer}
 
 
-def history_entry_problems(kind: str, entry: dict) -> list[FieldProblem]:
-    """What the contract refuses in ``entry`` of ``kind`` (``transactions`` or ``events``),
-    as the request would carry it, each message kept untranslated too."""
-    return HistoryEntryCheck().problems(kind, entry)
-
-
 class HistoryEntryCheck:
-    """``history_entry_problems`` for many entries; settings are read once, when the first
-    entry of a kind is checked."""
+    """What the contract refuses in entries of history, each message kept untranslated too;
+    settings are read once, when the first entry of a kind is checked."""
 
     def __init__(self):
         self._trees: dict[str, serializers.Serializer] = {}
 
     def problems(self, kind: str, entry: dict) -> list[FieldProblem]:
+        """The problems of ``entry`` of ``kind`` (``transactions`` or ``events``), as the
+        request would carry it."""
         tree = self._trees.get(kind)
         if tree is None:
             tree = self._trees[kind] = SERIALIZERS[kind](context={"strict": True})
-        messages = serializer_messages(tree, fresh=True)
+        messages = serializer_messages_fresh(tree)
         try:
             tree.run_validation(entry)
         except serializers.ValidationError as exc:

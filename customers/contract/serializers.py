@@ -367,9 +367,8 @@ def serializer_problems(serializer: serializers.Serializer) -> list[FieldProblem
     return problems_from_errors(serializer.errors, messages=_messages(serializer))
 
 
-def serializer_messages(serializer: serializers.Serializer, *, fresh: bool) -> dict:
-    """Where ``serializer``'s tree notes the untranslated messages of its errors; with
-    ``fresh``, emptied of what an earlier run noted (a tree run on many values)."""
-    if fresh:
-        serializer.root.__dict__.pop("_contract_messages", None)
+def serializer_messages_fresh(serializer: serializers.Serializer) -> dict:
+    """Where ``serializer``'s tree notes the untranslated messages of its errors, emptied
+    of what an earlier run noted (a tree run on many values)."""
+    serializer.root.__dict__.pop("_contract_messages", None)
     return _messages(serializer)

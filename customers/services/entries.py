@@ -33,16 +33,11 @@ from django.db.models import F, Func, IntegerField, TextField
 from django.db.models.functions import Cast
 
 from customers.contract.bounds import METADATA_MAX_BYTES
-from customers.models import (
-    StagedBalance,
-    StagedCustomer,
-    StagedDevice,
-    StagedMetric,
-    StagingBatch,
-)
+from customers.models import StagedCustomer, StagingBatch
+from customers.services.problems import CHILD_KINDS
 
-ENTRY_MODELS = (StagedCustomer, StagedBalance, StagedDevice, StagedMetric)
-CHILD_MODELS = ENTRY_MODELS[1:]
+CHILD_MODELS = tuple(model for model, *_rest in CHILD_KINDS)
+ENTRY_MODELS = (StagedCustomer, *CHILD_MODELS)
 # Metadata over this many bytes, as stored, is checked by validation in any case.
 RECHECKED_METADATA_BYTES = METADATA_MAX_BYTES // 2
 
